@@ -1,0 +1,69 @@
+"""The model registry: names -> constructors, in the style of timm's registry.
+
+The contract every registered model follows, so the harness trains, times and counts them all the same way:
+
+* Input (N, 3, H, W) float, ImageNet-normalised RGB.
+* ``model.eval()``: ``forward`` returns one tensor, (N, num_classes, H, W) logits at the input size.
+* ``model.train()``: ``forward`` returns either that tensor, or a ``dict`` with the main logits under ``"out"`` and
+  one entry per auxiliary output (logits at any resolution). The model then has an attribute
+  ``aux_losses: dict[str, tuple[str, float]]`` mapping each auxiliary key to ``(kind, weight)``, where ``kind`` is
+
+  - ``"mask"``: cross-entropy against the segmentation target resized (nearest) to that output's size
+    (ICNet's cascade labels, BiSeNet's auxiliary heads);
+  - ``"boundary"``: PortraitNet's boundary loss (focal loss, gamma 2) against the mask's boundary band.
+
+  The total loss is ``main_loss + sum(weight * aux_loss)`` with the weights each model's paper uses
+  (``bench.losses`` computes it).
+
+Constructors take ``num_classes`` and keyword options; they are imported lazily so that listing the registry does not
+import every model.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+from torch import nn
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    factory: str  # "module:callable"
+    paper_name: str
+    default_loss: str  # "adaptive" (ELB's boundary-weighted loss) or "ce" (the baselines' own default)
+    native_size: int = 512
+    summary: str = ""
+
+
+MODELS: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec("elb", "elb.model:elb", "ELB (ours)", "adaptive", summary="ELB, BFB channel reduction 2 (DR2)"),
+        ModelSpec("elb-dr4", "elb.model:elb_dr4", "BFB-DR4", "adaptive", summary="ELB, BFB channel reduction 4"),
+        ModelSpec("erfnet", "baselines.erfnet:ERFNet", "ERFNet", "ce"),
+        ModelSpec("enet", "baselines.enet:ENet", "ENet", "ce"),
+        ModelSpec("icnet", "baselines.icnet:ICNet", "ICNet", "ce"),
+        ModelSpec("bisenet", "baselines.bisenet:BiSeNet", "BiSeNet", "ce", summary="BiSeNet, ResNet18 context path"),
+        ModelSpec("portraitnet", "baselines.portraitnet:PortraitNet", "PortraitNet", "ce", native_size=224),
+    )
+}
+
+
+def model_names() -> list[str]:
+    return list(MODELS)
+
+
+def get_spec(name: str) -> ModelSpec:
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise KeyError(f"unknown model {name!r}; registered: {', '.join(MODELS)}") from None
+
+
+def build_model(name: str, num_classes: int = 2, **kwargs: object) -> nn.Module:
+    """Construct a registered model by name."""
+    module_name, attr = get_spec(name).factory.split(":")
+    factory = getattr(importlib.import_module(module_name), attr)
+    return factory(num_classes=num_classes, **kwargs)

@@ -1,0 +1,50 @@
+"""Time boundary weight maps at 512x512 on one core (target: under 2 ms per map).
+
+    python benchmarks/boundary_weights.py [--runs 200]
+
+Masks are realistic portrait silhouettes (an ellipse head on a rounded torso), not noise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import cv2
+import numpy as np
+
+from elb.boundary import boundary_weight_map
+
+
+def portrait_mask(size: int = 512, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    m = np.zeros((size, size), np.uint8)
+    cx = int(size * rng.uniform(0.4, 0.6))
+    cv2.ellipse(m, (cx, int(size * 0.35)), (size // 7, size // 5), 0, 0, 360, 1, -1)
+    cv2.ellipse(m, (cx, size), (size // 2 - 20, size // 3), 0, 180, 360, 1, -1)
+    m[size - 20 :, :10] = 255
+    return m
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--runs", type=int, default=200)
+    ap.add_argument("--size", type=int, default=512)
+    args = ap.parse_args()
+    cv2.setNumThreads(1)
+    masks = [portrait_mask(args.size, s) for s in range(8)]
+    for m in masks:
+        boundary_weight_map(m)  # warm-up
+    times = []
+    for i in range(args.runs):
+        t0 = time.perf_counter()
+        boundary_weight_map(masks[i % len(masks)])
+        times.append((time.perf_counter() - t0) * 1e3)
+    q = statistics.quantiles(times, n=10)
+    print(f"boundary_weight_map {args.size}x{args.size}, 1 OpenCV thread, {args.runs} runs: "
+          f"median {statistics.median(times):.3f} ms, p10 {q[0]:.3f} ms, p90 {q[-1]:.3f} ms (target < 2 ms)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Build the PSEG head-and-shoulders portrait dataset from an LV-MHP-v1 or LV-MHP-v2 download."""
