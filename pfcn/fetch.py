@@ -1,0 +1,320 @@
+"""The ``pfcn fetch`` pipeline: release -> raw downloads (kept under ``DIR/raw``) -> 600x800 crops -> dataset.
+
+Workers (threads; OpenCV and sockets release the GIL) get, check and crop one id each; only the main thread talks to
+the ``DatasetWriter``, whose journal makes a killed run resumable. A rerun redoes only ids that never finished or
+``failed``: every other status is an answer that asking again would not change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import threading
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+import bench
+from bench.dataset import DatasetWriter, atomic_write_bytes, encode_image, encode_mask
+
+from .crop import CLAMP_TOLERANCE, OUT_H, OUT_W, BadImage, crop_portrait
+from .download import DownloadConfig, Throttle, check_jpeg, download, make_session
+from .release import MaskError, Release, read_release, split_of
+
+STATUSES = ("ok", "unused", "no_url", "no_crop", "no_mask", "unavailable", "failed", "bad_image")
+FIELDS = ("url", "crop", "clamped", "raw_size", "raw_bytes", "raw_sha256")
+RETRIED = ("failed",)  # the only status a rerun asks the network about again
+RAW_DIR = "raw"
+
+
+@dataclass
+class FetchOptions:
+    """Everything ``pfcn fetch`` takes besides the release and the output folder."""
+
+    split: str = "official"
+    workers: int = 16
+    download: DownloadConfig = field(default_factory=DownloadConfig)
+    from_dir: Path | None = None
+    offline: bool = False
+    image_format: str = "jpg"
+    progress: bool | None = None  # None: a bar when stderr is a terminal
+
+
+@dataclass
+class Outcome:
+    """What a worker found for one id; the main thread turns it into a manifest row (and files when ``ok``)."""
+
+    sample_id: str
+    split: str
+    status: str
+    detail: str = ""
+    fields: dict[str, object] = field(default_factory=dict)
+    source: str = ""
+    image: bytes = b""
+    mask: bytes = b""
+    attempts: int = 0
+
+
+@dataclass
+class FetchReport:
+    """Counts after a run (earlier runs' rows included) and what this run asked the network."""
+
+    rows: dict[str, tuple[str, str]]  # id -> (status, split)
+    linked: int  # ids with a URL
+    problems: list[str]
+    attempts: dict[str, int] = field(default_factory=dict)  # id -> HTTP attempts made by this run
+
+    def count(self, status: str, split: str | None = None) -> int:
+        return sum(1 for st, sp in self.rows.values() if st == status and (split is None or sp == split))
+
+    def summary(self) -> str:
+        ok = self.count("ok")
+        unused = self.count("unused")
+        failed = self.count("failed")
+        lines = [
+            f"recovered {ok + unused} of {self.linked} linked photos (train {self.count('ok', 'train')}, "
+            f"test {self.count('ok', 'test')}, in neither list {unused}); "
+            f"{self.count('unavailable')} unavailable, {failed} failed, {self.count('bad_image')} bad images; "
+            f"without url/crop/mask: {self.count('no_url')}/{self.count('no_crop')}/{self.count('no_mask')}.",
+        ]
+        if failed:
+            lines.append(f"Rerun the same command to retry the {failed} failed download{'s' * (failed > 1)}.")
+        else:
+            lines.append("Nothing left to retry.")
+        return "\n".join(lines)
+
+
+class _Counts:
+    """Running counts for the progress bar."""
+
+    def __init__(self, rows: dict[str, tuple[str, str]]) -> None:
+        self.c = Counter(st for st, _ in rows.values())
+
+    def postfix(self) -> dict[str, int]:
+        return {"ok": self.c["ok"] + self.c["unused"], "unavailable": self.c["unavailable"],
+                "failed": self.c["failed"]}
+
+
+class _Fetcher:
+    """Per-id work, shared by the worker threads (read-only state plus the thread-safe session)."""
+
+    def __init__(self, release: Release, splits: dict[str, str], out: Path, opts: FetchOptions) -> None:
+        self.release = release
+        self.splits = splits
+        self.raw_dir = out / RAW_DIR
+        self.opts = opts
+        self.session = None if opts.offline else make_session(opts.workers)
+        self.throttle = Throttle()
+        self._rng_lock = threading.Lock()
+        self._rng = random.Random()
+
+    def _raw(self, sid: str) -> tuple[bytes, str, int, str]:
+        """The raw JPEG for ``sid``: (bytes, source, HTTP attempts, failure status) - status '' when found."""
+        own = self.raw_dir / f"{sid}.jpg"
+        reasons = []
+        for path, source in ((own, f"{RAW_DIR}/{sid}.jpg"),
+                             (self.opts.from_dir / f"{sid}.jpg" if self.opts.from_dir else None, None)):
+            if path is None or not path.is_file():
+                continue
+            data = path.read_bytes()
+            problem = check_jpeg(data)
+            if problem is None:
+                return data, source or str(path.resolve()), 0, ""
+            reasons.append(f"{path}: {problem}")
+            if path == own:
+                own.unlink(missing_ok=True)  # never trust a bad file in our own raw folder again
+        if self.opts.offline:
+            why = "; ".join(reasons) or f"no {sid}.jpg in {self.raw_dir}" + (
+                f" or {self.opts.from_dir}" if self.opts.from_dir else "")
+            return b"", "", 0, f"failed:offline, no usable raw image ({why})"
+        with self._rng_lock:
+            rng = random.Random(self._rng.random())
+        got = download(self.session, self.release.urls[sid], self.opts.download, self.throttle, rng)
+        if got.status != "ok":
+            return b"", "", got.attempts, f"{got.status}:{got.detail}"
+        atomic_write_bytes(own, got.data)
+        return got.data, f"{RAW_DIR}/{sid}.jpg", got.attempts, ""
+
+    def process(self, sid: str) -> Outcome:
+        rel = self.release
+        split = self.splits[sid]
+        url = rel.urls.get(sid)
+        box = rel.crops.get(sid)
+        out = Outcome(sid, split, "", fields={"url": url or "", "crop": str(box) if box else ""})
+        if sid not in rel.urls:
+            out.status, out.detail = "no_url", "no line in alldata_urls.txt"
+            return out
+        if url is None:
+            out.status, out.detail = "no_url", "URL is None in alldata_urls.txt"
+            return out
+        if box is None:
+            out.status, out.detail = "no_crop", "no line in crop.txt"
+            return out
+        if sid not in rel.mask_names:
+            out.status, out.detail = "no_mask", f"no images_mask/{sid}_mask.mat"
+            return out
+        try:
+            mask = rel.load_mask(sid)
+        except MaskError as e:
+            out.status, out.detail = "no_mask", str(e)
+            return out
+        data, source, out.attempts, failure = self._raw(sid)
+        if failure:
+            out.status, out.detail = failure.split(":", 1)
+            return out
+        out.source = source
+        out.fields.update(raw_bytes=len(data), raw_sha256=hashlib.sha256(data).hexdigest())
+        try:
+            crop = crop_portrait(data, box, name=source)
+        except BadImage as e:
+            out.status, out.detail = "bad_image", str(e)
+            return out
+        out.fields.update(raw_size=f"{crop.width}x{crop.height}", clamped="yes" if crop.clamped else "no")
+        if crop.clamped:
+            out.detail = f"crop box {box} clamped to the {crop.width}x{crop.height} image"
+        if split == "none":
+            out.status = "unused"
+            out.detail = (out.detail + "; " if out.detail else "") + "in neither the train nor the test list"
+            return out
+        out.status = "ok"
+        out.image = encode_image(crop.rgb, self.opts.image_format)
+        out.mask = encode_mask(mask)
+        return out
+
+
+def _record(writer: DatasetWriter, o: Outcome) -> None:
+    if o.status == "ok":
+        writer.add_encoded(o.sample_id, o.image, o.mask, o.split, detail=o.detail, source=o.source, **o.fields)
+    else:
+        writer.skip(o.sample_id, o.split, o.status, o.detail, source=o.source, **o.fields)
+
+
+def _finished(writer: DatasetWriter, sid: str) -> bool:
+    if writer.done(sid):
+        return True
+    row = writer.row(sid)
+    return bool(row) and row.get("status") not in ("ok", *RETRIED) and row.get("status") in STATUSES
+
+
+def _clean_raw_temps(raw_dir: Path) -> None:
+    if raw_dir.is_dir():
+        for p in raw_dir.glob(".*.tmp"):
+            p.unlink(missing_ok=True)
+
+
+def fetch(release_path: str | os.PathLike, out: str | os.PathLike, opts: FetchOptions | None = None,
+          on_outcome: Callable[[Outcome], None] | None = None) -> FetchReport:
+    """Build (or continue) the PFCN portrait dataset in ``out``; returns the counts. Raises ``ReleaseError`` or
+    ``DatasetError`` when the release cannot be read or the output cannot be written."""
+    opts = opts or FetchOptions()
+    out = Path(out)
+    release = read_release(release_path)
+    splits = split_of(release, opts.split)
+    params = {"split": opts.split, "crop": f"img[y0:y1, x0:x1] -> {OUT_W}x{OUT_H} INTER_AREA",
+              "clamp_tolerance": CLAMP_TOLERANCE}
+    writer = DatasetWriter(out, name=f"pfcn-{opts.split}", created_by=f"pfcn {bench.__version__}", params=params,
+                           fields=FIELDS, image_format=opts.image_format)
+    try:
+        (out / RAW_DIR).mkdir(parents=True, exist_ok=True)
+        _clean_raw_temps(out / RAW_DIR)
+        ids = release.ids()
+        rows = {i: (writer.row(i)["status"], writer.row(i)["split"]) for i in ids if _finished(writer, i)}
+        # ids finished earlier keep their rows; everything else (new, failed, killed half-way) is done now
+        todo = [i for i in ids if i not in rows]
+        attempts = _run(_Fetcher(release, splits, out, opts), writer, todo, rows, len(ids), opts, on_outcome)
+        linked = sum(1 for u in release.urls.values() if u is not None)
+        writer.finalize({"release_problems": list(release.problems), "linked": linked})
+    finally:
+        writer.close()
+        _clean_raw_temps(out / RAW_DIR)
+    return FetchReport(rows=rows, linked=linked, problems=release.problems, attempts=attempts)
+
+
+def _run(fetcher: _Fetcher, writer: DatasetWriter, todo: list[str], rows: dict[str, tuple[str, str]], total: int,
+         opts: FetchOptions, on_outcome: Callable[[Outcome], None] | None) -> dict[str, int]:
+    """Process ``todo`` on a thread pool with at most 2 x workers ids in flight; record in the main thread."""
+    counts = _Counts(rows)
+    attempts: dict[str, int] = {}
+    disable = None if opts.progress is None else not opts.progress
+    bar = tqdm(total=total, initial=total - len(todo), unit="id", desc="pfcn fetch", disable=disable,
+               dynamic_ncols=True)
+    bar.set_postfix(counts.postfix(), refresh=False)
+    pending: set[Future] = set()
+    queue = iter(todo)
+    ex = ThreadPoolExecutor(max_workers=max(1, opts.workers), thread_name_prefix="pfcn")
+    try:
+        while True:
+            while len(pending) < 2 * max(1, opts.workers):
+                sid = next(queue, None)
+                if sid is None:
+                    break
+                pending.add(ex.submit(fetcher.process, sid))
+            if not pending:
+                break
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                o = fut.result()
+                _record(writer, o)
+                if o.attempts:
+                    attempts[o.sample_id] = o.attempts
+                rows[o.sample_id] = (o.status, o.split)
+                counts.c[o.status] += 1
+                bar.set_postfix(counts.postfix(), refresh=False)
+                bar.update(1)
+                if on_outcome:
+                    on_outcome(o)
+    finally:
+        for fut in pending:
+            fut.cancel()
+        ex.shutdown(wait=True, cancel_futures=True)
+        bar.close()
+    return attempts
+
+
+def read_rows(out: str | os.PathLike) -> list[dict[str, str]]:
+    """The manifest rows of a finished build, or the journalled rows of one still running or killed."""
+    import csv
+    import json
+
+    out = Path(out)
+    manifest, journal = out / "manifest.csv", out / ".journal.jsonl"
+    rows: dict[str, dict[str, str]] = {}
+    if manifest.exists():
+        with open(manifest, newline="", encoding="utf-8") as f:
+            rows.update({r["id"]: r for r in csv.DictReader(f) if r.get("id")})
+    if journal.exists():
+        with open(journal, encoding="utf-8") as f:
+            for line in f:
+                try:
+                    r = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(r, dict) and r.get("id"):
+                    rows[r["id"]] = r
+    if not rows and not manifest.exists() and not journal.exists():
+        raise FileNotFoundError(f"{out}: no manifest.csv (not a pfcn output folder, or nothing fetched yet)")
+    return [rows[k] for k in sorted(rows)]
+
+
+def status_table(out: str | os.PathLike) -> str:
+    """Counts by status (rows) and split (columns) as a plain-text table."""
+    rows = read_rows(out)
+    c = Counter((r.get("status", ""), r.get("split", "") or "none") for r in rows)
+    splits = [s for s in ("train", "test", "none") if any(sp == s for _, sp in c)]
+    splits += sorted({sp for _, sp in c} - set(splits))
+    statuses = [s for s in STATUSES if any(st == s for st, _ in c)]
+    statuses += sorted({st for st, _ in c} - set(statuses))
+    header = ["status", *splits, "total"]
+    body = [[st, *(str(c[(st, sp)]) for sp in splits), str(sum(c[(st, sp)] for sp in splits))] for st in statuses]
+    body.append(["total", *(str(sum(c[(st, sp)] for st in statuses)) for sp in splits), str(len(rows))])
+    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
+    fmt = "  ".join(f"{{:<{widths[0]}}}" if i == 0 else f"{{:>{w}}}" for i, w in enumerate(widths))
+    lines = [fmt.format(*header), "  ".join("-" * w for w in widths)] + [fmt.format(*r) for r in body]
+    if not (Path(out) / "dataset.json").exists():
+        lines.append("(build not finished: counts from the journal; rerun pfcn fetch to continue)")
+    return "\n".join(lines)
