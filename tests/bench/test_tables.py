@@ -1,0 +1,227 @@
+"""Table 1, Table 2 and the ablation from a hand-written results.csv: rows, columns, "not run", footers."""
+
+from __future__ import annotations
+
+import csv
+import io
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from bench import tables
+from bench.registry import MODELS
+from bench.tables import NOT_RUN, TABLE1, TABLE2, git_commit, load_results, write_tables
+
+HEADER = ("model,paper_name,loss,dataset,dataset_name,n_train,n_test,params,gmacs,fps,fps_spread,device,miou,iou_bg,"
+          "iou_fg,boundary_f,epochs,schedule,profile,run_dir")
+SYNTHETIC_ROWS = [
+    "elb,ELB (ours),adaptive,synthetic,synthetic,80,20,656322,3.7812,14.23,0.31,cpu x2,91.23,92.0,90.46,71.5,3,poly,"
+    "smoke,runs/elb-a",
+    "elb,ELB (ours),ce,synthetic,synthetic,80,20,656322,3.7812,14.11,0.4,cpu x2,90.03,91.0,89.06,68.25,3,poly,"
+    "smoke,runs/elb-c",
+    "enet,ENet,ce,synthetic,synthetic,80,20,350000,2.049,20.5,1.1,cpu x2,88.5,89.0,88.0,65.0,3,poly,smoke,runs/enet",
+    # ENet's default loss is ce: this adaptive run must not reach Tables 1 and 2.
+    "enet,ENet,adaptive,synthetic,synthetic,80,20,350000,2.049,20.5,1.1,cpu x2,11.1,1,1,1,3,poly,smoke,runs/enet-a",
+]
+FOOTER = {"device": "cpu x2", "torch": "2.13.0+cpu", "profile": "smoke", "schedule": "poly", "date": "2030-01-02",
+          "git_commit": "abc1234"}
+SYNTHETIC_ONLY = {"pfcn": None, "pseg": None, "synthetic": "runs/data/synthetic"}
+TABLE1_ORDER = ["Graph-cut*", "PFCN+*", "PDeepLabv2*", "BSN*", "FCN*", "PIS*", "ERFNet", "ENet", "ICNet", "BiSeNet",
+                "PortraitNet*", "ELB (ours)"]
+
+
+def _results(tmp_path: Path, rows: list[str]) -> Path:
+    path = tmp_path / "results.csv"
+    path.write_text("\n".join([HEADER, *rows]) + "\n", encoding="utf-8")
+    return path
+
+
+def _csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    text = path.read_text(encoding="utf-8")
+    assert not text.startswith("#") and "|" not in text  # machine-readable, no Markdown
+    reader = csv.DictReader(io.StringIO(text))
+    rows = list(reader)
+    return list(reader.fieldnames or []), rows
+
+
+def _md_table(text: str) -> list[list[str]]:
+    """The cells of the (single) Markdown table in ``text``, header first, separator dropped."""
+    lines = [ln for ln in text.splitlines() if ln.startswith("|")]
+    widths = {ln.count("|") for ln in lines}
+    assert len(widths) == 1, "every table line has the same number of cells"
+    return [[c.strip() for c in ln.strip("|").split("|")] for ln in lines if not ln.startswith("|---")]
+
+
+@pytest.fixture
+def synthetic_tables(tmp_path: Path) -> dict[str, Path]:
+    paths = write_tables(_results(tmp_path, SYNTHETIC_ROWS), tmp_path / "out", FOOTER, SYNTHETIC_ONLY)
+    return {p.name: p for p in paths}
+
+
+def test_writes_all_six_files(synthetic_tables: dict[str, Path]) -> None:
+    assert sorted(synthetic_tables) == sorted(f"{t}.{e}" for t in ("table1", "table2", "ablation")
+                                              for e in ("csv", "md"))
+    assert all(p.stat().st_size > 0 for p in synthetic_tables.values())
+
+
+def test_table1_rows_and_columns(synthetic_tables: dict[str, Path]) -> None:
+    columns, rows = _csv(synthetic_tables["table1.csv"])
+    assert [r["method"] for r in rows] == TABLE1_ORDER
+    for needed in ("gmacs_paper", "gmacs_ours", "params_m_paper", "params_m_ours", "fps_paper", "fps_ours",
+                   "miou_pfcn_paper", "miou_pfcn_ours", "miou_pseg_paper", "miou_pseg_ours", "miou_synthetic_ours",
+                   "boundary_f_synthetic_ours"):
+        assert needed in columns
+    by = {r["method"]: r for r in rows}
+    for cited in TABLE1_ORDER[:6]:
+        assert by[cited]["row"] == "cited"
+        assert all(by[cited][c] == "" for c in columns if c.endswith("_ours"))
+    assert by["Graph-cut*"]["miou_pfcn_paper"] == "80.0" and by["PIS*"]["fps_paper"] == "23.8"
+    elb = by["ELB (ours)"]
+    assert elb["row"] == "measured" and elb["loss"] == "adaptive"
+    assert (elb["gmacs_paper"], elb["params_m_paper"], elb["fps_paper"]) == ("3.8", "0.6", "263.2")
+    assert (elb["miou_pfcn_paper"], elb["miou_pseg_paper"]) == ("94.9", "94.0")
+    assert float(elb["gmacs_ours"]) == pytest.approx(3.7812) and float(elb["params_m_ours"]) == pytest.approx(0.6563)
+    assert float(elb["fps_ours"]) == pytest.approx(14.23) and elb["device"] == "cpu x2"
+    assert float(elb["miou_synthetic_ours"]) == pytest.approx(91.23)
+    assert float(elb["boundary_f_synthetic_ours"]) == pytest.approx(71.5)
+    for col in ("miou_pfcn_ours", "miou_pseg_ours", "boundary_f_pfcn_ours", "boundary_f_pseg_ours"):
+        assert elb[col] == NOT_RUN
+    assert float(by["ENet"]["miou_synthetic_ours"]) == pytest.approx(88.5)  # its default loss (ce), not adaptive
+    assert by["ERFNet"]["row"] == "not measured" and by["ERFNet"]["miou_synthetic_ours"] == ""
+    assert by["ERFNet"]["miou_pfcn_ours"] == NOT_RUN
+    pn = by["PortraitNet*"]
+    assert (pn["gmacs_paper"], pn["params_m_paper"], pn["fps_paper"], pn["miou_pfcn_paper"]) == \
+        ("0.51", "2.1", "203.2", "96.6")
+    assert "224" in pn["note"]
+
+
+def test_table1_markdown_title_numbers_and_footer(synthetic_tables: dict[str, Path]) -> None:
+    text = synthetic_tables["table1.md"].read_text(encoding="utf-8")
+    title = text.splitlines()[0]
+    assert title.startswith("# Table 1") and "synthetic data" in title and "smoke" in title
+    assert "not on PFCN/PSEG" in title
+    cells = _md_table(text)
+    header, body = cells[0], {row[0]: dict(zip(cells[0], row, strict=True)) for row in cells[1:]}
+    assert "mIoU synthetic (ours)" in header and "FPS (paper, GTX 1080Ti)" in header
+    assert list(body) == TABLE1_ORDER
+    elb = body["ELB (ours)"]
+    assert elb["GMACs (ours)"] == "3.78" and elb["Params M (ours)"] == "0.66"
+    assert elb["mIoU synthetic (ours)"] == "91.2" and elb["mIoU PFCN (ours)"] == NOT_RUN
+    assert elb["mIoU PFCN (paper)"] == "94.9" and elb["mIoU PSEG (paper)"] == "94.0"
+    assert elb["FPS (ours, cpu x2)"] == "14.2 ± 0.3"
+    assert body["Graph-cut*"]["Row"] == "cited" and body["Graph-cut*"]["mIoU PFCN (paper)"] == "80.0"
+    footer = text.split("\n\n", 2)[2]
+    for needed in ("synthetic data with the smoke profile", "Device: cpu x2", "Torch: 2.13.0+cpu",
+                   "Profile: smoke", "Schedule: poly", "Date: 2030-01-02", "Git commit: abc1234",
+                   "80 train / 20 test", "runs/data/synthetic",
+                   "pfcn fetch --release EG_code_data_release.zip --out data/pfcn", "bench run-all --pfcn data/pfcn",
+                   "pseg build --mhp-root LV-MHP-v2 --out data/pseg", "bench run-all --pseg data/pseg"):
+        assert needed in footer, needed
+
+
+def test_table2_rows(synthetic_tables: dict[str, Path]) -> None:
+    _, rows = _csv(synthetic_tables["table2.csv"])
+    assert [r["method"] for r in rows] == ["BFB-DR4", "BFB-DR2"]
+    dr4, dr2 = rows
+    assert (dr4["fps_paper"], dr4["miou_pfcn_paper"], dr4["gmacs_paper"]) == ("370.4", "93.7", "")
+    assert (dr2["gmacs_paper"], dr2["params_m_paper"], dr2["fps_paper"], dr2["miou_pfcn_paper"]) == \
+        ("3.8", "0.6", "263.2", "94.9")
+    assert dr4["row"] == "not measured" and dr2["row"] == "measured"
+    assert float(dr2["miou_synthetic_ours"]) == pytest.approx(91.23)
+    assert dr2["miou_pfcn_ours"] == NOT_RUN
+    text = synthetic_tables["table2.md"].read_text(encoding="utf-8")
+    assert text.startswith("# Table 2") and "synthetic data" in text.splitlines()[0]
+    assert "Git commit: abc1234" in text and "pseg build --mhp-root" in text
+
+
+def test_ablation_difference(synthetic_tables: dict[str, Path]) -> None:
+    _, rows = _csv(synthetic_tables["ablation.csv"])
+    by = {(r["model"], r["dataset"]): r for r in rows}
+    assert set(by) == {("elb", "pfcn"), ("elb", "pseg"), ("elb", "synthetic")}  # DR4 has no ce run here
+    syn = by[("elb", "synthetic")]
+    assert float(syn["miou_adaptive"]) == pytest.approx(91.23) and float(syn["miou_ce"]) == pytest.approx(90.03)
+    assert float(syn["miou_diff"]) == pytest.approx(1.2)
+    assert float(syn["boundary_f_diff"]) == pytest.approx(3.25)
+    assert by[("elb", "pfcn")]["miou_adaptive"] == NOT_RUN
+    text = synthetic_tables["ablation.md"].read_text(encoding="utf-8")
+    cells = _md_table(text)
+    row = next(r for r in cells if r[1] == "synthetic")
+    assert dict(zip(cells[0], row, strict=True))["Δ mIoU"] == "+1.2"
+    assert "not in the paper" in text.splitlines()[0] and "Date: 2030-01-02" in text
+
+
+def test_real_dataset_replaces_not_run(tmp_path: Path) -> None:
+    rows = [r.replace(",synthetic,synthetic,80,20,", ",pfcn,pfcn,1277,263,") for r in SYNTHETIC_ROWS]
+    paths = write_tables(_results(tmp_path, rows), tmp_path / "out", FOOTER,
+                         {"pfcn": "data/pfcn", "pseg": None, "synthetic": None})
+    t1 = {p.name: p for p in paths}
+    columns, body = _csv(t1["table1.csv"])
+    assert "miou_synthetic_ours" not in columns
+    elb = next(r for r in body if r["model"] == "elb")
+    assert float(elb["miou_pfcn_ours"]) == pytest.approx(91.23) and elb["miou_pseg_ours"] == NOT_RUN
+    text = t1["table1.md"].read_text(encoding="utf-8")
+    assert "synthetic" not in text.splitlines()[0] and "mIoU synthetic" not in text
+    assert "pfcn fetch" not in text and "pseg build --mhp-root" in text
+    assert "1277 train / 263 test" in text
+
+
+def test_missing_date_and_commit_are_filled_in(tmp_path: Path) -> None:
+    paths = write_tables(_results(tmp_path, SYNTHETIC_ROWS), tmp_path / "out", {"profile": "smoke"}, SYNTHETIC_ONLY)
+    text = next(p for p in paths if p.name == "table1.md").read_text(encoding="utf-8")
+    assert "Date: 20" in text and "Git commit: " in text and "Device: unknown" in text
+
+
+def test_bad_results_files(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="nope.csv"):
+        load_results(tmp_path / "nope.csv")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n1,2\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"bad.csv.*missing"):
+        load_results(bad)
+    role = _results(tmp_path, [SYNTHETIC_ROWS[0].replace(",synthetic,synthetic,", ",coco,coco,")])
+    with pytest.raises(ValueError, match=r"results.csv:2: dataset role 'coco'"):
+        load_results(role)
+
+
+def test_reference_rows_match_the_registry_and_the_paper() -> None:
+    for ref in TABLE1 + TABLE2:
+        if ref.model is not None:
+            assert ref.model in MODELS
+    paper_names = {r.model: r.method for r in TABLE1 if r.model}
+    for model, method in paper_names.items():
+        assert MODELS[model].paper_name == method
+    assert MODELS["elb-dr4"].paper_name == TABLE2[0].method
+    by = {r.method: r for r in TABLE1}
+    assert (by["ERFNet"].gmacs, by["ERFNet"].params_m, by["ERFNet"].fps) == (13.4, 2.1, 128.2)
+    assert (by["ICNet"].miou_pfcn, by["ICNet"].miou_pseg) == (87.8, 90.0)
+    assert (by["BiSeNet"].fps, by["BiSeNet"].miou_pseg) == (164.0, 94.4)
+    assert by["PIS"].fps == 23.8 and by["PortraitNet"].cited and not by["ELB (ours)"].cited
+    assert [r.method for r in TABLE1 if r.cited and r.model is None] == \
+        ["Graph-cut", "PFCN+", "PDeepLabv2", "BSN", "FCN", "PIS"]
+
+
+def test_git_commit(tmp_path: Path) -> None:
+    assert git_commit(tmp_path) == "unknown"
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    git = ["git", "-c", "user.email=t@example.com", "-c", "user.name=t", "-c", "commit.gpgsign=false"]
+    subprocess.run([*git, "init", "-q"], cwd=tmp_path, check=True)
+    (tmp_path / "f").write_text("x")
+    subprocess.run([*git, "add", "f"], cwd=tmp_path, check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "m"], cwd=tmp_path, check=True)
+    expected = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=tmp_path, capture_output=True,
+                              text=True, check=True).stdout.strip()
+    assert git_commit(tmp_path) == expected
+    assert tables.git_commit() != ""
+
+
+def test_footer_aliases_and_dataset_line(tmp_path: Path) -> None:
+    footer = {**{k: v for k, v in FOOTER.items() if k != "git_commit"}, "commit": "def5678",
+              "datasets": "synthetic-smoke (synthetic: 80 train / 20 test)", "seed": 0}
+    paths = write_tables(_results(tmp_path, SYNTHETIC_ROWS), tmp_path / "out", footer,
+                         {"pfcn": None, "pseg": None, "synthetic": "synthetic-smoke"})
+    text = next(p for p in paths if p.name == "table2.md").read_text(encoding="utf-8")
+    assert "Git commit: def5678" in text and "commit: def5678" not in text.replace("Git commit", "")
+    assert "Datasets: synthetic-smoke (synthetic: 80 train / 20 test)" in text and "seed: 0" in text
