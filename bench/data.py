@@ -1,0 +1,148 @@
+"""The training and evaluation input pipeline: a torch ``Dataset`` over the portrait format (``bench.dataset``).
+
+Training samples follow Section 3.2 of the paper: resize to the training size, horizontal flip with p = 0.5,
+brightness and contrast factors drawn from [0.8, 1.2], then ImageNet normalisation. The boundary weight map of the
+adaptive loss is computed on the final mask (after resize and flip), so it always matches what the model sees.
+
+Every random draw of a sample comes from a generator seeded with (seed, epoch, index): a run repeats exactly, whatever
+the number of DataLoader workers, and an interrupted run resumed at epoch k draws what it would have drawn.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from bench.dataset import PortraitDataset, read_dataset
+from elb.boundary import boundary_weight_map
+
+IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
+IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
+# ITU-R BT.601 luma, the grey level contrast is scaled around (as torchvision's adjust_contrast does).
+_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+
+
+@dataclass(frozen=True)
+class Augment:
+    """The paper's training augmentation; the defaults are Section 3.2's values."""
+
+    hflip: float = 0.5
+    brightness: tuple[float, float] = (0.8, 1.2)
+    contrast: tuple[float, float] = (0.8, 1.2)
+
+
+def resize_image(rgb: np.ndarray, size: int) -> np.ndarray:
+    """Resize an RGB image to size x size: area averaging when shrinking, bilinear when enlarging."""
+    h, w = rgb.shape[:2]
+    if (h, w) == (size, size):
+        return rgb
+    interp = cv2.INTER_AREA if size <= h and size <= w else cv2.INTER_LINEAR
+    return cv2.resize(rgb, (size, size), interpolation=interp)
+
+
+def resize_mask(mask: np.ndarray, size: int) -> np.ndarray:
+    """Resize a label mask to size x size with nearest neighbour (labels are never blended)."""
+    if mask.shape[:2] == (size, size):
+        return mask
+    return cv2.resize(mask, (size, size), interpolation=cv2.INTER_NEAREST)
+
+
+def normalize(rgb: np.ndarray) -> torch.Tensor:
+    """RGB uint8 or float in [0, 255], (H, W, 3) -> ImageNet-normalised float32 tensor (3, H, W)."""
+    x = (np.asarray(rgb, np.float32) / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
+    return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))
+
+
+def adjust_brightness_contrast(rgb: np.ndarray, brightness: float, contrast: float) -> np.ndarray:
+    """Scale intensities by ``brightness``, then stretch around the mean grey level by ``contrast``; float32 0-255."""
+    x = rgb.astype(np.float32) * np.float32(brightness)
+    np.clip(x, 0.0, 255.0, out=x)
+    grey = float((x.reshape(-1, 3) @ _LUMA).mean())
+    x = (x - grey) * np.float32(contrast) + grey
+    return np.clip(x, 0.0, 255.0, out=x)
+
+
+def sample_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
+    """The generator of one sample's random draws, independent of worker count and iteration order."""
+    return np.random.default_rng([int(seed), int(epoch), int(index)])
+
+
+class PortraitTorchDataset(Dataset):
+    """One split of a portrait dataset as tensors: ``{"image", "mask", "index"}`` plus ``"weight"`` if asked.
+
+    ``image`` (3, S, S) float32 normalised, ``mask`` (S, S) int64 with 0, 1 and 255 (ignore), ``weight`` (S, S)
+    float32, the adaptive loss's w = 1 + g (0 on ignore). With ``augment=None`` (evaluation) samples are only resized
+    and normalised. Call ``set_epoch`` before iterating an epoch (the DataLoader must not keep persistent workers).
+    """
+
+    def __init__(
+        self,
+        data: PortraitDataset | str | os.PathLike,
+        split: str,
+        size: int,
+        augment: Augment | None = None,
+        seed: int = 0,
+        weights: bool = False,
+        max_distance: float | None = None,
+        ids: Sequence[str] | None = None,
+    ) -> None:
+        self.data = data if isinstance(data, PortraitDataset) else read_dataset(Path(data))
+        self.split = split
+        self.ids = list(ids) if ids is not None else list(self.data.ids(split))
+        self.size = int(size)
+        self.augment = augment
+        self.seed = int(seed)
+        self.weights = weights
+        self.max_distance = max_distance
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def arrays(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """The transformed sample before normalisation: RGB float32 (S, S, 3) in 0-255 and the uint8 mask."""
+        sid = self.ids[index]
+        rgb = self.data.load_image(sid)
+        mask = self.data.load_mask(sid)
+        if rgb.shape[:2] != mask.shape[:2]:
+            raise ValueError(f"{self.data.image_path(sid)}: image {rgb.shape[:2]} and mask {mask.shape[:2]} differ")
+        rgb = resize_image(rgb, self.size)
+        mask = resize_mask(mask, self.size)
+        if self.augment is None:
+            return rgb.astype(np.float32), mask
+        a = self.augment
+        rng = sample_rng(self.seed, self.epoch, index)
+        flip, b, c = rng.random(), rng.uniform(*a.brightness), rng.uniform(*a.contrast)  # always three draws
+        if flip < a.hflip:
+            rgb, mask = rgb[:, ::-1], mask[:, ::-1]
+        return adjust_brightness_contrast(rgb, b, c), np.ascontiguousarray(mask)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor | int]:
+        rgb, mask = self.arrays(index)
+        item: dict[str, torch.Tensor | int] = {
+            "image": normalize(rgb),
+            "mask": torch.from_numpy(mask.astype(np.int64)),
+            "index": index,
+        }
+        if self.weights:
+            item["weight"] = torch.from_numpy(boundary_weight_map(mask, self.max_distance))
+        return item
+
+
+def worker_init(_worker_id: int) -> None:
+    """Run OpenCV sequentially in each DataLoader worker (the workers already run in parallel).
+
+    0 turns OpenCV's thread pool off. ``setNumThreads(1)`` would instead resize the pool inherited through fork,
+    whose threads do not exist in the child, and hangs forever once the parent has used the pool.
+    """
+    cv2.setNumThreads(0)

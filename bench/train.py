@@ -1,0 +1,444 @@
+"""Training with the paper's recipe (Section 3.2), for any registered model, resumable and optionally distributed.
+
+Recipe: Adam (betas 0.9, 0.999), weight decay 1e-4, global batch 16, lr 5e-4, 100 epochs at 512x512, flip and
+brightness/contrast augmentation (``bench.data``). The lr changes once per epoch: ``poly`` (ERFNet's
+lr0 * (1 - epoch / epochs) ** 0.9, the default) or ``exp`` (lr0 * 0.9 ** epoch, the literal reading of "decayed by 0.9
+each epoch"). Loss: the model's default (``adaptive`` for ELB, ``ce`` plus auxiliary heads for the baselines, see
+``bench.losses``) unless ``loss`` overrides it.
+
+A run folder holds ``config.json`` (every choice), ``train_log.csv`` (one row per epoch) and ``checkpoint.pt``, written
+atomically after every epoch with the model, optimiser, scheduler, scaler and RNG states (loadable with
+``torch.load(weights_only=True)``). Training again into a folder whose run finished does nothing; ``resume=True``
+continues an unfinished one, and on CPU ends with exactly the weights of a run that never stopped. A NaN or inf loss
+stops the run before the optimiser step, leaving the last good checkpoint in place.
+
+Launched by ``torchrun`` (WORLD_SIZE > 1) the run is data-parallel (DDP; NCCL on CUDA, gloo on CPU): ``batch_size`` is
+the global batch, split evenly over the processes by a distributed sampler, and only rank 0 writes. On CUDA, batch
+norm is synchronised across processes so every step sees the statistics of the whole global batch; on CPU (gloo)
+SyncBatchNorm is unavailable and each process normalises its own share. Each process's loss is a mean over its own
+labelled pixels, and DDP averages the gradients, which equals the single-process mean when the shares hold equally
+many labelled pixels (no ignore labels).
+
+The model is a registry name, or ``"module:callable"`` for a factory taking ``num_classes`` (its default loss is then
+``ce``).
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib
+import io
+import json
+import logging
+import math
+import os
+import random
+import re
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, DistributedSampler
+from tqdm import tqdm
+
+from bench.data import Augment, PortraitTorchDataset, worker_init
+from bench.dataset import atomic_write_text, read_dataset
+from bench.evaluate import EvalError, evaluate, load_checkpoint
+from bench.losses import MAIN_LOSSES, compute_loss
+from bench.registry import build_model, get_spec
+
+log = logging.getLogger("bench.train")
+
+SCHEDULES = ("poly", "exp")
+AMP_MODES = ("bf16", "fp16", "none")
+CHECKPOINT = "checkpoint.pt"
+LOG_FIELDS = ("epoch", "loss", "lr", "seconds", "images_per_s", "test_miou", "test_boundary_f")
+# The fields that decide what a run computes: a resumed or repeated run must agree with the checkpoint on them.
+RESULT_FIELDS = ("model", "data", "epochs", "batch_size", "size", "lr", "weight_decay", "betas", "schedule",
+                 "poly_power", "exp_gamma", "loss", "seed", "max_iters_per_epoch", "boundary_max_distance",
+                 "num_classes")
+
+
+class TrainError(Exception):
+    """A run cannot start or continue; the message says why and what to do."""
+
+
+class NonFiniteLossError(TrainError):
+    """The loss became NaN or inf; the last good checkpoint is kept."""
+
+
+@dataclass
+class TrainConfig:
+    """Every choice of a training run (written to ``config.json``)."""
+
+    model: str
+    data: str
+    out: str | None = None  # run folder; default runs/<model>-<dataset name>
+    epochs: int = 100
+    batch_size: int = 16  # global batch, over all processes
+    size: int = 512
+    lr: float = 5e-4
+    weight_decay: float = 1e-4
+    betas: tuple[float, float] = (0.9, 0.999)
+    schedule: str = "poly"
+    poly_power: float = 0.9
+    exp_gamma: float = 0.9
+    loss: str | None = None  # None: the model's default (registry)
+    device: str = "auto"  # auto, cpu, cuda, cuda:N
+    amp: str = "bf16"  # CUDA only; CPU always trains in fp32
+    channels_last: bool = True  # CUDA only
+    workers: int = 2
+    seed: int = 0
+    max_iters_per_epoch: int | None = None  # None: whole epochs; a number caps the steps (smoke runs)
+    eval_every: int = 0  # evaluate eval_split every k epochs and at the end (0: never during training)
+    eval_split: str = "test"
+    boundary_max_distance: float | None = None  # None: the paper's per-image normalisation (elb.boundary)
+    num_classes: int = 2
+    resume: bool = False
+    progress: bool = True
+
+    def validate(self) -> None:
+        if self.schedule not in SCHEDULES:
+            raise TrainError(f"unknown schedule {self.schedule!r}; expected one of {SCHEDULES}")
+        if self.loss is not None and self.loss not in MAIN_LOSSES:
+            raise TrainError(f"unknown loss {self.loss!r}; expected one of {MAIN_LOSSES}")
+        if self.amp not in AMP_MODES:
+            raise TrainError(f"unknown amp mode {self.amp!r}; expected one of {AMP_MODES}")
+        for name in ("epochs", "batch_size", "size"):
+            if getattr(self, name) < 1:
+                raise TrainError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.size % 8:
+            raise TrainError(f"size must be a multiple of 8 (the models' output stride), got {self.size}")
+        if self.max_iters_per_epoch is not None and self.max_iters_per_epoch < 1:
+            raise TrainError("max_iters_per_epoch must be at least 1 (or None for whole epochs)")
+
+
+# -- models and schedules --------------------------------------------------------------------------------------
+def build_named_model(name: str, num_classes: int = 2) -> nn.Module:
+    """A registry model, or ``"module:callable"`` called with ``num_classes``."""
+    if ":" in name:
+        module_name, attr = name.split(":", 1)
+        try:
+            factory = getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError) as e:
+            raise TrainError(f"model factory {name!r} cannot be imported ({e})") from e
+        return factory(num_classes=num_classes)
+    return build_model(name, num_classes)
+
+
+def default_loss(name: str) -> str:
+    return "ce" if ":" in name else get_spec(name).default_loss
+
+
+class _LrLambda:
+    """The lr multiplier during an epoch (0-based), for ``LambdaLR``; its state is the config's numbers only."""
+
+    def __init__(self, cfg: TrainConfig) -> None:
+        self.schedule, self.epochs = cfg.schedule, cfg.epochs
+        self.poly_power, self.exp_gamma = cfg.poly_power, cfg.exp_gamma
+
+    def __call__(self, epoch: int) -> float:
+        if self.schedule == "poly":
+            return max(0.0, 1.0 - epoch / self.epochs) ** self.poly_power
+        return self.exp_gamma ** epoch
+
+
+# -- RNG states as tensors and lists, so checkpoints load with weights_only=True --------------------------------
+def rng_state() -> dict[str, object]:
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    version, mt, gauss_next = random.getstate()
+    state: dict[str, object] = {
+        "torch": torch.get_rng_state(),
+        "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
+        "python": {"version": version, "state": list(mt), "gauss_next": gauss_next},
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"].cpu())
+    n = state["numpy"]
+    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
+                         n["cached_gaussian"]))
+    p = state["python"]
+    random.setstate((p["version"], tuple(p["state"]), p["gauss_next"]))
+    if "cuda" in state and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+
+
+def save_checkpoint(path: Path, state: dict) -> None:
+    """``torch.save`` through a temporary file and a rename: a kill never leaves half a checkpoint."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_log(path: Path, rows: list[dict]) -> None:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=LOG_FIELDS, lineterminator="\n", extrasaction="ignore")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: r.get(k, "") for k in LOG_FIELDS})
+    atomic_write_text(path, buf.getvalue())
+
+
+# -- distributed -----------------------------------------------------------------------------------------------
+@dataclass
+class _Dist:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+    owns_group: bool = False
+
+
+def _setup_distributed(use_cuda: bool) -> _Dist:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return _Dist()
+    owns = False
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+        owns = True
+    return _Dist(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")), owns)
+
+
+def _barrier(env: _Dist) -> None:
+    if env.world > 1:
+        dist.barrier()
+
+
+def _resolve_device(spec: str, env: _Dist) -> torch.device:
+    if spec == "auto":
+        spec = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(spec)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise TrainError("device cuda requested but this torch build sees no CUDA device")
+        if env.world > 1:
+            device = torch.device("cuda", env.local_rank)
+        torch.cuda.set_device(device)
+    return device
+
+
+# -- the run ---------------------------------------------------------------------------------------------------
+def _normalised(d: dict) -> dict:
+    return json.loads(json.dumps(d))
+
+
+def _config_record(cfg: TrainConfig, loss: str, data_path: Path, data_meta: dict, device: torch.device,
+                   env: _Dist, amp: str, channels_last: bool) -> dict:
+    rec = _normalised(asdict(cfg))
+    rec.update({
+        "data": str(data_path),
+        "loss": loss,
+        "loss_default": loss == default_loss(cfg.model),
+        "device": str(device),
+        "amp": amp,
+        "channels_last": channels_last,
+        "world_size": env.world,
+        "batch_per_process": cfg.batch_size // env.world,
+        "sync_batchnorm": env.world > 1 and device.type == "cuda",
+        "optimizer": "Adam",
+        "schedule_formula": (f"lr0 * (1 - epoch / {cfg.epochs}) ** {cfg.poly_power}" if cfg.schedule == "poly"
+                             else f"lr0 * {cfg.exp_gamma} ** epoch"),
+        "augmentation": _normalised(asdict(Augment())),
+        "dataset": {"name": data_meta.get("name"), "counts": data_meta.get("counts")},
+        "torch": torch.__version__,
+    })
+    rec.pop("resume", None)
+    rec.pop("progress", None)
+    return _normalised(rec)  # plain JSON types only: the checkpoint must load with weights_only=True
+
+
+def _check_same_run(old: dict, new: dict, ckpt: Path) -> None:
+    diffs = [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in RESULT_FIELDS if old.get(k) != new.get(k)]
+    if diffs:
+        raise TrainError(f"{ckpt}: this run was made with other settings ({'; '.join(diffs)}); "
+                         "use another --out folder or the run's own settings")
+
+
+def default_run_dir(model: str, data_name: str) -> Path:
+    return Path("runs") / re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{model}-{data_name}")
+
+
+def train(cfg: TrainConfig, stop_after_epoch: int | None = None) -> Path:
+    """Train (or resume, or recognise as finished) one run; return its folder.
+
+    ``stop_after_epoch`` ends this call once that epoch (1-based) is checkpointed, as if the process were killed
+    there; a later call with ``resume=True`` continues.
+    """
+    cfg.validate()
+    data_path = Path(cfg.data).resolve()
+    data = read_dataset(data_path)
+    use_cuda = cfg.device.startswith("cuda") or (cfg.device == "auto" and torch.cuda.is_available())
+    env = _setup_distributed(use_cuda)
+    try:
+        return _train(cfg, data, data_path, env, stop_after_epoch)
+    finally:
+        if env.owns_group:
+            dist.destroy_process_group()
+
+
+def _train(cfg: TrainConfig, data, data_path: Path, env: _Dist, stop_after_epoch: int | None) -> Path:
+    device = _resolve_device(cfg.device, env)
+    on_cuda = device.type == "cuda"
+    amp = cfg.amp if on_cuda else "none"
+    amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp)
+    channels_last = cfg.channels_last and on_cuda
+    loss_kind = cfg.loss or default_loss(cfg.model)
+    if cfg.batch_size % env.world:
+        raise TrainError(f"batch size {cfg.batch_size} does not split evenly over {env.world} processes")
+    run_dir = Path(cfg.out) if cfg.out else default_run_dir(cfg.model, data.name)
+    record = _config_record(cfg, loss_kind, data_path, data.meta, device, env, amp, channels_last)
+    ckpt_path = run_dir / CHECKPOINT
+
+    state = None
+    if ckpt_path.exists():
+        try:
+            state = load_checkpoint(ckpt_path)
+        except EvalError as e:
+            raise TrainError(f"{e}; move it away to start the run again") from None
+        _check_same_run(state["config"], record, ckpt_path)
+        done = int(state["epoch"])
+        if done >= cfg.epochs:
+            log.info("%s: finished (%d/%d epochs); not training again", run_dir, done, cfg.epochs)
+            return run_dir
+        if not cfg.resume:
+            raise TrainError(f"{ckpt_path}: an unfinished run ({done}/{cfg.epochs} epochs) is there; "
+                             "pass --resume to continue it or choose another --out folder")
+
+    torch.manual_seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    random.seed(cfg.seed)
+    model = build_named_model(cfg.model, cfg.num_classes)
+    aux_losses = dict(getattr(model, "aux_losses", None) or {})
+    if env.world > 1 and on_cuda:
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    model.to(device)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=tuple(cfg.betas),
+                                 weight_decay=cfg.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _LrLambda(cfg))
+    scaler = torch.amp.GradScaler("cuda", enabled=amp == "fp16")
+    history: list[dict] = []
+    start = 0
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        if state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
+        set_rng_state(state["rng"])
+        history = list(state.get("history", []))
+        start = int(state["epoch"])
+        log.info("%s: resuming after epoch %d/%d", run_dir, start, cfg.epochs)
+
+    if env.rank == 0:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(run_dir / "config.json", json.dumps(record, indent=2, sort_keys=True) + "\n")
+    net: nn.Module = model
+    if env.world > 1:
+        net = DistributedDataParallel(model, device_ids=[device.index] if on_cuda else None)
+
+    dataset = PortraitTorchDataset(data, "train", cfg.size, Augment(), cfg.seed,
+                                   weights=loss_kind == "adaptive", max_distance=cfg.boundary_max_distance)
+    if len(dataset) == 0:
+        raise TrainError(f"{data_path}: the train split is empty")
+    sampler = DistributedSampler(dataset, num_replicas=env.world, rank=env.rank, shuffle=True, seed=cfg.seed)
+    per_process = cfg.batch_size // env.world
+
+    for epoch in range(start, cfg.epochs):
+        sampler.set_epoch(epoch)
+        dataset.set_epoch(epoch)
+        loader = DataLoader(
+            dataset, batch_size=per_process, sampler=sampler, num_workers=cfg.workers, pin_memory=on_cuda,
+            drop_last=len(dataset) >= cfg.batch_size, worker_init_fn=worker_init if cfg.workers else None,
+            generator=torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch),
+        )
+        steps = len(loader) if cfg.max_iters_per_epoch is None else min(len(loader), cfg.max_iters_per_epoch)
+        lr = optimizer.param_groups[0]["lr"]
+        model.train()
+        bar = tqdm(total=steps, desc=f"{cfg.model} epoch {epoch + 1}/{cfg.epochs}", unit="it", leave=False,
+                   disable=not (cfg.progress and env.rank == 0), dynamic_ncols=True)
+        t0 = time.perf_counter()
+        loss_sum, images = 0.0, 0
+        for step, batch in enumerate(loader):
+            if step >= steps:
+                break
+            x = batch["image"].to(device, non_blocking=True)
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            y = batch["mask"].to(device, non_blocking=True)
+            w = batch["weight"].to(device, non_blocking=True) if "weight" in batch else None
+            with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+                output = net(x)
+            loss, _ = compute_loss(output, y, w, loss_kind, aux_losses)
+            value = loss.detach().float().reshape(1)
+            if env.world > 1:
+                dist.all_reduce(value)
+                value /= env.world
+            value = float(value.item())
+            if not math.isfinite(value):
+                last = f"{ckpt_path} (epoch {epoch})" if ckpt_path.exists() else "none (no epoch had finished)"
+                raise NonFiniteLossError(
+                    f"loss is {value} at epoch {epoch + 1}, step {step + 1}: training stopped; "
+                    f"last good checkpoint: {last}. Try a lower --lr or --amp none.")
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            loss_sum += value
+            images += len(x) * env.world
+            bar.update(1)
+            bar.set_postfix(loss=f"{value:.4f}", lr=f"{lr:.2e}",
+                            img_s=f"{images / max(time.perf_counter() - t0, 1e-9):.1f}")
+        bar.close()
+        if steps == 0:
+            raise TrainError(f"{data_path}: no full batch of {cfg.batch_size} in the train split")
+        scheduler.step()
+        seconds = time.perf_counter() - t0
+        row = {"epoch": epoch + 1, "loss": loss_sum / steps, "lr": lr, "seconds": round(seconds, 3),
+               "images_per_s": round(images / seconds, 3), "test_miou": "", "test_boundary_f": ""}
+        final = epoch + 1 == cfg.epochs
+        if cfg.eval_every and ((epoch + 1) % cfg.eval_every == 0 or final) and env.rank == 0:
+            m = evaluate(model, data, cfg.eval_split, cfg.size, device, num_classes=cfg.num_classes)
+            row["test_miou"], row["test_boundary_f"] = m["miou"], m["boundary_f"]
+        history.append(row)
+        if env.rank == 0:
+            save_checkpoint(ckpt_path, {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "scaler": scaler.state_dict(),
+                "rng": rng_state(),
+                "epoch": epoch + 1,
+                "config": record,
+                "history": history,
+            })
+            write_log(run_dir / "train_log.csv", history)
+            log.info("%s epoch %d/%d: loss %.4f, lr %.3g, %.1f images/s%s", cfg.model, epoch + 1, cfg.epochs,
+                     row["loss"], lr, row["images_per_s"],
+                     f", {cfg.eval_split} mIoU {row['test_miou']:.4f}" if row["test_miou"] != "" else "")
+        _barrier(env)
+        if stop_after_epoch is not None and epoch + 1 >= stop_after_epoch and not final:
+            log.info("%s: stopping after epoch %d as asked", run_dir, epoch + 1)
+            break
+    return run_dir
+
+
+__all__ = ["TrainConfig", "TrainError", "NonFiniteLossError", "train", "build_named_model"]

@@ -1,0 +1,55 @@
+"""Shared by the training-engine tests: a tiny portrait dataset on disk and a tiny model with auxiliary outputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bench.dataset import DatasetWriter
+
+
+def make_portrait_dataset(root: Path, n_train: int = 8, n_test: int = 4, size: int = 64, seed: int = 0,
+                          ignore_in_test: bool = True) -> Path:
+    """Noisy images with a bright ellipse 'portrait'; masks 0/1, test masks with a small ignore (255) patch."""
+    rng = np.random.default_rng(seed)
+    w = DatasetWriter(root, name="tiny", created_by="tests", params={"seed": seed}, image_format="png")
+    for i in range(n_train + n_test):
+        split = "train" if i < n_train else "test"
+        h, wd = size + int(rng.integers(0, 17)), size + int(rng.integers(0, 17))  # sizes vary: resize is exercised
+        mask = np.zeros((h, wd), np.uint8)
+        center = (int(rng.integers(wd // 3, 2 * wd // 3)), int(rng.integers(h // 3, 2 * h // 3)))
+        axes = (int(rng.integers(wd // 6, wd // 3)), int(rng.integers(h // 5, h // 2)))
+        cv2.ellipse(mask, center, axes, float(rng.integers(0, 180)), 0, 360, 1, -1)
+        img = rng.integers(0, 90, (h, wd, 3), dtype=np.uint8)
+        img[mask == 1] += np.array([120, 100, 80], np.uint8)
+        if split == "test" and ignore_in_test:
+            mask[:4, :4] = 255
+        w.add(f"s{i:03d}", img, mask, split)
+    w.finalize()
+    return root
+
+
+class TinyNet(nn.Module):
+    """No batch norm, no dropout: its training is independent of how a batch is split over processes."""
+
+    aux_losses = {"aux": ("mask", 0.4), "edge": ("boundary", 0.1)}
+
+    def __init__(self, num_classes: int = 2) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.conv2 = nn.Conv2d(8, num_classes, 1)
+        self.aux = nn.Conv2d(8, num_classes, 1)
+        self.edge = nn.Conv2d(8, 2, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor | dict[str, torch.Tensor]:
+        f = F.relu(self.conv1(x))
+        out = self.conv2(f)
+        if not self.training:
+            return out
+        half = F.avg_pool2d(f, 2)
+        return {"out": out, "aux": self.aux(half), "edge": self.edge(f)}

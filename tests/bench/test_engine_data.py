@@ -1,0 +1,96 @@
+"""bench.data: the training augmentation, its seeding and the boundary weights of the final mask."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from bench.data import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    Augment,
+    PortraitTorchDataset,
+    adjust_brightness_contrast,
+    resize_image,
+    resize_mask,
+    sample_rng,
+    worker_init,
+)
+from bench.dataset import read_dataset
+from elb.boundary import boundary_weight_map
+
+
+def test_same_seed_epoch_index_gives_the_same_sample(portrait_data):
+    a = PortraitTorchDataset(portrait_data, "train", 32, Augment(), seed=3, weights=True)
+    b = PortraitTorchDataset(portrait_data, "train", 32, Augment(), seed=3, weights=True)
+    for ds in (a, b):
+        ds.set_epoch(2)
+    for i in range(len(a)):
+        x, y = a[i], b[i]
+        assert all(torch.equal(x[k], y[k]) for k in ("image", "mask", "weight"))
+    a.set_epoch(3)
+    assert any(not torch.equal(a[i]["image"], b[i]["image"]) for i in range(len(a)))
+
+
+def test_batches_do_not_depend_on_the_worker_count(portrait_data):
+    ds = PortraitTorchDataset(portrait_data, "train", 32, Augment(), seed=1, weights=True)
+    ds.set_epoch(1)
+    batches = []
+    # OpenCV's thread pool running in the parent before the fork once made worker_init hang the workers
+    cv2.resize(np.zeros((800, 600, 3), np.uint8), (512, 512), interpolation=cv2.INTER_AREA)
+    for workers in (0, 2):
+        loader = DataLoader(ds, batch_size=4, shuffle=False, num_workers=workers,
+                            worker_init_fn=worker_init if workers else None, timeout=60 if workers else 0)
+        batches.append(list(loader))
+    for b0, b2 in zip(*batches, strict=True):
+        for k in ("image", "mask", "weight"):
+            assert torch.equal(b0[k], b2[k])
+
+
+def test_sample_is_flip_of_resize_with_jitter_and_weights_of_the_final_mask(portrait_data):
+    data = read_dataset(portrait_data)
+    ds = PortraitTorchDataset(data, "test", 32, Augment(), seed=0, weights=True)  # test masks hold ignore pixels
+    seen_flip = seen_plain = False
+    for epoch in range(6):
+        ds.set_epoch(epoch)
+        for i, sid in enumerate(ds.ids):
+            rng = sample_rng(0, epoch, i)
+            flip, b, c = rng.random(), rng.uniform(0.8, 1.2), rng.uniform(0.8, 1.2)
+            assert 0.8 <= b <= 1.2 and 0.8 <= c <= 1.2
+            mask = resize_mask(data.load_mask(sid), 32)
+            rgb = adjust_brightness_contrast(resize_image(data.load_image(sid), 32), b, c)
+            if flip < 0.5:
+                mask, rgb = mask[:, ::-1], rgb[:, ::-1]
+                seen_flip = True
+            else:
+                seen_plain = True
+            item = ds[i]
+            assert np.array_equal(item["mask"].numpy(), mask)
+            np.testing.assert_array_equal(item["weight"].numpy(), boundary_weight_map(np.ascontiguousarray(mask)))
+            expected = (rgb / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
+            np.testing.assert_allclose(item["image"].numpy().transpose(1, 2, 0), expected, atol=1e-5)
+    assert seen_flip and seen_plain
+    assert (item["weight"][item["mask"] == 255] == 0).all() and (item["mask"] == 255).any()
+
+
+def test_eval_transform_is_resize_and_normalise_only(portrait_data):
+    data = read_dataset(portrait_data)
+    ds = PortraitTorchDataset(data, "test", 48)
+    item = ds[0]
+    assert "weight" not in item and item["image"].shape == (3, 48, 48) and item["mask"].dtype == torch.int64
+    rgb = resize_image(data.load_image(ds.ids[0]), 48).astype(np.float32)
+    np.testing.assert_allclose(item["image"].numpy().transpose(1, 2, 0),
+                               (rgb / 255.0 - IMAGENET_MEAN) / IMAGENET_STD, atol=1e-5)
+    assert np.array_equal(item["mask"].numpy(), resize_mask(data.load_mask(ds.ids[0]), 48))
+
+
+def test_brightness_and_contrast_by_hand():
+    rgb = np.array([[[100, 100, 100], [200, 200, 200]]], np.uint8)
+    out = adjust_brightness_contrast(rgb, 1.1, 1.0)
+    np.testing.assert_allclose(out[0, :, 0], [110, 220], rtol=1e-6)
+    out = adjust_brightness_contrast(rgb, 1.0, 0.5)  # grey mean 150: values pulled half-way to it
+    np.testing.assert_allclose(out[0, :, 0], [125, 175], rtol=1e-5)
+    out = adjust_brightness_contrast(np.array([[[100, 230, 250]]], np.uint8), 1.2, 1.0)
+    np.testing.assert_allclose(out[0, 0], [120, 255, 255], rtol=1e-6)  # clipped at 255

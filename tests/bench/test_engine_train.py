@@ -1,0 +1,129 @@
+"""bench.train and bench.evaluate end to end on a tiny dataset (CPU): files, resume, finished runs, NaN, predict."""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+import bench.train as train_mod
+from bench.cli import main
+from bench.data import normalize
+from bench.dataset import read_dataset
+from bench.evaluate import EvalError, load_model, predict
+from bench.train import NonFiniteLossError, TrainConfig, TrainError, train
+
+SMALL = dict(epochs=2, batch_size=4, size=32, workers=0, progress=False)
+
+
+def weights(run_dir):
+    return torch.load(run_dir / "checkpoint.pt", weights_only=True)
+
+
+def test_cli_train_then_eval_write_the_run_files(portrait_data, tmp_path):
+    run = tmp_path / "run"
+    args = ["train", "--model", "elb", "--data", str(portrait_data), "--out", str(run), "--epochs", "2",
+            "--batch-size", "4", "--size", "32", "--workers", "0", "--eval-every", "1", "--no-progress"]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0, r.output
+    cfg = json.loads((run / "config.json").read_text())
+    assert (cfg["model"], cfg["loss"], cfg["schedule"], cfg["batch_size"], cfg["amp"]) == ("elb", "adaptive", "poly",
+                                                                                           4, "none")
+    assert cfg["lr"] == 5e-4 and cfg["weight_decay"] == 1e-4 and cfg["betas"] == [0.9, 0.999]
+    rows = list(csv.DictReader(open(run / "train_log.csv")))
+    assert [r["epoch"] for r in rows] == ["1", "2"]
+    assert float(rows[0]["lr"]) == 5e-4 and float(rows[1]["lr"]) == pytest.approx(5e-4 * 0.5 ** 0.9)
+    assert all(0 <= float(r["test_miou"]) <= 1 and float(r["images_per_s"]) > 0 for r in rows)
+    ckpt = weights(run)
+    assert ckpt["epoch"] == 2 and {"model", "optimizer", "scheduler", "scaler", "rng"} <= set(ckpt)
+
+    r = CliRunner().invoke(main, ["eval", "--run", str(run), "--json"])
+    assert r.exit_code == 0, r.output
+    m = json.loads(r.output)
+    saved = json.loads((run / "metrics.json").read_text())
+    assert saved["miou"] == m["miou"] and 0 <= m["miou"] <= 1 and 0 <= m["boundary_f"] <= 1
+    data = read_dataset(portrait_data)
+    ignored = sum(int((np.asarray(data.load_mask(i))[:4, :4] == 255).sum() > 0) for i in data.ids("test"))
+    assert ignored == 4 and sum(map(sum, m["confusion_matrix"])) < 4 * 32 * 32  # ignore pixels are left out
+    assert m["size"] == 32 and m["images"] == 4 and m["epochs_trained"] == 2
+
+    before = (run / "checkpoint.pt").read_bytes()
+    r = CliRunner().invoke(main, args)  # finished: detected, not trained again
+    assert r.exit_code == 0 and (run / "checkpoint.pt").read_bytes() == before
+
+
+def test_interrupted_and_resumed_run_ends_with_the_same_weights(portrait_data, tmp_path):
+    base = TrainConfig(model="elb", data=str(portrait_data), eval_every=1, **SMALL)
+    straight = train(replace(base, out=str(tmp_path / "straight")))
+    cut = replace(base, out=str(tmp_path / "cut"), workers=1)  # the worker count must not matter either
+    train(cut, stop_after_epoch=1)
+    assert weights(tmp_path / "cut")["epoch"] == 1
+    with pytest.raises(TrainError, match="--resume"):
+        train(cut)
+    train(replace(cut, resume=True))
+    a, b = weights(straight), weights(tmp_path / "cut")
+    assert b["epoch"] == 2
+    for k, v in a["model"].items():
+        assert torch.equal(v, b["model"][k]), k
+    for sa, sb in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values(), strict=True):
+        assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert [r["loss"] for r in a["history"]] == [r["loss"] for r in b["history"]]
+
+
+def test_changed_settings_are_refused_on_resume(portrait_data, tmp_path):
+    cfg = TrainConfig(model="elb-dr4", data=str(portrait_data), out=str(tmp_path / "r"), max_iters_per_epoch=1,
+                      **SMALL)
+    train(cfg, stop_after_epoch=1)
+    with pytest.raises(TrainError, match="lr"):
+        train(replace(cfg, lr=1e-3, resume=True))
+
+
+def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(portrait_data, tmp_path,
+                                                                                monkeypatch):
+    real = train_mod.compute_loss
+    calls = {"n": 0}
+
+    def nan_from_third_step(*args, **kwargs):
+        calls["n"] += 1
+        total, parts = real(*args, **kwargs)
+        return (total * float("nan") if calls["n"] >= 3 else total), parts
+
+    monkeypatch.setattr(train_mod, "compute_loss", nan_from_third_step)
+    run = tmp_path / "nan"
+    cfg = TrainConfig(model="elb", data=str(portrait_data), out=str(run), **SMALL)
+    with pytest.raises(NonFiniteLossError, match=r"loss is nan at epoch 2, step 1.*checkpoint.pt \(epoch 1\)"):
+        train(cfg)
+    kept = weights(run)
+    assert kept["epoch"] == 1 and all(torch.isfinite(v).all() for v in kept["model"].values() if v.is_floating_point())
+    assert len(list(csv.DictReader(open(run / "train_log.csv")))) == 1
+
+
+def test_unreadable_checkpoint_is_named(portrait_data, tmp_path):
+    run = tmp_path / "bad"
+    run.mkdir()
+    (run / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(TrainError, match="checkpoint.pt: not a readable checkpoint"):
+        train(TrainConfig(model="elb", data=str(portrait_data), out=str(run), **SMALL))
+    with pytest.raises(EvalError, match="checkpoint.pt"):
+        load_model(run)
+    with pytest.raises(EvalError, match="no checkpoint"):
+        load_model(tmp_path)
+
+
+def test_load_model_and_predict(portrait_data, tmp_path):
+    run = train(TrainConfig(model="elb", data=str(portrait_data), out=str(tmp_path / "p"), max_iters_per_epoch=1,
+                            **SMALL))
+    model = load_model(run)
+    assert not model.training and model.trained_epochs == 2 and model.run_config["size"] == 32
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 255, (32, 32, 3), dtype=np.uint8), rng.integers(0, 255, (50, 70, 3), dtype=np.uint8)]
+    maps = predict(model, images, size=32, batch_size=1)
+    assert [m.shape for m in maps] == [(32, 32), (50, 70)] and all(m.dtype == np.uint8 for m in maps)
+    with torch.no_grad():
+        direct = model(normalize(images[0])[None]).argmax(1)[0].numpy()
+    assert np.array_equal(maps[0], direct)
