@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import click
 
@@ -40,6 +42,171 @@ def complexity(model_name: str | None, size: int, as_json: bool) -> None:
         click.echo(f"{r.model:<12} {r.params / 1e6:>10.3f} {r.gmacs:>8.3f}")
     click.echo("GMACs: convolution and linear multiply-accumulates (FlopCounterMode total / 2); "
                "BN, pooling and interpolation are not counted.")
+
+
+def _fail(e: Exception) -> click.ClickException:
+    return click.ClickException(str(e))
+
+
+@main.command()
+@click.option("--model", "model_name", required=True, help="A registered model name (or module:callable).")
+@click.option("--data", required=True, type=click.Path(file_okay=False), help="A portrait dataset folder.")
+@click.option("--out", default=None, help="Run folder [default: runs/<model>-<dataset>].")
+@click.option("--epochs", default=100, show_default=True, type=int)
+@click.option("--batch-size", default=16, show_default=True, type=int, help="Global batch (all processes).")
+@click.option("--size", default=512, show_default=True, type=int, help="Square training and evaluation size.")
+@click.option("--lr", default=5e-4, show_default=True, type=float)
+@click.option("--weight-decay", default=1e-4, show_default=True, type=float)
+@click.option("--schedule", default="poly", show_default=True, type=click.Choice(["poly", "exp"]),
+              help="poly: lr0 (1 - e/E)^0.9 (ERFNet); exp: lr0 0.9^e.")
+@click.option("--loss", default=None, type=click.Choice(["adaptive", "ce"]),
+              help="Main loss [default: the model's own: adaptive for ELB, ce for the baselines].")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--amp", default="bf16", show_default=True, type=click.Choice(["bf16", "fp16", "none"]),
+              help="Mixed precision on CUDA (CPU always trains fp32).")
+@click.option("--channels-last/--no-channels-last", default=True, show_default=True, help="On CUDA only.")
+@click.option("--workers", default=2, show_default=True, type=int, help="DataLoader worker processes.")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--max-iters-per-epoch", default=None, type=int, help="Cap the steps per epoch (smoke runs).")
+@click.option("--eval-every", default=0, show_default=True, type=int,
+              help="Evaluate the test split every K epochs and at the end (0: never while training).")
+@click.option("--resume", is_flag=True, help="Continue an unfinished run in --out.")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+def train(model_name: str, data: str, out: str | None, epochs: int, batch_size: int, size: int, lr: float,
+          weight_decay: float, schedule: str, loss: str | None, device: str, amp: str, channels_last: bool,
+          workers: int, seed: int, max_iters_per_epoch: int | None, eval_every: int, resume: bool,
+          no_progress: bool) -> None:
+    """Train a model with the paper's recipe (Section 3.2); under torchrun, data-parallel over the processes."""
+    import logging
+
+    from bench.dataset import DatasetError
+    from bench.train import TrainConfig, TrainError
+    from bench.train import train as run_training
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    cfg = TrainConfig(model=model_name, data=data, out=out, epochs=epochs, batch_size=batch_size, size=size, lr=lr,
+                      weight_decay=weight_decay, schedule=schedule, loss=loss, device=device, amp=amp,
+                      channels_last=channels_last, workers=workers, seed=seed,
+                      max_iters_per_epoch=max_iters_per_epoch, eval_every=eval_every, resume=resume,
+                      progress=not no_progress)
+    try:
+        run_dir = run_training(cfg)
+    except (TrainError, DatasetError, KeyError) as e:
+        raise _fail(e) from None
+    if os.environ.get("RANK", "0") == "0":
+        click.echo(str(run_dir))
+
+
+@main.command(name="eval")
+@click.option("--run", "run_dir", default=None, type=click.Path(), help="A training run folder.")
+@click.option("--checkpoint", default=None, type=click.Path(), help="A checkpoint file (instead of --run).")
+@click.option("--data", default=None, type=click.Path(file_okay=False),
+              help="Dataset to evaluate on [default: the run's training dataset].")
+@click.option("--split", default="test", show_default=True)
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--size", default=None, type=int, help="Evaluation size [default: the training size].")
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON object.")
+def eval_cmd(run_dir: str | None, checkpoint: str | None, data: str | None, split: str, device: str,
+             size: int | None, as_json: bool) -> None:
+    """mIoU (one confusion matrix over the split), per-class IoU and boundary F; writes metrics.json."""
+    from bench.dataset import DatasetError
+    from bench.evaluate import EvalError, evaluate_run
+
+    if (run_dir is None) == (checkpoint is None):
+        raise click.UsageError("give exactly one of --run and --checkpoint")
+    try:
+        m = evaluate_run(run_dir or checkpoint, data=data, split=split, device=device, size=size)
+    except (EvalError, DatasetError, KeyError) as e:
+        raise _fail(e) from None
+    if as_json:
+        click.echo(json.dumps(m, sort_keys=True))
+        return
+    iou = ", ".join(f"{k} {v:.4f}" for k, v in m["iou"].items() if v is not None)
+    click.echo(f"{m['model']} on {m['dataset']}/{m['split']} at {m['size']}x{m['size']}, {m['images']} images: "
+               f"mIoU {m['miou']:.4f} ({iou}); boundary F {m['boundary_f']:.4f} "
+               f"(within {m['boundary_tolerance_px']:g} px)")
+    click.echo(f"written: {m['path']}")
+
+
+@main.command()
+@click.option("--model", "model_name", required=True, help="A registered model name.")
+@click.option("--size", default=512, show_default=True, type=int)
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
+@click.option("--batch-size", default=1, show_default=True, type=int)
+@click.option("--warmup", default=10, show_default=True, type=int, help="Untimed passes first.")
+@click.option("--runs", default=50, show_default=True, type=int, help="Timed passes (the median is reported).")
+@click.option("--threads", default=None, type=int, help="torch.set_num_threads [default: torch's].")
+@click.option("--channels-last", is_flag=True)
+@click.option("--half", is_flag=True, help="fp16 weights and input (CUDA only).")
+@click.option("--compile", "use_compile", is_flag=True, help="torch.compile the model first.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def speed(model_name: str, size: int, device: str, batch_size: int, warmup: int, runs: int, threads: int | None,
+          channels_last: bool, half: bool, use_compile: bool, as_json: bool) -> None:
+    """Inference FPS: eval mode, no autograd, warm-up, synchronised timing; median and spread."""
+    from bench.registry import get_spec
+    from bench.speed import measure_fps
+
+    try:
+        get_spec(model_name)
+    except KeyError as e:
+        raise click.BadParameter(str(e.args[0]), param_hint="--model") from None
+    try:
+        r = measure_fps(model_name, size=size, device=device, batch_size=batch_size, warmup=warmup, runs=runs,
+                        channels_last=channels_last, half=half, compile=use_compile, threads=threads)
+    except ValueError as e:
+        raise _fail(e) from None
+    if as_json:
+        click.echo(json.dumps(r, sort_keys=True))
+        return
+    click.echo(f"{r['model']}: {r['fps']:.2f} FPS median (p10 {r['fps_p10']:.2f}, p90 {r['fps_p90']:.2f}; "
+               f"{r['ms_median']:.2f} ms) at {size}x{size}, batch {batch_size}, {r['dtype']}, "
+               f"{r['device_name']} ({r['device']}, {r['threads']} threads), torch {r['torch']}")
+
+
+@main.command("run-all")
+@click.option("--profile", "profile_name", default="smoke", show_default=True,
+              help="smoke (built-in default: synthetic data, minutes on a CPU), paper (Section 3.2), or a .toml file.")
+@click.option("--pfcn", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="A PFCN portrait dataset folder (from `pfcn fetch`).")
+@click.option("--pseg", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="A PSEG portrait dataset folder (from `pseg build`).")
+@click.option("--models", default=None, help="Comma-separated registry names (default: the profile's list).")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("reports"), show_default=True,
+              help="Where results.csv, the tables and the figures go.")
+@click.option("--runs", type=click.Path(file_okay=False, path_type=Path), default=Path("runs"), show_default=True,
+              help="Where run folders, checkpoints, cached measurements and the synthetic set go.")
+def run_all_cmd(profile_name: str, pfcn: Path | None, pseg: Path | None, models: str | None, device: str,
+                out: Path, runs: Path) -> None:
+    """Train, evaluate, time and count every model on every dataset given; write Table 1, Table 2 and figures.
+
+    With no dataset the smoke profile runs on a synthetic portrait set, and every table says so. Finished runs are
+    not trained again and interrupted ones resume, so the command can simply be run again.
+    """
+    from bench.dataset import DatasetError
+    from bench.runall import load_profile, run_all
+
+    try:
+        profile = load_profile(profile_name)
+        names = [m.strip() for m in models.split(",") if m.strip()] if models else None
+        results = run_all(profile, {"pfcn": pfcn, "pseg": pseg}, names, device, out, runs, log=click.echo)
+    except (FileNotFoundError, ValueError, KeyError, RuntimeError, DatasetError) as e:
+        raise click.ClickException(str(e.args[0]) if isinstance(e, KeyError) else str(e)) from None
+    click.echo(f"done: {results.parent / 'table1.md'}, {results.parent / 'table2.md'}, "
+               f"{results.parent / 'ablation.md'}, {results.parent / 'figures'}/")
+
+
+@main.command()
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("reports"), show_default=True,
+              help="The folder a run-all wrote (results.csv and run_info.json).")
+def tables(out: Path) -> None:
+    """Rebuild the tables and figures from results.csv and the run folders, without training."""
+    from bench.runall import build_reports
+
+    for name in ("results.csv", "run_info.json"):
+        if not (out / name).is_file():
+            raise click.ClickException(f"{out / name}: missing; run `bench run-all --out {out}` first")
+    build_reports(out, log=click.echo)
 
 
 if __name__ == "__main__":

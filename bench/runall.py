@@ -1,0 +1,300 @@
+"""``bench run-all``: train, evaluate, time and count every model on every dataset, then write the paper's tables.
+
+Everything ``run-all`` measures lands in ``<out>/results.csv`` (one row per model, dataset and loss) and
+``<out>/run_info.json`` (the footer facts); ``build_reports`` turns those two files and the run folders into the
+tables and figures, so ``bench tables`` can rebuild them without training. Work already done is never redone: a
+finished run is skipped, an interrupted one resumes from its last checkpoint, and speed and complexity figures are
+cached per model, device and torch version under ``<runs>/measurements/``.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import torch
+
+from bench.dataset import atomic_write_text, read_dataset
+from bench.registry import get_spec, model_names
+from bench.tables import RESULT_COLUMNS, git_commit
+
+DATASET_ROLES = ("pfcn", "pseg")
+
+
+@dataclass
+class Profile:
+    """A run-all protocol, read from a TOML file (``smoke`` and ``paper`` ship with the package)."""
+
+    name: str
+    description: str
+    source: str
+    synthetic: dict[str, object] = field(default_factory=dict)
+    train: dict[str, object] = field(default_factory=dict)
+    speed: dict[str, object] = field(default_factory=dict)
+    models: list[str] = field(default_factory=list)
+    ablation: bool = True
+    figures: dict[str, object] = field(default_factory=dict)
+
+
+def load_profile(name_or_path: str) -> Profile:
+    """A shipped profile by name (``smoke``, ``paper``) or a user's own TOML file by path."""
+    path = Path(name_or_path)
+    if path.suffix == ".toml" or path.exists():
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no such profile file")
+        text, source = path.read_text(encoding="utf-8"), str(path)
+    else:
+        try:
+            text = (resources.files("bench") / "profiles" / f"{name_or_path}.toml").read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise FileNotFoundError(f"unknown profile {name_or_path!r}: use smoke, paper or a path to a .toml file") \
+                from None
+        source = f"bench/profiles/{name_or_path}.toml"
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ValueError(f"{source}: not valid TOML ({e})") from e
+    models = data.get("models", {})
+    names = list(models.get("names", model_names()))
+    for n in names:
+        get_spec(n)  # unknown names fail here, before any training
+    return Profile(
+        name=str(data.get("name", path.stem)), description=str(data.get("description", "")), source=source,
+        synthetic=dict(data.get("synthetic", {})), train=dict(data.get("train", {})), speed=dict(data.get("speed", {})),
+        models=names, ablation=bool(models.get("ablation", True)), figures=dict(data.get("figures", {})),
+    )
+
+
+def resolve_device(device: str) -> str:
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda was asked for, but torch sees no CUDA device")
+    return device
+
+
+@dataclass
+class Job:
+    """One training run of the grid: a model, a dataset role and a loss."""
+
+    model: str
+    role: str
+    loss: str
+    data: Path
+
+    @property
+    def run_name(self) -> str:
+        default = get_spec(self.model).default_loss
+        return self.model if self.loss == default else f"{self.model}-{self.loss}"
+
+
+def plan_jobs(profile: Profile, datasets: Mapping[str, Path], models: list[str]) -> list[Job]:
+    """The grid: every model on every dataset with its own default loss, plus ELB with plain CE (the ablation)."""
+    jobs = []
+    for role, data in datasets.items():
+        for m in models:
+            jobs.append(Job(m, role, get_spec(m).default_loss, data))
+        if profile.ablation and "elb" in models:
+            jobs.append(Job("elb", role, "ce", data))
+    return jobs
+
+
+def prepare_datasets(profile: Profile, given: Mapping[str, str | Path | None], runs: Path,
+                     log: Callable[[str], None]) -> dict[str, Path]:
+    """The datasets to run on: the ones given, else the synthetic set (built under ``runs``)."""
+    datasets = {role: Path(p) for role, p in given.items() if p}
+    for p in datasets.values():
+        read_dataset(p)  # a clear message naming the bad file, before any training
+    if datasets:
+        return datasets
+    from bench.synthetic import make_synthetic
+
+    syn = profile.synthetic
+    root = runs / "data" / f"synthetic-{profile.name}"
+    log(f"no dataset given: building the synthetic portrait set in {root}")
+    make_synthetic(root, n_train=int(syn.get("n_train", 64)), n_test=int(syn.get("n_test", 16)),
+                   size=(int(syn.get("width", 160)), int(syn.get("height", 208))), seed=int(syn.get("seed", 0)))
+    return {"synthetic": root}
+
+
+def _cached(path: Path, compute: Callable[[], dict[str, object]]) -> dict[str, object]:
+    if path.exists():
+        return json.loads(path.read_text(encoding="utf-8"))
+    value = compute()
+    atomic_write_text(path, json.dumps(value, indent=2, sort_keys=True) + "\n")
+    return value
+
+
+def measure_model(name: str, profile: Profile, device: str, runs: Path) -> dict[str, object]:
+    """Params and GMACs at the speed size, and FPS there (batch 1), cached per device and torch version."""
+    from bench.complexity import measure
+    from bench.speed import measure_fps
+
+    size = int(profile.speed.get("size", 512))
+    key = f"{name}-{size}-{device}-torch{torch.__version__}-{profile.name}".replace("/", "_").replace("+", "_")
+    counts = _cached(runs / "measurements" / f"complexity-{name}-{size}.json",
+                     lambda: measure(name, size).as_dict())
+    speed = _cached(runs / "measurements" / f"speed-{key}.json",
+                    lambda: measure_fps(name, size=size, device=device,
+                                        batch_size=int(profile.speed.get("batch_size", 1)),
+                                        warmup=int(profile.speed.get("warmup", 10)),
+                                        runs=int(profile.speed.get("runs", 50))))
+    return {"params": counts["params"], "gmacs": counts["gmacs"], **speed}
+
+
+def train_and_evaluate(job: Job, profile: Profile, device: str, runs: Path) -> tuple[Path, dict[str, object]]:
+    """Train one job (skipped when finished, resumed when interrupted) and evaluate it on the test split."""
+    from bench.evaluate import evaluate_run
+    from bench.train import TrainConfig, train
+
+    t = profile.train
+    run_dir = runs / job.role / job.run_name
+    cfg = TrainConfig(
+        model=job.model, data=str(job.data), out=str(run_dir), epochs=int(t.get("epochs", 100)),
+        batch_size=int(t.get("batch_size", 16)), size=int(t.get("size", 512)), lr=float(t.get("lr", 5e-4)),
+        schedule=str(t.get("schedule", "poly")), loss=job.loss, device=device, seed=int(t.get("seed", 0)),
+        workers=int(t.get("workers", 0)), eval_every=int(t.get("eval_every", 0)), resume=True,
+        max_iters_per_epoch=int(t["max_iters_per_epoch"]) if t.get("max_iters_per_epoch") else None,
+    )
+    train(cfg)
+    metrics_path = run_dir / "metrics.json"
+    if metrics_path.exists():
+        metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
+        if metrics.get("epochs_trained") == cfg.epochs:
+            return run_dir, metrics
+    return run_dir, evaluate_run(run_dir, split="test", device=device)
+
+
+def _percent(v: object) -> object:
+    return "" if v is None else round(100.0 * float(v), 3)
+
+
+def run_all(
+    profile: Profile,
+    datasets: Mapping[str, str | Path | None] | None = None,
+    models: list[str] | None = None,
+    device: str = "auto",
+    out: str | Path = "reports",
+    runs: str | Path = "runs",
+    log: Callable[[str], None] = print,
+) -> Path:
+    """Run the whole grid and write ``results.csv``, ``run_info.json``, the tables and the figures to ``out``."""
+    out, runs = Path(out), Path(runs)
+    device = resolve_device(device)
+    models = models or profile.models
+    for m in models:
+        get_spec(m)
+    given = dict(datasets or {})
+    data = prepare_datasets(profile, given, runs, log)
+    jobs = plan_jobs(profile, data, models)
+    measured = {}
+    for m in models:
+        log(f"[measure] {m}: params, GMACs and FPS at {profile.speed.get('size', 512)}x"
+            f"{profile.speed.get('size', 512)} on {device}")
+        measured[m] = measure_model(m, profile, device, runs)
+    rows = []
+    for i, job in enumerate(jobs, 1):
+        log(f"[{i}/{len(jobs)}] {job.run_name} on {job.role}: train and evaluate")
+        run_dir, metrics = train_and_evaluate(job, profile, device, runs)
+        ds = read_dataset(job.data)
+        meas = measured[job.model]
+        rows.append({
+            "model": job.model, "paper_name": get_spec(job.model).paper_name, "loss": job.loss,
+            "dataset": job.role, "dataset_name": ds.name, "n_train": len(ds.ids("train")),
+            "n_test": len(ds.ids("test")), "params": meas["params"], "gmacs": meas["gmacs"],
+            "fps": meas["fps"], "fps_spread": meas.get("fps_iqr", ""), "device": meas.get("device", device),
+            "miou": _percent(metrics["miou"]), "iou_bg": _percent(metrics["iou"]["background"]),
+            "iou_fg": _percent(metrics["iou"]["portrait"]), "boundary_f": _percent(metrics["boundary_f"]),
+            "epochs": profile.train.get("epochs"),
+            "schedule": profile.train.get("schedule", "poly"), "profile": profile.name, "run_dir": str(run_dir),
+        })
+    out.mkdir(parents=True, exist_ok=True)
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=RESULT_COLUMNS, lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    atomic_write_text(out / "results.csv", buf.getvalue())
+    info = run_info(profile, data, given, device, measured)
+    atomic_write_text(out / "run_info.json", json.dumps(info, indent=2, sort_keys=True) + "\n")
+    build_reports(out, log=log)
+    return out / "results.csv"
+
+
+def run_info(profile: Profile, data: Mapping[str, Path], given: Mapping[str, object], device: str,
+             measured: Mapping[str, Mapping[str, object]]) -> dict[str, object]:
+    """The facts every table's footer states."""
+    any_meas = next(iter(measured.values()), {})
+    datasets = {}
+    for role, p in data.items():
+        ds = read_dataset(p)
+        datasets[role] = {"path": str(p), "name": ds.name, "n_train": len(ds.ids("train")),
+                          "n_test": len(ds.ids("test"))}
+    return {
+        "grid_images": int(profile.figures.get("grid_images", 4)),
+        "profile": profile.name, "profile_source": profile.source, "profile_description": profile.description,
+        "schedule": profile.train.get("schedule", "poly"), "train": profile.train, "speed": profile.speed,
+        "device": any_meas.get("device", device), "torch": torch.__version__,
+        "threads": torch.get_num_threads(), "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "commit": git_commit(), "datasets": datasets,
+        "synthetic": "synthetic" in data,
+    }
+
+
+def build_reports(out: str | Path, log: Callable[[str], None] = print) -> list[Path]:
+    """Tables and figures from ``results.csv``, ``run_info.json`` and the run folders (no training)."""
+    from bench import tables
+
+    out = Path(out)
+    info = json.loads((out / "run_info.json").read_text(encoding="utf-8"))
+    roles: dict[str, str | None] = dict.fromkeys(DATASET_ROLES)
+    roles.update({role: v["name"] for role, v in info["datasets"].items()})
+    footer = {
+        "device": info["device"], "torch": info["torch"], "profile": info["profile"], "schedule": info["schedule"],
+        "datasets": ", ".join(f"{v['name']} ({role}: {v['n_train']} train / {v['n_test']} test)"
+                              for role, v in info["datasets"].items()),
+        "date": info["date"], "commit": info["commit"],
+    }
+    written = tables.write_tables(out / "results.csv", out, footer=footer, datasets=roles)
+    written += make_figures(out, info, log)
+    for p in written:
+        log(f"wrote {p}")
+    return written
+
+
+def make_figures(out: Path, info: Mapping[str, object], log: Callable[[str], None] = print) -> list[Path]:
+    """FPS against mIoU per dataset, a Fig. 4 style weight map, and a Fig. 5 style prediction grid."""
+    from bench import figures
+    from bench.evaluate import EvalError, load_model, predict
+
+    fig_dir = out / "figures"
+    written = []
+    results = list(csv.DictReader(open(out / "results.csv", newline="", encoding="utf-8")))
+    for role in info["datasets"]:
+        if any(r["dataset"] == role for r in results):
+            written.append(figures.fps_vs_miou(out / "results.csv", fig_dir / f"fps_vs_miou_{role}.png", role))
+    role, meta = next(iter(info["datasets"].items()))
+    ds = read_dataset(meta["path"])
+    ids = ds.ids("test")[: int(info.get("grid_images", 4))]
+    images = [ds.load_image(i) for i in ids]
+    masks = [ds.load_mask(i) for i in ids]
+    written.append(figures.boundary_weight_example(images[0], masks[0], fig_dir / "boundary_weights.png"))
+    predictions: dict[str, list] = {}
+    for r in results:
+        if r["dataset"] != role or r["loss"] != get_spec(r["model"]).default_loss:
+            continue
+        try:
+            model = load_model(r["run_dir"])
+        except EvalError as e:  # a run folder deleted since: the grid simply leaves that model out
+            log(f"prediction grid: skipping {r['model']} ({e})")
+            continue
+        predictions[r["paper_name"]] = predict(model, images, size=int(model.run_config["size"]))
+    if predictions:
+        written.append(figures.prediction_grid(images, masks, predictions, fig_dir / f"predictions_{role}.png"))
+    return written

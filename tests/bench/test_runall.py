@@ -1,0 +1,148 @@
+"""bench run-all: the whole grid on a tiny synthetic set with a test profile, tables, resume, 'not run' columns."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from bench import runall
+from bench.runall import load_profile, run_all
+
+TEST_PROFILE = """
+name = "tiny"
+description = "test profile: a few iterations"
+[synthetic]
+n_train = 8
+n_test = 4
+width = 64
+height = 80
+seed = 3
+[train]
+size = 32
+epochs = 1
+batch_size = 4
+lr = 5e-4
+schedule = "poly"
+workers = 0
+[speed]
+size = 64
+warmup = 0
+runs = 2
+[models]
+names = ["elb", "elb-dr4"]
+ablation = true
+[figures]
+grid_images = 2
+"""
+
+
+@pytest.fixture(scope="module")
+def grid(tmp_path_factory):
+    """One run-all over two models (and the ELB cross-entropy ablation) on the generated synthetic set."""
+    root = tmp_path_factory.mktemp("runall")
+    (root / "tiny.toml").write_text(TEST_PROFILE)
+    profile = load_profile(str(root / "tiny.toml"))
+    logs: list[str] = []
+    run_all(profile, device="cpu", out=root / "reports", runs=root / "runs", log=logs.append)
+    return root, profile, logs
+
+
+def _csv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_results_hold_every_job(grid):
+    root, _, _ = grid
+    rows = _csv(root / "reports" / "results.csv")
+    assert {(r["model"], r["loss"], r["dataset"]) for r in rows} == {
+        ("elb", "adaptive", "synthetic"), ("elb-dr4", "adaptive", "synthetic"), ("elb", "ce", "synthetic")}
+    for r in rows:
+        assert 0 <= float(r["miou"]) <= 100 and float(r["fps"]) > 0 and int(r["params"]) > 0
+        assert r["profile"] == "tiny" and Path(r["run_dir"], "checkpoint.pt").exists()
+    assert int(next(r for r in rows if r["model"] == "elb")["params"]) == 662558
+
+
+def test_tables_have_the_right_rows_columns_and_footers(grid):
+    root, _, _ = grid
+    reports = root / "reports"
+    for name in ("table1", "table2", "ablation"):
+        assert (reports / f"{name}.csv").exists() and (reports / f"{name}.md").exists()
+    t1 = _csv(reports / "table1.csv")
+    methods = [r[next(iter(r))] for r in t1]
+    assert "ELB (ours)" in methods and "Graph-cut*" in methods and "ERFNet" in methods
+    header = list(t1[0])
+    assert any("synthetic" in h for h in header)
+    elb = next(r for r in t1 if r[header[0]] == "ELB (ours)")
+    assert any(v == "not run" for k, v in elb.items() if "PFCN" in k or "pfcn" in k)
+    md = (reports / "table1.md").read_text()
+    assert "synthetic" in md.lower() and "tiny" in md
+    assert "pfcn fetch" in md and "pseg build" in md  # the commands that would fill the 'not run' columns
+    t2 = _csv(reports / "table2.csv")
+    assert [r[next(iter(r))] for r in t2] == ["BFB-DR4", "BFB-DR2"]
+    assert "cpu" in (reports / "table2.md").read_text().lower()
+    ablation = (reports / "ablation.md").read_text()
+    assert "adaptive" in ablation.lower() and "ce" in ablation.lower()
+
+
+def test_figures_are_written(grid):
+    root, _, _ = grid
+    figs = root / "reports" / "figures"
+    for name in ("fps_vs_miou_synthetic.png", "boundary_weights.png", "predictions_synthetic.png"):
+        assert (figs / name).stat().st_size > 1000
+
+
+def test_second_call_trains_and_measures_nothing(grid, monkeypatch):
+    root, profile, _ = grid
+    ckpts = sorted((root / "runs").rglob("checkpoint.pt"))
+    before = {p: p.stat().st_mtime_ns for p in ckpts}
+
+    def no_timing(*a, **k):
+        raise AssertionError("speed was measured again")
+
+    monkeypatch.setattr("bench.speed.measure_fps", no_timing)
+    run_all(profile, device="cpu", out=root / "reports", runs=root / "runs", log=lambda s: None)
+    assert {p: p.stat().st_mtime_ns for p in ckpts} == before
+
+
+def test_tables_rebuild_without_training(grid, monkeypatch):
+    root, _, _ = grid
+    (root / "reports" / "table1.md").unlink()
+    monkeypatch.setattr("bench.train.train", lambda *a, **k: pytest.fail("tables must not train"))
+    runall.build_reports(root / "reports", log=lambda s: None)
+    assert (root / "reports" / "table1.md").exists()
+
+
+def test_a_given_dataset_is_measured_and_a_missing_one_is_not_run(grid, tmp_path):
+    root, profile, _ = grid
+    data = next((root / "runs" / "data").iterdir())  # the synthetic set, standing in for a real PFCN folder
+    profile.models, profile.ablation = ["elb"], False
+    run_all(profile, datasets={"pfcn": data, "pseg": None}, device="cpu", out=tmp_path / "reports",
+            runs=root / "runs", log=lambda s: None)
+    rows = _csv(tmp_path / "reports" / "results.csv")
+    assert [(r["model"], r["dataset"]) for r in rows] == [("elb", "pfcn")]
+    info = json.loads((tmp_path / "reports" / "run_info.json").read_text())
+    assert info["synthetic"] is False and list(info["datasets"]) == ["pfcn"]
+    t1 = _csv(tmp_path / "reports" / "table1.csv")
+    elb = next(r for r in t1 if r[next(iter(r))] == "ELB (ours)")
+    assert any(v == "not run" for k, v in elb.items() if "PSEG" in k or "pseg" in k)
+    assert not any(v == "not run" for k, v in elb.items() if "ours" in k.lower() and "PFCN" in k)
+
+
+def test_profiles_ship_and_bad_ones_are_named(tmp_path):
+    smoke, paper = load_profile("smoke"), load_profile("paper")
+    assert paper.train["size"] == 512 and paper.train["epochs"] == 100 and paper.train["batch_size"] == 16
+    assert set(smoke.models) == set(paper.models) and len(smoke.models) == 7
+    with pytest.raises(FileNotFoundError, match="unknown profile 'nope'"):
+        load_profile("nope")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[train\nsize = 1")
+    with pytest.raises(ValueError, match="bad.toml: not valid TOML"):
+        load_profile(str(bad))
+    unknown = tmp_path / "unknown.toml"
+    unknown.write_text('[models]\nnames = ["elb", "resnet9000"]\n')
+    with pytest.raises(KeyError, match="resnet9000"):
+        load_profile(str(unknown))
