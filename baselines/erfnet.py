@@ -19,22 +19,11 @@ from torch import nn
 
 from baselines.shapes import check_input_size
 
-ENCODER_STAGE1_DROPOUT = 0.03
-ENCODER_STAGE2_DROPOUT = 0.3
-ENCODER_STAGE2_DILATIONS = (2, 4, 8, 16, 2, 4, 8, 16)
-
-
-class DownsamplerBlock(nn.Module):
-    """3x3 stride-2 convolution concatenated with a 2x2 max-pool of the input, then BN and ReLU."""
-
-    def __init__(self, in_channels: int, out_channels: int) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(in_channels, out_channels - in_channels, 3, stride=2, padding=1, bias=True)
-        self.pool = nn.MaxPool2d(2, stride=2)
-        self.bn = nn.BatchNorm2d(out_channels, eps=1e-3)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu(self.bn(torch.cat([self.conv(x), self.pool(x)], dim=1)))
+# ELB's downsampler block is ERFNet's, and ELB keeps ERFNet's encoder schedule: one implementation serves both.
+from elb.model import DSB as DownsamplerBlock
+from elb.model import STAGE1_DROPOUT as ENCODER_STAGE1_DROPOUT
+from elb.model import STAGE2_DILATIONS as ENCODER_STAGE2_DILATIONS
+from elb.model import STAGE2_DROPOUT as ENCODER_STAGE2_DROPOUT
 
 
 class NonBottleneck1D(nn.Module):

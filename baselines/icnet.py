@@ -35,6 +35,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from baselines.layers import ConvBNReLU
+
 PYRAMID_BINS = (1, 2, 3, 6)
 CASCADE_AUX_WEIGHTS = (0.4, 0.4)
 
@@ -46,15 +48,6 @@ def _resize(x: torch.Tensor, size: tuple[int, int] | torch.Size) -> torch.Tensor
 def _half(x: torch.Tensor) -> torch.Tensor:
     h, w = x.shape[-2:]
     return _resize(x, ((h + 1) // 2, (w + 1) // 2))
-
-
-class ConvBNReLU(nn.Sequential):
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1) -> None:
-        super().__init__(
-            nn.Conv2d(in_channels, out_channels, kernel_size, stride, kernel_size // 2, bias=False),
-            nn.BatchNorm2d(out_channels),
-            nn.ReLU(inplace=True),
-        )
 
 
 class ResidualBottleneck(nn.Module):

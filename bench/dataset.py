@@ -189,22 +189,7 @@ class DatasetWriter:
         atomic_write_text(self.root / _INPROGRESS, json.dumps(ident, sort_keys=True, indent=1) + "\n")
 
     def _load_existing(self) -> None:
-        manifest = self.root / "manifest.csv"
-        if manifest.exists():
-            with open(manifest, newline="", encoding="utf-8") as f:
-                for row in csv.DictReader(f):
-                    if row.get("id"):
-                        self._rows[row["id"]] = {k: (v or "") for k, v in row.items() if k}
-        journal = self.root / _JOURNAL
-        if journal.exists():
-            with open(journal, encoding="utf-8") as f:
-                for line in f:
-                    try:
-                        row = json.loads(line)
-                    except ValueError:
-                        continue  # the line a kill cut short: that sample is simply redone
-                    if isinstance(row, dict) and row.get("id"):
-                        self._rows[row["id"]] = row
+        self._rows.update(_manifest_rows(self.root))
 
     def done(self, sample_id: str) -> bool:
         """True if an earlier run finished this sample as ``ok`` and its files are still there."""
@@ -321,6 +306,43 @@ class DatasetWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _manifest_rows(root: Path) -> dict[str, dict[str, str]]:
+    """Rows of the finished manifest, overridden by the journal of a build still running or killed."""
+    rows: dict[str, dict[str, str]] = {}
+    manifest = root / "manifest.csv"
+    if manifest.exists():
+        with open(manifest, newline="", encoding="utf-8") as f:
+            for row in csv.DictReader(f):
+                if row.get("id"):
+                    rows[row["id"]] = {k: (v or "") for k, v in row.items() if k}
+    journal = root / _JOURNAL
+    if journal.exists():
+        with open(journal, encoding="utf-8") as f:
+            for line in f:
+                try:
+                    row = json.loads(line)
+                except ValueError:
+                    continue  # the line a kill cut short: that sample is simply redone
+                if isinstance(row, dict) and row.get("id"):
+                    rows[row["id"]] = row
+    return rows
+
+
+def read_manifest_rows(root: str | os.PathLike) -> list[dict[str, str]]:
+    """Every manifest row of a dataset folder, sorted by id, whether its build finished, runs or was killed."""
+    root = Path(root)
+    if not (root / "manifest.csv").exists() and not (root / _JOURNAL).exists():
+        raise DatasetError(f"{root}: no manifest.csv (not a portrait dataset folder, or nothing built yet)")
+    rows = _manifest_rows(root)
+    return [rows[k] for k in sorted(rows)]
+
+
+def build_finished(root: str | os.PathLike) -> bool:
+    """True when a build in ``root`` reached ``finalize`` and was not restarted since."""
+    root = Path(root)
+    return (root / "dataset.json").exists() and not (root / _INPROGRESS).exists()
 
 
 def _check_split(split: str, kept: bool) -> None:

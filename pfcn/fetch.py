@@ -20,7 +20,15 @@ from pathlib import Path
 from tqdm import tqdm
 
 import bench
-from bench.dataset import DatasetWriter, atomic_write_bytes, encode_image, encode_mask
+from bench.dataset import (
+    DatasetError,
+    DatasetWriter,
+    atomic_write_bytes,
+    build_finished,
+    encode_image,
+    encode_mask,
+    read_manifest_rows,
+)
 
 from .crop import CLAMP_TOLERANCE, OUT_H, OUT_W, BadImage, crop_portrait
 from .download import DownloadConfig, Throttle, check_jpeg, download, make_session
@@ -278,27 +286,10 @@ def _run(fetcher: _Fetcher, writer: DatasetWriter, todo: list[str], rows: dict[s
 
 def read_rows(out: str | os.PathLike) -> list[dict[str, str]]:
     """The manifest rows of a finished build, or the journalled rows of one still running or killed."""
-    import csv
-    import json
-
-    out = Path(out)
-    manifest, journal = out / "manifest.csv", out / ".journal.jsonl"
-    rows: dict[str, dict[str, str]] = {}
-    if manifest.exists():
-        with open(manifest, newline="", encoding="utf-8") as f:
-            rows.update({r["id"]: r for r in csv.DictReader(f) if r.get("id")})
-    if journal.exists():
-        with open(journal, encoding="utf-8") as f:
-            for line in f:
-                try:
-                    r = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(r, dict) and r.get("id"):
-                    rows[r["id"]] = r
-    if not rows and not manifest.exists() and not journal.exists():
-        raise FileNotFoundError(f"{out}: no manifest.csv (not a pfcn output folder, or nothing fetched yet)")
-    return [rows[k] for k in sorted(rows)]
+    try:
+        return read_manifest_rows(out)
+    except DatasetError as e:
+        raise FileNotFoundError(f"{out}: no manifest.csv (not a pfcn output folder, or nothing fetched yet)") from e
 
 
 def status_table(out: str | os.PathLike) -> str:
@@ -315,6 +306,6 @@ def status_table(out: str | os.PathLike) -> str:
     widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
     fmt = "  ".join(f"{{:<{widths[0]}}}" if i == 0 else f"{{:>{w}}}" for i, w in enumerate(widths))
     lines = [fmt.format(*header), "  ".join("-" * w for w in widths)] + [fmt.format(*r) for r in body]
-    if not (Path(out) / "dataset.json").exists():
+    if not build_finished(out):
         lines.append("(build not finished: counts from the journal; rerun pfcn fetch to continue)")
     return "\n".join(lines)
