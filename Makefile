@@ -20,7 +20,7 @@ lint: venv
 	$(BIN)/ruff check .
 
 test: venv lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest
 
 demo: venv
 	$(BIN)/bench run-all
