@@ -45,7 +45,11 @@ def complexity(model_name: str | None, size: int, as_json: bool) -> None:
 
 
 def _fail(e: Exception) -> click.ClickException:
-    return click.ClickException(str(e))
+    msg = str(e)
+    if msg.startswith("Caught ") and "Original Traceback" in msg:
+        # re-raised from a DataLoader worker: the last line is the worker's own message, the rest is its traceback
+        msg = msg.strip().splitlines()[-1].split(": ", 1)[-1]
+    return click.ClickException(msg)
 
 
 @main.command()
