@@ -138,7 +138,8 @@ def measure_model(name: str, profile: Profile, device: str, runs: Path) -> dict[
     from bench.speed import measure_fps
 
     size = int(profile.speed.get("size", 512))
-    key = f"{name}-{size}-{device}-torch{torch.__version__}-{profile.name}".replace("/", "_").replace("+", "_")
+    settings = "-".join(f"{k}{profile.speed[k]}" for k in sorted(profile.speed))  # other settings, other timing
+    key = f"{name}-{device}-torch{torch.__version__}-{settings}".replace("/", "_").replace("+", "_")
     counts = _cached(runs / "measurements" / f"complexity-{name}-{size}.json",
                      lambda: measure(name, size).as_dict())
     speed = _cached(runs / "measurements" / f"speed-{key}.json",

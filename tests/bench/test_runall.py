@@ -146,3 +146,19 @@ def test_profiles_ship_and_bad_ones_are_named(tmp_path):
     unknown.write_text('[models]\nnames = ["elb", "resnet9000"]\n')
     with pytest.raises(KeyError, match="resnet9000"):
         load_profile(str(unknown))
+
+
+def test_other_speed_settings_are_timed_again(grid, monkeypatch):
+    root, profile, _ = grid
+    calls = []
+
+    def fake_fps(name, **kw):
+        calls.append((name, kw["runs"]))
+        return {"fps": 1.0, "device": "cpu", "fps_iqr": 0.0}
+
+    monkeypatch.setattr("bench.speed.measure_fps", fake_fps)
+    profile.speed = {**profile.speed, "runs": 3}
+    meas = runall.measure_model("elb", profile, "cpu", root / "runs")
+    assert calls == [("elb", 3)] and meas["fps"] == 1.0 and meas["params"] == 662558
+    runall.measure_model("elb", profile, "cpu", root / "runs")
+    assert len(calls) == 1  # cached now
