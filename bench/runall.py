@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from bench.dataset import atomic_write_text, read_dataset
+from bench.dataset import PortraitDataset, atomic_write_text, read_dataset
 from bench.registry import get_spec, model_names
 from bench.tables import RESULT_COLUMNS, git_commit
 
@@ -95,10 +95,11 @@ class Job:
         return self.model if self.loss == default else f"{self.model}-{self.loss}"
 
 
-def plan_jobs(profile: Profile, datasets: Mapping[str, Path], models: list[str]) -> list[Job]:
+def plan_jobs(profile: Profile, datasets: Mapping[str, PortraitDataset], models: list[str]) -> list[Job]:
     """The grid: every model on every dataset with its own default loss, plus ELB with plain CE (the ablation)."""
     jobs = []
-    for role, data in datasets.items():
+    for role, ds in datasets.items():
+        data = ds.root
         for m in models:
             jobs.append(Job(m, role, get_spec(m).default_loss, data))
         if profile.ablation and "elb" in models:
@@ -107,13 +108,13 @@ def plan_jobs(profile: Profile, datasets: Mapping[str, Path], models: list[str])
 
 
 def prepare_datasets(profile: Profile, given: Mapping[str, str | Path | None], runs: Path,
-                     log: Callable[[str], None]) -> dict[str, Path]:
-    """The datasets to run on: the ones given, else the synthetic set (built under ``runs``)."""
-    datasets = {role: Path(p) for role, p in given.items() if p}
-    for p in datasets.values():
-        read_dataset(p)  # a clear message naming the bad file, before any training
-    if datasets:
-        return datasets
+                     log: Callable[[str], None]) -> dict[str, PortraitDataset]:
+    """The datasets to run on, opened once: the ones given, else the synthetic set (built under ``runs``).
+
+    Opening validates each folder, so a bad one is named before any training.
+    """
+    if any(given.values()):
+        return {role: read_dataset(p) for role, p in given.items() if p}
     from bench.synthetic import make_synthetic
 
     syn = profile.synthetic
@@ -121,7 +122,7 @@ def prepare_datasets(profile: Profile, given: Mapping[str, str | Path | None], r
     log(f"no dataset given: building the synthetic portrait set in {root}")
     make_synthetic(root, n_train=int(syn.get("n_train", 64)), n_test=int(syn.get("n_test", 16)),
                    size=(int(syn.get("width", 160)), int(syn.get("height", 208))), seed=int(syn.get("seed", 0)))
-    return {"synthetic": root}
+    return {"synthetic": read_dataset(root)}
 
 
 def _cached(path: Path, compute: Callable[[], dict[str, object]]) -> dict[str, object]:
@@ -204,7 +205,7 @@ def run_all(
     for i, job in enumerate(jobs, 1):
         log(f"[{i}/{len(jobs)}] {job.run_name} on {job.role}: train and evaluate")
         run_dir, metrics = train_and_evaluate(job, profile, device, runs)
-        ds = read_dataset(job.data)
+        ds = data[job.role]
         meas = measured[job.model]
         rows.append({
             "model": job.model, "paper_name": get_spec(job.model).paper_name, "loss": job.loss,
@@ -222,21 +223,18 @@ def run_all(
     w.writeheader()
     w.writerows(rows)
     atomic_write_text(out / "results.csv", buf.getvalue())
-    info = run_info(profile, data, given, device, measured)
+    info = run_info(profile, data, device, measured)
     atomic_write_text(out / "run_info.json", json.dumps(info, indent=2, sort_keys=True) + "\n")
     build_reports(out, log=log)
     return out / "results.csv"
 
 
-def run_info(profile: Profile, data: Mapping[str, Path], given: Mapping[str, object], device: str,
+def run_info(profile: Profile, data: Mapping[str, PortraitDataset], device: str,
              measured: Mapping[str, Mapping[str, object]]) -> dict[str, object]:
     """The facts every table's footer states."""
     any_meas = next(iter(measured.values()), {})
-    datasets = {}
-    for role, p in data.items():
-        ds = read_dataset(p)
-        datasets[role] = {"path": str(p), "name": ds.name, "n_train": len(ds.ids("train")),
-                          "n_test": len(ds.ids("test"))}
+    datasets = {role: {"path": str(ds.root), "name": ds.name, "n_train": len(ds.ids("train")),
+                       "n_test": len(ds.ids("test"))} for role, ds in data.items()}
     return {
         "grid_images": int(profile.figures.get("grid_images", 4)),
         "profile": profile.name, "profile_source": profile.source, "profile_description": profile.description,
@@ -272,12 +270,12 @@ def build_reports(out: str | Path, log: Callable[[str], None] = print) -> list[P
 
 def make_figures(out: Path, info: Mapping[str, object], log: Callable[[str], None] = print) -> list[Path]:
     """FPS against mIoU per dataset, a Fig. 4 style weight map, and a Fig. 5 style prediction grid."""
-    from bench import figures
+    from bench import figures, tables
     from bench.evaluate import EvalError, load_model, predict
 
     fig_dir = out / "figures"
     written = []
-    results = list(csv.DictReader(open(out / "results.csv", newline="", encoding="utf-8")))
+    results = tables.load_results(out / "results.csv")
     for role in info["datasets"]:
         if any(r["dataset"] == role for r in results):
             written.append(figures.fps_vs_miou(out / "results.csv", fig_dir / f"fps_vs_miou_{role}.png", role))
