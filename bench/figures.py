@@ -19,10 +19,9 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from bench.dataset import atomic_write_bytes
+from bench.dataset import IGNORE, atomic_write_bytes
 from bench.tables import ROLE_LABELS, TABLE1, TABLE2, default_loss, load_results, parse_float
 
-IGNORE = 255
 DPI = 110
 
 

@@ -20,9 +20,9 @@ from collections.abc import Mapping
 import torch
 import torch.nn.functional as F
 
+from bench.dataset import IGNORE
 from elb.loss import adaptive_weight_loss
 
-IGNORE = 255
 MAIN_LOSSES = ("adaptive", "ce")
 AUX_KINDS = ("mask", "boundary")
 BOUNDARY_BAND_RADIUS = 2
