@@ -16,6 +16,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from bench.dataset import DatasetError, decode_image
+
 V1_DIR, V2_DIR = "LV-MHP-v1", "LV-MHP-v2"
 V1_LISTS = ("train_list.txt", "test_list.txt")  # PSEG pools both (train_list holds train+val)
 V2_SUBSETS = ("train", "val")  # v2 test has no annotations
@@ -232,11 +234,10 @@ def index_tree(root: str | os.PathLike, version: str = "auto") -> MHPTree:
 # -- pixels --------------------------------------------------------------------------------------------------
 def read_image(path: Path) -> np.ndarray:
     """The image as RGB uint8, pixels as stored (no EXIF rotation: annotations follow the stored pixels)."""
-    data = np.fromfile(str(path), dtype=np.uint8)
-    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION) if data.size else None
-    if bgr is None:
-        raise MHPError(f"{path}: not a decodable image")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    try:
+        return decode_image(path.read_bytes(), str(path))
+    except DatasetError as e:
+        raise MHPError(str(e)) from None
 
 
 def class_map(pixels: np.ndarray) -> np.ndarray:
