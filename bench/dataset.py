@@ -73,6 +73,14 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         raise
 
 
+def remove_partial_writes(folder: str | os.PathLike) -> None:
+    """Delete the temporaries ``atomic_write_bytes`` leaves in ``folder`` when a kill interrupts it."""
+    folder = Path(folder)
+    if folder.is_dir():
+        for p in folder.glob(".*.tmp"):
+            p.unlink(missing_ok=True)
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
@@ -295,11 +303,11 @@ class DatasetWriter:
     def _remove_orphans(self, kept: set[str]) -> None:
         """Drop files no kept row points at (a sample killed before its row was written, temporaries)."""
         for sub in ("images", "masks", "splits"):
-            for p in (self.root / sub).iterdir():
-                if p.name.startswith(".") and p.name.endswith(".tmp"):
-                    p.unlink(missing_ok=True)
-                elif sub != "splits" and p.stem not in kept:
-                    p.unlink(missing_ok=True)
+            remove_partial_writes(self.root / sub)
+            if sub != "splits":
+                for p in (self.root / sub).iterdir():
+                    if p.stem not in kept:
+                        p.unlink(missing_ok=True)
 
     def __enter__(self) -> DatasetWriter:
         return self

@@ -28,6 +28,7 @@ from bench.dataset import (
     encode_image,
     encode_mask,
     read_manifest_rows,
+    remove_partial_writes,
 )
 
 from .crop import CLAMP_TOLERANCE, OUT_H, OUT_W, BadImage, crop_portrait
@@ -209,12 +210,6 @@ def _finished(writer: DatasetWriter, sid: str) -> bool:
     return bool(row) and row.get("status") not in ("ok", *RETRIED) and row.get("status") in STATUSES
 
 
-def _clean_raw_temps(raw_dir: Path) -> None:
-    if raw_dir.is_dir():
-        for p in raw_dir.glob(".*.tmp"):
-            p.unlink(missing_ok=True)
-
-
 def fetch(release_path: str | os.PathLike, out: str | os.PathLike, opts: FetchOptions | None = None,
           on_outcome: Callable[[Outcome], None] | None = None) -> FetchReport:
     """Build (or continue) the PFCN portrait dataset in ``out``; returns the counts. Raises ``ReleaseError`` or
@@ -229,7 +224,7 @@ def fetch(release_path: str | os.PathLike, out: str | os.PathLike, opts: FetchOp
                            fields=FIELDS, image_format=opts.image_format)
     try:
         (out / RAW_DIR).mkdir(parents=True, exist_ok=True)
-        _clean_raw_temps(out / RAW_DIR)
+        remove_partial_writes(out / RAW_DIR)
         ids = release.ids()
         rows = {i: (writer.row(i)["status"], writer.row(i)["split"]) for i in ids if _finished(writer, i)}
         # ids finished earlier keep their rows; everything else (new, failed, killed half-way) is done now
@@ -239,7 +234,7 @@ def fetch(release_path: str | os.PathLike, out: str | os.PathLike, opts: FetchOp
         writer.finalize({"release_problems": list(release.problems), "linked": linked})
     finally:
         writer.close()
-        _clean_raw_temps(out / RAW_DIR)
+        remove_partial_writes(out / RAW_DIR)
     return FetchReport(rows=rows, linked=linked, problems=release.problems, attempts=attempts)
 
 
