@@ -17,20 +17,28 @@ def main() -> None:
     """Train, evaluate, time and count portrait segmentation models under one harness."""
 
 
+def _registered_model(_ctx: click.Context, param: click.Parameter, name: str | None) -> str | None:
+    """Option callback: an unknown model name is a usage error that lists the registered ones."""
+    from bench.registry import get_spec
+
+    if name is not None:
+        try:
+            get_spec(name)
+        except KeyError as e:
+            raise click.BadParameter(str(e.args[0]), param=param) from None
+    return name
+
+
 @main.command()
-@click.option("--model", "model_name", default=None, help="A registered model name (default: all of them).")
+@click.option("--model", "model_name", default=None, callback=_registered_model,
+              help="A registered model name (default: all of them).")
 @click.option("--size", default=512, show_default=True, type=int, help="Square input size in pixels.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per model, one a line.")
 def complexity(model_name: str | None, size: int, as_json: bool) -> None:
     """Parameters and GMACs (conv and linear multiply-accumulates, FlopCounterMode / 2) at SIZE x SIZE."""
     from bench.complexity import measure
-    from bench.registry import get_spec, model_names
+    from bench.registry import model_names
 
-    if model_name is not None:
-        try:
-            get_spec(model_name)
-        except KeyError as e:
-            raise click.BadParameter(str(e.args[0]), param_hint="--model") from None
     names = [model_name] if model_name else model_names()
     rows = [measure(n, size) for n in names]
     if as_json:
@@ -133,7 +141,7 @@ def eval_cmd(run_dir: str | None, checkpoint: str | None, data: str | None, spli
 
 
 @main.command()
-@click.option("--model", "model_name", required=True, help="A registered model name.")
+@click.option("--model", "model_name", required=True, callback=_registered_model, help="A registered model name.")
 @click.option("--size", default=512, show_default=True, type=int)
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
 @click.option("--batch-size", default=1, show_default=True, type=int)
@@ -147,13 +155,8 @@ def eval_cmd(run_dir: str | None, checkpoint: str | None, data: str | None, spli
 def speed(model_name: str, size: int, device: str, batch_size: int, warmup: int, runs: int, threads: int | None,
           channels_last: bool, half: bool, use_compile: bool, as_json: bool) -> None:
     """Inference FPS: eval mode, no autograd, warm-up, synchronised timing; median and spread."""
-    from bench.registry import get_spec
     from bench.speed import measure_fps
 
-    try:
-        get_spec(model_name)
-    except KeyError as e:
-        raise click.BadParameter(str(e.args[0]), param_hint="--model") from None
     try:
         r = measure_fps(model_name, size=size, device=device, batch_size=batch_size, warmup=warmup, runs=runs,
                         channels_last=channels_last, half=half, compile=use_compile, threads=threads)
