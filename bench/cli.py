@@ -121,14 +121,15 @@ def train(model_name: str, data: str, out: str | None, epochs: int, batch_size: 
 def eval_cmd(run_dir: str | None, checkpoint: str | None, data: str | None, split: str, device: str,
              size: int | None, as_json: bool) -> None:
     """mIoU (one confusion matrix over the split), per-class IoU and boundary F; writes metrics.json."""
+    from bench.checkpoint import CheckpointError
     from bench.dataset import DatasetError
-    from bench.evaluate import EvalError, evaluate_run
+    from bench.evaluate import evaluate_run
 
     if (run_dir is None) == (checkpoint is None):
         raise click.UsageError("give exactly one of --run and --checkpoint")
     try:
         m = evaluate_run(run_dir or checkpoint, data=data, split=split, device=device, size=size)
-    except (EvalError, DatasetError, KeyError) as e:
+    except (CheckpointError, DatasetError, KeyError) as e:
         raise _fail(e) from None
     if as_json:
         click.echo(json.dumps(m, sort_keys=True))

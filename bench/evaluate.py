@@ -25,16 +25,13 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from bench.checkpoint import checkpoint_path, load_model
 from bench.data import PortraitTorchDataset, normalize, resize_image, worker_init
 from bench.dataset import IGNORE, PortraitDataset, atomic_write_text, read_dataset
 
 CLASS_NAMES = ("background", "portrait")
 BOUNDARY_TOLERANCE = 3.0
 _CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
-
-
-class EvalError(Exception):
-    """A run or checkpoint cannot be evaluated; the message names the file and the problem."""
 
 
 # -- metrics ---------------------------------------------------------------------------------------------------
@@ -196,44 +193,6 @@ def predict(
             lg = torch.nn.functional.interpolate(lg[None], size=(h, w), mode="bilinear", align_corners=False)
             out.append(lg[0].argmax(0).to(torch.uint8).cpu().numpy())
     return out
-
-
-def checkpoint_path(path: str | os.PathLike) -> Path:
-    """A run folder's ``checkpoint.pt``, or the checkpoint file itself."""
-    p = Path(path)
-    ckpt = p / "checkpoint.pt" if p.is_dir() else p
-    if not ckpt.is_file():
-        raise EvalError(f"{ckpt}: no checkpoint (not a training run folder, or its first epoch did not finish)")
-    return ckpt
-
-
-def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
-    """Load a checkpoint written by ``bench.train`` with ``weights_only=True``."""
-    ckpt = checkpoint_path(path)
-    try:
-        state = torch.load(ckpt, map_location=map_location, weights_only=True)
-    except Exception as e:  # torch raises several types for truncated or foreign files
-        raise EvalError(f"{ckpt}: not a readable checkpoint ({type(e).__name__}: {e})") from e
-    if not isinstance(state, dict) or "model" not in state or "config" not in state:
-        raise EvalError(f"{ckpt}: not a bench.train checkpoint (no model/config entries)")
-    return state
-
-
-def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> nn.Module:
-    """The trained model of a run folder (or checkpoint file), in eval mode.
-
-    The run's configuration is attached as ``model.run_config`` and the epochs trained as ``model.trained_epochs``.
-    """
-    from bench.train import build_named_model
-
-    state = load_checkpoint(path, device)
-    cfg = state["config"]
-    model = build_named_model(cfg["model"], int(cfg.get("num_classes", 2)))
-    model.load_state_dict(state["model"])
-    model.to(device).eval()
-    model.run_config = cfg
-    model.trained_epochs = int(state.get("epoch", 0))
-    return model
 
 
 def evaluate_run(

@@ -63,7 +63,18 @@ def get_spec(name: str) -> ModelSpec:
 
 
 def build_model(name: str, num_classes: int = 2, **kwargs: object) -> nn.Module:
-    """Construct a registered model by name."""
-    module_name, attr = get_spec(name).factory.split(":")
-    factory = getattr(importlib.import_module(module_name), attr)
+    """A registered model by name, or ``"module:callable"``: any factory taking ``num_classes`` (a user's model)."""
+    if ":" not in name:
+        module_name, attr = get_spec(name).factory.split(":")
+        return getattr(importlib.import_module(module_name), attr)(num_classes=num_classes, **kwargs)
+    module_name, attr = name.split(":", 1)
+    try:
+        factory = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as e:
+        raise KeyError(f"model factory {name!r} cannot be imported ({e})") from e
     return factory(num_classes=num_classes, **kwargs)
+
+
+def default_loss(name: str) -> str:
+    """The main loss a model trains with unless told otherwise: its spec's, ``ce`` for a ``"module:callable"``."""
+    return "ce" if ":" in name else get_spec(name).default_loss

@@ -271,7 +271,8 @@ def build_reports(out: str | Path, log: Callable[[str], None] = print) -> list[P
 def make_figures(out: Path, info: Mapping[str, object], log: Callable[[str], None] = print) -> list[Path]:
     """FPS against mIoU per dataset, a Fig. 4 style weight map, and a Fig. 5 style prediction grid."""
     from bench import figures, tables
-    from bench.evaluate import EvalError, load_model, predict
+    from bench.checkpoint import CheckpointError, load_model
+    from bench.evaluate import predict
 
     fig_dir = out / "figures"
     written = []
@@ -291,7 +292,7 @@ def make_figures(out: Path, info: Mapping[str, object], log: Callable[[str], Non
             continue
         try:
             model = load_model(r["run_dir"])
-        except EvalError as e:  # a run folder deleted since: the grid simply leaves that model out
+        except CheckpointError as e:  # a run folder deleted since: the grid simply leaves that model out
             log(f"prediction grid: skipping {r['model']} ({e})")
             continue
         predictions[r["paper_name"]] = predict(model, images, size=int(model.run_config["size"]))

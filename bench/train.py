@@ -26,7 +26,6 @@ The model is a registry name, or ``"module:callable"`` for a factory taking ``nu
 from __future__ import annotations
 
 import csv
-import importlib
 import io
 import json
 import logging
@@ -46,17 +45,17 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
+from bench.checkpoint import CHECKPOINT, CheckpointError, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from bench.data import Augment, PortraitTorchDataset, worker_init
 from bench.dataset import atomic_write_text, read_dataset
-from bench.evaluate import EvalError, evaluate, load_checkpoint
+from bench.evaluate import evaluate
 from bench.losses import MAIN_LOSSES, compute_loss
-from bench.registry import build_model, get_spec
+from bench.registry import build_model, default_loss
 
 log = logging.getLogger("bench.train")
 
 SCHEDULES = ("poly", "exp")
 AMP_MODES = ("bf16", "fp16", "none")
-CHECKPOINT = "checkpoint.pt"
 LOG_FIELDS = ("epoch", "loss", "lr", "seconds", "images_per_s", "test_miou", "test_boundary_f")
 # The fields that decide what a run computes: a resumed or repeated run must agree with the checkpoint on them.
 RESULT_FIELDS = ("model", "data", "epochs", "batch_size", "size", "lr", "weight_decay", "betas", "schedule",
@@ -118,23 +117,7 @@ class TrainConfig:
             raise TrainError("max_iters_per_epoch must be at least 1 (or None for whole epochs)")
 
 
-# -- models and schedules --------------------------------------------------------------------------------------
-def build_named_model(name: str, num_classes: int = 2) -> nn.Module:
-    """A registry model, or ``"module:callable"`` called with ``num_classes``."""
-    if ":" in name:
-        module_name, attr = name.split(":", 1)
-        try:
-            factory = getattr(importlib.import_module(module_name), attr)
-        except (ImportError, AttributeError) as e:
-            raise TrainError(f"model factory {name!r} cannot be imported ({e})") from e
-        return factory(num_classes=num_classes)
-    return build_model(name, num_classes)
-
-
-def default_loss(name: str) -> str:
-    return "ce" if ":" in name else get_spec(name).default_loss
-
-
+# -- schedules -------------------------------------------------------------------------------------------------
 class _LrLambda:
     """The lr multiplier during an epoch (0-based), for ``LambdaLR``; its state is the config's numbers only."""
 
@@ -146,45 +129,6 @@ class _LrLambda:
         if self.schedule == "poly":
             return max(0.0, 1.0 - epoch / self.epochs) ** self.poly_power
         return self.exp_gamma ** epoch
-
-
-# -- RNG states as tensors and lists, so checkpoints load with weights_only=True --------------------------------
-def rng_state() -> dict[str, object]:
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
-    version, mt, gauss_next = random.getstate()
-    state: dict[str, object] = {
-        "torch": torch.get_rng_state(),
-        "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
-                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
-        "python": {"version": version, "state": list(mt), "gauss_next": gauss_next},
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict) -> None:
-    torch.set_rng_state(state["torch"].cpu())
-    n = state["numpy"]
-    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
-                         n["cached_gaussian"]))
-    p = state["python"]
-    random.setstate((p["version"], tuple(p["state"]), p["gauss_next"]))
-    if "cuda" in state and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
-
-
-def save_checkpoint(path: Path, state: dict) -> None:
-    """``torch.save`` through a temporary file and a rename: a kill never leaves half a checkpoint."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def write_log(path: Path, rows: list[dict]) -> None:
@@ -310,7 +254,7 @@ def _train(cfg: TrainConfig, data, data_path: Path, env: _Dist, stop_after_epoch
     if ckpt_path.exists():
         try:
             state = load_checkpoint(ckpt_path)
-        except EvalError as e:
+        except CheckpointError as e:
             raise TrainError(f"{e}; move it away to start the run again") from None
         _check_same_run(state["config"], record, ckpt_path)
         done = int(state["epoch"])
@@ -324,7 +268,7 @@ def _train(cfg: TrainConfig, data, data_path: Path, env: _Dist, stop_after_epoch
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
     random.seed(cfg.seed)
-    model = build_named_model(cfg.model, cfg.num_classes)
+    model = build_model(cfg.model, cfg.num_classes)
     aux_losses = dict(getattr(model, "aux_losses", None) or {})
     if env.world > 1 and on_cuda:
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
@@ -441,4 +385,4 @@ def _train(cfg: TrainConfig, data, data_path: Path, env: _Dist, stop_after_epoch
     return run_dir
 
 
-__all__ = ["TrainConfig", "TrainError", "NonFiniteLossError", "train", "build_named_model"]
+__all__ = ["TrainConfig", "TrainError", "NonFiniteLossError", "train"]

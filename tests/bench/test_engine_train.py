@@ -12,10 +12,12 @@ import torch
 from click.testing import CliRunner
 
 import bench.train as train_mod
+from bench.checkpoint import CheckpointError, load_model
 from bench.cli import main
 from bench.data import normalize
 from bench.dataset import read_dataset
-from bench.evaluate import EvalError, load_model, predict
+from bench.evaluate import predict
+from bench.registry import build_model, default_loss
 from bench.train import NonFiniteLossError, TrainConfig, TrainError, train
 
 SMALL = dict(epochs=2, batch_size=4, size=32, workers=0, progress=False)
@@ -109,9 +111,9 @@ def test_unreadable_checkpoint_is_named(portrait_data, tmp_path):
     (run / "checkpoint.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(TrainError, match="checkpoint.pt: not a readable checkpoint"):
         train(TrainConfig(model="elb", data=str(portrait_data), out=str(run), **SMALL))
-    with pytest.raises(EvalError, match="checkpoint.pt"):
+    with pytest.raises(CheckpointError, match="checkpoint.pt"):
         load_model(run)
-    with pytest.raises(EvalError, match="no checkpoint"):
+    with pytest.raises(CheckpointError, match="no checkpoint"):
         load_model(tmp_path)
 
 
@@ -127,3 +129,12 @@ def test_load_model_and_predict(portrait_data, tmp_path):
     with torch.no_grad():
         direct = model(normalize(images[0])[None]).argmax(1)[0].numpy()
     assert np.array_equal(maps[0], direct)
+
+
+def test_a_module_callable_model_is_built_and_a_bad_one_is_named():
+    model = build_model("tests.bench.engine_helpers:TinyNet", num_classes=3)
+    assert model.conv2.out_channels == 3 and default_loss("tests.bench.engine_helpers:TinyNet") == "ce"
+    with pytest.raises(KeyError, match="'tests.bench.engine_helpers:Nope' cannot be imported"):
+        build_model("tests.bench.engine_helpers:Nope")
+    with pytest.raises(KeyError, match="unknown model 'nope'"):
+        build_model("nope")
