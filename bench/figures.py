@@ -20,6 +20,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from bench.dataset import IGNORE, atomic_write_bytes
+from bench.metrics import confusion_matrix, mean_iou
 from bench.tables import ROLE_LABELS, TABLE1, TABLE2, default_loss, load_results, parse_float
 
 DPI = 110
@@ -186,18 +187,6 @@ def _check_pair(image: np.ndarray, mask: np.ndarray, what: str) -> tuple[np.ndar
     return image, mask.astype(np.uint8)
 
 
-def _miou(pred: np.ndarray, mask: np.ndarray) -> float:
-    """Per-image mean IoU over background and portrait, ignore pixels left out (for the cell captions)."""
-    valid = mask != IGNORE
-    ious = []
-    for c in (0, 1):
-        p, t = (pred == c) & valid, (mask == c) & valid
-        union = np.count_nonzero(p | t)
-        if union:
-            ious.append(np.count_nonzero(p & t) / union)
-    return 100.0 * float(np.mean(ious)) if ious else float("nan")
-
-
 GT_COLOUR, TP_COLOUR, FP_COLOUR, FN_COLOUR = (40, 220, 80), (255, 60, 200), (255, 140, 0), (0, 110, 255)
 IGNORE_COLOUR = (128, 128, 128)
 
@@ -250,7 +239,7 @@ def prediction_grid(images: Sequence[np.ndarray], masks: Sequence[np.ndarray],
             pred = np.asarray(preds[r]).astype(np.uint8)
             fg = pred == 1
             tints = [(fg & gt, TP_COLOUR), (fg & ~gt & known, FP_COLOUR), (~fg & gt, FN_COLOUR), *ignored]
-            cells.append((_overlay(image, tints, gt), name, f"mIoU {_miou(pred, mask):.1f}"))
+            cells.append((_overlay(image, tints, gt), name, f"mIoU {100 * mean_iou(confusion_matrix(fg, mask)):.1f}"))
         for c, (picture, title, caption) in enumerate(cells):
             ax = axes[r, c]
             ax.imshow(picture, interpolation="nearest")

@@ -1,11 +1,11 @@
-"""bench.evaluate's metrics against hand-computed cases."""
+"""bench.metrics against hand-computed cases."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from bench.evaluate import (
+from bench.metrics import (
     MetricAccumulator,
     boundary_counts,
     boundary_f,
