@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 
 from bench.dataset import IGNORE, atomic_write_bytes
 from bench.metrics import confusion_matrix, mean_iou
-from bench.tables import ROLE_LABELS, TABLE1, TABLE2, default_loss, load_results, parse_float
+from bench.tables import ROLE_LABELS, TABLE1, TABLE2, is_default_loss, load_results, parse_float
 
 DPI = 110
 
@@ -94,7 +94,7 @@ def fps_vs_miou(results_csv: str | os.PathLike, out_png: str | os.PathLike, data
         fps, miou = parse_float(r.get("fps")), parse_float(r.get("miou"))
         if fps is None or miou is None or fps <= 0:
             continue
-        is_default = r["loss"] == default_loss(r["model"])
+        is_default = is_default_loss(r)
         label = (r.get("paper_name") or r["model"]) + ("" if is_default else f" ({r['loss']})")
         points.append((r["model"], label, fps, parse_float(r.get("fps_spread")) or 0.0, miou, is_default))
     paper_role = "pseg" if dataset_role == "pseg" else "pfcn"

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from bench.dataset import PortraitDataset, atomic_write_text, read_dataset
-from bench.registry import get_spec, model_names
+from bench.registry import default_loss, get_spec, model_names
 from bench.tables import RESULT_COLUMNS, git_commit
 
 DATASET_ROLES = ("pfcn", "pseg")
@@ -91,8 +91,11 @@ class Job:
 
     @property
     def run_name(self) -> str:
-        default = get_spec(self.model).default_loss
-        return self.model if self.loss == default else f"{self.model}-{self.loss}"
+        return self.model if self.is_default else f"{self.model}-{self.loss}"
+
+    @property
+    def is_default(self) -> bool:
+        return self.loss == default_loss(self.model)
 
 
 def plan_jobs(profile: Profile, datasets: Mapping[str, PortraitDataset], models: list[str]) -> list[Job]:
@@ -101,7 +104,7 @@ def plan_jobs(profile: Profile, datasets: Mapping[str, PortraitDataset], models:
     for role, ds in datasets.items():
         data = ds.root
         for m in models:
-            jobs.append(Job(m, role, get_spec(m).default_loss, data))
+            jobs.append(Job(m, role, default_loss(m), data))
         if profile.ablation and "elb" in models:
             jobs.append(Job("elb", role, "ce", data))
     return jobs
@@ -209,6 +212,7 @@ def run_all(
         meas = measured[job.model]
         rows.append({
             "model": job.model, "paper_name": get_spec(job.model).paper_name, "loss": job.loss,
+            "loss_default": job.is_default,
             "dataset": job.role, "dataset_name": ds.name, "n_train": len(ds.ids("train")),
             "n_test": len(ds.ids("test")), "params": meas["params"], "gmacs": meas["gmacs"],
             "fps": meas["fps"], "fps_spread": meas.get("fps_iqr", ""), "device": meas.get("device", device),
@@ -288,7 +292,7 @@ def make_figures(out: Path, info: Mapping[str, object], log: Callable[[str], Non
     written.append(figures.boundary_weight_example(images[0], masks[0], fig_dir / "boundary_weights.png"))
     predictions: dict[str, list] = {}
     for r in results:
-        if r["dataset"] != role or r["loss"] != get_spec(r["model"]).default_loss:
+        if r["dataset"] != role or not tables.is_default_loss(r):
             continue
         try:
             model = load_model(r["run_dir"])

@@ -29,10 +29,10 @@ NOT_RUN_COMMANDS = {
     "pfcn": "`pfcn fetch --release EG_code_data_release.zip --out data/pfcn`, then `bench run-all --pfcn data/pfcn`",
     "pseg": "`pseg build --mhp-root LV-MHP-v2 --out data/pseg`, then `bench run-all --pseg data/pseg`",
 }
-REQUIRED_COLUMNS = ("model", "loss", "dataset", "miou")
+REQUIRED_COLUMNS = ("model", "loss", "loss_default", "dataset", "miou")
 RESULT_COLUMNS = (
-    "model", "paper_name", "loss", "dataset", "dataset_name", "n_train", "n_test", "params", "gmacs", "fps",
-    "fps_spread", "device", "miou", "iou_bg", "iou_fg", "boundary_f", "epochs", "schedule", "profile", "run_dir",
+    "model", "paper_name", "loss", "loss_default", "dataset", "dataset_name", "n_train", "n_test", "params", "gmacs",
+    "fps", "fps_spread", "device", "miou", "iou_bg", "iou_fg", "boundary_f", "epochs", "schedule", "profile", "run_dir",
 )
 
 
@@ -107,6 +107,11 @@ def load_results(results_csv: str | os.PathLike) -> list[dict[str, str]]:
     return rows
 
 
+def is_default_loss(row: Mapping[str, str]) -> bool:
+    """Whether a results row used its model's default loss (the ``loss_default`` column run-all records)."""
+    return row.get("loss_default", "").lower() == "true"
+
+
 def parse_float(value: str | float | None) -> float | None:
     if value is None or value == "":
         return None
@@ -117,28 +122,17 @@ def parse_float(value: str | float | None) -> float | None:
     return None if math.isnan(v) else v
 
 
-def default_loss(model: str) -> str:
-    """The loss a model is compared with in Tables 1 and 2: the registry's default (ELB: adaptive, baselines: ce)."""
-    from bench.registry import MODELS  # imported here: the registry pulls in torch
-
-    spec = MODELS.get(model)
-    if spec is not None:
-        return spec.default_loss
-    return "adaptive" if model.startswith("elb") else "ce"
-
-
 class _Results:
     """Lookups into the results rows: the last row recorded for a (model, role, loss) wins."""
 
     def __init__(self, rows: Sequence[Mapping[str, str]]) -> None:
         self.rows = list(rows)
         self._by_key = {(r["model"], r["dataset"], r["loss"]): r for r in self.rows}
-        self._losses: dict[str, str] = {}
+        # the loss each model is compared with in Tables 1 and 2: the one results.csv marks as its default
+        self._losses = {r["model"]: r["loss"] for r in self.rows if is_default_loss(r)}
 
     def loss_for(self, model: str) -> str:
-        if model not in self._losses:
-            self._losses[model] = default_loss(model)
-        return self._losses[model]
+        return self._losses.get(model, "")
 
     def get(self, model: str, role: str, loss: str | None = None) -> Mapping[str, str] | None:
         return self._by_key.get((model, role, loss or self.loss_for(model)))

@@ -21,12 +21,12 @@ from torch.utils.data import DataLoader
 
 from bench.data import Augment, PortraitTorchDataset
 from bench.losses import compute_loss
-from bench.registry import build_model, get_spec
+from bench.registry import build_model, default_loss
 from bench.speed import device_name
 
 
 def step_rate(model_name: str, data: Path, size: int, batch_size: int, iters: int, device: torch.device) -> float:
-    loss_kind = get_spec(model_name).default_loss
+    loss_kind = default_loss(model_name)
     ds = PortraitTorchDataset(data, "train", size, Augment(), weights=loss_kind == "adaptive")
     batch = next(iter(DataLoader(ds, batch_size=batch_size)))
     x, y = batch["image"].to(device), batch["mask"].to(device)

@@ -11,12 +11,13 @@ import pytest
 from bench.figures import boundary_weight_example, fps_vs_miou, prediction_grid
 from bench.synthetic import render_sample
 
-HEADER = ("model,paper_name,loss,dataset,dataset_name,n_train,n_test,params,gmacs,fps,fps_spread,device,miou,iou_bg,"
-          "iou_fg,boundary_f,epochs,schedule,profile,run_dir")
+HEADER = ("model,paper_name,loss,loss_default,dataset,dataset_name,n_train,n_test,params,gmacs,fps,fps_spread,device,"
+          "miou,iou_bg,iou_fg,boundary_f,epochs,schedule,profile,run_dir")
 ROWS = [
-    "elb,ELB (ours),adaptive,synthetic,synthetic,80,20,656322,3.78,14.2,0.3,cpu x2,91.2,92,90.4,71.5,3,poly,smoke,r1",
-    "elb,ELB (ours),ce,synthetic,synthetic,80,20,656322,3.78,14.1,0.4,cpu x2,90.0,91,89.0,68.2,3,poly,smoke,r2",
-    "enet,ENet,ce,synthetic,synthetic,80,20,350000,2.05,20.5,1.1,cpu x2,88.5,89,88.0,65.0,3,poly,smoke,r3",
+    "elb,ELB (ours),adaptive,True,synthetic,synthetic,80,20,656322,3.78,14.2,0.3,cpu x2,91.2,92,90.4,71.5,3,poly,"
+    "smoke,r1",
+    "elb,ELB (ours),ce,False,synthetic,synthetic,80,20,656322,3.78,14.1,0.4,cpu x2,90.0,91,89.0,68.2,3,poly,smoke,r2",
+    "enet,ENet,ce,True,synthetic,synthetic,80,20,350000,2.05,20.5,1.1,cpu x2,88.5,89,88.0,65.0,3,poly,smoke,r3",
 ]
 
 

@@ -64,6 +64,8 @@ def test_results_hold_every_job(grid):
         assert 0 <= float(r["miou"]) <= 100 and float(r["fps"]) > 0 and int(r["params"]) > 0
         assert r["profile"] == "tiny" and Path(r["run_dir"], "checkpoint.pt").exists()
     assert int(next(r for r in rows if r["model"] == "elb")["params"]) == 662558
+    assert {(r["model"], r["loss"]): r["loss_default"] for r in rows} == {
+        ("elb", "adaptive"): "True", ("elb-dr4", "adaptive"): "True", ("elb", "ce"): "False"}
 
 
 def test_tables_have_the_right_rows_columns_and_footers(grid):

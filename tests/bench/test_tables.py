@@ -14,16 +14,18 @@ from bench import tables
 from bench.registry import MODELS
 from bench.tables import NOT_RUN, TABLE1, TABLE2, git_commit, load_results, write_tables
 
-HEADER = ("model,paper_name,loss,dataset,dataset_name,n_train,n_test,params,gmacs,fps,fps_spread,device,miou,iou_bg,"
-          "iou_fg,boundary_f,epochs,schedule,profile,run_dir")
+HEADER = ("model,paper_name,loss,loss_default,dataset,dataset_name,n_train,n_test,params,gmacs,fps,fps_spread,device,"
+          "miou,iou_bg,iou_fg,boundary_f,epochs,schedule,profile,run_dir")
 SYNTHETIC_ROWS = [
-    "elb,ELB (ours),adaptive,synthetic,synthetic,80,20,656322,3.7812,14.23,0.31,cpu x2,91.23,92.0,90.46,71.5,3,poly,"
-    "smoke,runs/elb-a",
-    "elb,ELB (ours),ce,synthetic,synthetic,80,20,656322,3.7812,14.11,0.4,cpu x2,90.03,91.0,89.06,68.25,3,poly,"
+    "elb,ELB (ours),adaptive,True,synthetic,synthetic,80,20,656322,3.7812,14.23,0.31,cpu x2,91.23,92.0,90.46,71.5,3,"
+    "poly,smoke,runs/elb-a",
+    "elb,ELB (ours),ce,False,synthetic,synthetic,80,20,656322,3.7812,14.11,0.4,cpu x2,90.03,91.0,89.06,68.25,3,poly,"
     "smoke,runs/elb-c",
-    "enet,ENet,ce,synthetic,synthetic,80,20,350000,2.049,20.5,1.1,cpu x2,88.5,89.0,88.0,65.0,3,poly,smoke,runs/enet",
+    "enet,ENet,ce,True,synthetic,synthetic,80,20,350000,2.049,20.5,1.1,cpu x2,88.5,89.0,88.0,65.0,3,poly,smoke,"
+    "runs/enet",
     # ENet's default loss is ce: this adaptive run must not reach Tables 1 and 2.
-    "enet,ENet,adaptive,synthetic,synthetic,80,20,350000,2.049,20.5,1.1,cpu x2,11.1,1,1,1,3,poly,smoke,runs/enet-a",
+    "enet,ENet,adaptive,False,synthetic,synthetic,80,20,350000,2.049,20.5,1.1,cpu x2,11.1,1,1,1,3,poly,smoke,"
+    "runs/enet-a",
 ]
 FOOTER = {"device": "cpu x2", "torch": "2.13.0+cpu", "profile": "smoke", "schedule": "poly", "date": "2030-01-02",
           "git_commit": "abc1234"}
