@@ -9,6 +9,9 @@ from pathlib import Path
 import click
 
 from bench import __version__
+from bench.train_config import AMP_MODES, SCHEDULES, train_defaults
+
+_TRAIN = train_defaults()  # the dataclass's defaults, shown in --help
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -64,23 +67,28 @@ def _fail(e: Exception) -> click.ClickException:
 @click.option("--model", "model_name", required=True, help="A registered model name (or module:callable).")
 @click.option("--data", required=True, type=click.Path(file_okay=False), help="A portrait dataset folder.")
 @click.option("--out", default=None, help="Run folder [default: runs/<model>-<dataset>].")
-@click.option("--epochs", default=100, show_default=True, type=int)
-@click.option("--batch-size", default=16, show_default=True, type=int, help="Global batch (all processes).")
-@click.option("--size", default=512, show_default=True, type=int, help="Square training and evaluation size.")
-@click.option("--lr", default=5e-4, show_default=True, type=float)
-@click.option("--weight-decay", default=1e-4, show_default=True, type=float)
-@click.option("--schedule", default="poly", show_default=True, type=click.Choice(["poly", "exp"]),
+@click.option("--epochs", default=_TRAIN["epochs"], show_default=True, type=int)
+@click.option("--batch-size", default=_TRAIN["batch_size"], show_default=True, type=int,
+              help="Global batch (all processes).")
+@click.option("--size", default=_TRAIN["size"], show_default=True, type=int,
+              help="Square training and evaluation size.")
+@click.option("--lr", default=_TRAIN["lr"], show_default=True, type=float)
+@click.option("--weight-decay", default=_TRAIN["weight_decay"], show_default=True, type=float)
+@click.option("--schedule", default=_TRAIN["schedule"], show_default=True, type=click.Choice(SCHEDULES),
               help="poly: lr0 (1 - e/E)^0.9 (ERFNet); exp: lr0 0.9^e.")
 @click.option("--loss", default=None, type=click.Choice(["adaptive", "ce"]),
               help="Main loss [default: the model's own: adaptive for ELB, ce for the baselines].")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
-@click.option("--amp", default="bf16", show_default=True, type=click.Choice(["bf16", "fp16", "none"]),
+@click.option("--device", default=_TRAIN["device"], show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--amp", default=_TRAIN["amp"], show_default=True, type=click.Choice(AMP_MODES),
               help="Mixed precision on CUDA (CPU always trains fp32).")
-@click.option("--channels-last/--no-channels-last", default=True, show_default=True, help="On CUDA only.")
-@click.option("--workers", default=2, show_default=True, type=int, help="DataLoader worker processes.")
-@click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--max-iters-per-epoch", default=None, type=int, help="Cap the steps per epoch (smoke runs).")
-@click.option("--eval-every", default=0, show_default=True, type=int,
+@click.option("--channels-last/--no-channels-last", default=_TRAIN["channels_last"], show_default=True,
+              help="On CUDA only.")
+@click.option("--workers", default=_TRAIN["workers"], show_default=True, type=int,
+              help="DataLoader worker processes.")
+@click.option("--seed", default=_TRAIN["seed"], show_default=True, type=int)
+@click.option("--max-iters-per-epoch", default=_TRAIN["max_iters_per_epoch"], type=int,
+              help="Cap the steps per epoch (smoke runs).")
+@click.option("--eval-every", default=_TRAIN["eval_every"], show_default=True, type=int,
               help="Evaluate the test split every K epochs and at the end (0: never while training).")
 @click.option("--resume", is_flag=True, help="Continue an unfinished run in --out.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
@@ -92,8 +100,8 @@ def train(model_name: str, data: str, out: str | None, epochs: int, batch_size: 
     import logging
 
     from bench.dataset import DatasetError
-    from bench.train import TrainConfig, TrainError
     from bench.train import train as run_training
+    from bench.train_config import TrainConfig, TrainError
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     cfg = TrainConfig(model=model_name, data=data, out=out, epochs=epochs, batch_size=batch_size, size=size, lr=lr,

@@ -24,8 +24,19 @@ import torch
 from bench.dataset import PortraitDataset, atomic_write_text, read_dataset
 from bench.registry import default_loss, get_spec, model_names
 from bench.tables import RESULT_COLUMNS, git_commit
+from bench.train_config import TrainConfig, TrainError, train_defaults
 
 DATASET_ROLES = ("pfcn", "pseg")
+# The [train] settings run-all decides itself, for each job of the grid; a profile sets any other TrainConfig field.
+JOB_FIELDS = ("model", "data", "out", "loss", "device", "resume")
+# The keys each other table of a profile may hold.
+PROFILE_KEYS = {
+    "": ("name", "description", "synthetic", "train", "speed", "models", "figures"),
+    "synthetic": ("n_train", "n_test", "width", "height", "seed"),
+    "speed": ("size", "batch_size", "warmup", "runs"),
+    "models": ("names", "ablation"),
+    "figures": ("grid_images",),
+}
 
 
 @dataclass
@@ -41,6 +52,27 @@ class Profile:
     models: list[str] = field(default_factory=list)
     ablation: bool = True
     figures: dict[str, object] = field(default_factory=dict)
+
+    def train_config(self, **job: object) -> TrainConfig:
+        """The ``TrainConfig`` of one job: the profile's ``[train]`` table plus the job's own fields."""
+        return TrainConfig(**{**self.train, **job})
+
+    def train_setting(self, key: str) -> object:
+        """One training setting as the runs use it: the profile's, else the ``TrainConfig`` default."""
+        return self.train.get(key, train_defaults()[key])
+
+
+def _check_keys(data: dict, source: str) -> None:
+    """Every key of a profile must mean something: a typo raises, naming the file, the table and the key."""
+    allowed = {**PROFILE_KEYS, "train": tuple(k for k in train_defaults() if k not in JOB_FIELDS)}
+    for table, keys in allowed.items():
+        given = data if table == "" else data.get(table, {})
+        if not isinstance(given, dict):
+            raise ValueError(f"{source}: [{table}] must be a table")
+        for key in given:
+            if key not in keys:
+                where = f"[{table}] " if table else ""
+                raise ValueError(f"{source}: unknown key {where}{key!r}; expected one of {', '.join(keys)}")
 
 
 def load_profile(name_or_path: str) -> Profile:
@@ -61,6 +93,11 @@ def load_profile(name_or_path: str) -> Profile:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ValueError(f"{source}: not valid TOML ({e})") from e
+    _check_keys(data, source)
+    try:
+        TrainConfig(model="elb", data="", **data.get("train", {})).validate()
+    except TrainError as e:
+        raise ValueError(f"{source}: [train] {e}") from None
     models = data.get("models", {})
     names = list(models.get("names", model_names()))
     for n in names:
@@ -157,17 +194,11 @@ def measure_model(name: str, profile: Profile, device: str, runs: Path) -> dict[
 def train_and_evaluate(job: Job, profile: Profile, device: str, runs: Path) -> tuple[Path, dict[str, object]]:
     """Train one job (skipped when finished, resumed when interrupted) and evaluate it on the test split."""
     from bench.evaluate import evaluate_run
-    from bench.train import TrainConfig, train
+    from bench.train import train
 
-    t = profile.train
     run_dir = runs / job.role / job.run_name
-    cfg = TrainConfig(
-        model=job.model, data=str(job.data), out=str(run_dir), epochs=int(t.get("epochs", 100)),
-        batch_size=int(t.get("batch_size", 16)), size=int(t.get("size", 512)), lr=float(t.get("lr", 5e-4)),
-        schedule=str(t.get("schedule", "poly")), loss=job.loss, device=device, seed=int(t.get("seed", 0)),
-        workers=int(t.get("workers", 0)), eval_every=int(t.get("eval_every", 0)), resume=True,
-        max_iters_per_epoch=int(t["max_iters_per_epoch"]) if t.get("max_iters_per_epoch") else None,
-    )
+    cfg = profile.train_config(model=job.model, data=str(job.data), out=str(run_dir), loss=job.loss, device=device,
+                               resume=True)
     train(cfg)
     metrics_path = run_dir / "metrics.json"
     if metrics_path.exists():
@@ -218,8 +249,8 @@ def run_all(
             "fps": meas["fps"], "fps_spread": meas.get("fps_iqr", ""), "device": meas.get("device", device),
             "miou": _percent(metrics["miou"]), "iou_bg": _percent(metrics["iou"]["background"]),
             "iou_fg": _percent(metrics["iou"]["portrait"]), "boundary_f": _percent(metrics["boundary_f"]),
-            "epochs": profile.train.get("epochs"),
-            "schedule": profile.train.get("schedule", "poly"), "profile": profile.name, "run_dir": str(run_dir),
+            "epochs": profile.train_setting("epochs"),
+            "schedule": profile.train_setting("schedule"), "profile": profile.name, "run_dir": str(run_dir),
         })
     out.mkdir(parents=True, exist_ok=True)
     buf = io.StringIO()
@@ -242,7 +273,7 @@ def run_info(profile: Profile, data: Mapping[str, PortraitDataset], device: str,
     return {
         "grid_images": int(profile.figures.get("grid_images", 4)),
         "profile": profile.name, "profile_source": profile.source, "profile_description": profile.description,
-        "schedule": profile.train.get("schedule", "poly"), "train": profile.train, "speed": profile.speed,
+        "schedule": profile.train_setting("schedule"), "train": profile.train, "speed": profile.speed,
         "device": f"{any_meas.get('device', device)} ({any_meas.get('device_name', 'unknown')})",
         "torch": torch.__version__,
         "threads": torch.get_num_threads(), "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),

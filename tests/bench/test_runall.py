@@ -144,10 +144,32 @@ def test_profiles_ship_and_bad_ones_are_named(tmp_path):
     bad.write_text("[train\nsize = 1")
     with pytest.raises(ValueError, match="bad.toml: not valid TOML"):
         load_profile(str(bad))
+    typo = tmp_path / "typo.toml"
+    typo.write_text("[train]\nepochs = 2\nlearning_rate = 0.1\n")
+    with pytest.raises(ValueError, match=r"typo.toml: unknown key \[train\] 'learning_rate'"):
+        load_profile(str(typo))
+    typo.write_text('[speed]\nrun = 3\n')
+    with pytest.raises(ValueError, match=r"typo.toml: unknown key \[speed\] 'run'"):
+        load_profile(str(typo))
+    typo.write_text('[train]\nschedule = "cosine"\n')
+    with pytest.raises(ValueError, match=r"typo.toml: \[train\] unknown schedule 'cosine'"):
+        load_profile(str(typo))
+    typo.write_text('[train]\nmodel = "elb"\n')  # run-all sets the model of each job itself
+    with pytest.raises(ValueError, match=r"unknown key \[train\] 'model'"):
+        load_profile(str(typo))
     unknown = tmp_path / "unknown.toml"
     unknown.write_text('[models]\nnames = ["elb", "resnet9000"]\n')
     with pytest.raises(KeyError, match="resnet9000"):
         load_profile(str(unknown))
+
+
+def test_every_train_setting_reaches_the_run(tmp_path):
+    path = tmp_path / "full.toml"
+    path.write_text('[train]\nweight_decay = 0.0\namp = "fp16"\nboundary_max_distance = 20.0\nepochs = 3\n')
+    profile = load_profile(str(path))
+    cfg = profile.train_config(model="enet", data="d", out="o", loss="ce", device="cpu", resume=True)
+    assert (cfg.weight_decay, cfg.amp, cfg.boundary_max_distance, cfg.epochs) == (0.0, "fp16", 20.0, 3)
+    assert cfg.batch_size == 16 and profile.train_setting("schedule") == "poly"  # the TrainConfig defaults
 
 
 def test_other_speed_settings_are_timed_again(grid, monkeypatch):

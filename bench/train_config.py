@@ -1,0 +1,70 @@
+"""The settings of a training run: one dataclass whose defaults are the paper's recipe (Section 3.2).
+
+``bench train``'s options, the ``[train]`` table of a ``bench run-all`` profile and ``config.json`` in a run folder
+are all this dataclass, so a default is set in one place. No torch here: the CLI reads the defaults without it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+SCHEDULES = ("poly", "exp")
+AMP_MODES = ("bf16", "fp16", "none")
+
+
+class TrainError(Exception):
+    """A run cannot start or continue; the message says why and what to do."""
+
+
+@dataclass
+class TrainConfig:
+    """Every choice of a training run (written to ``config.json``)."""
+
+    model: str
+    data: str
+    out: str | None = None  # run folder; default runs/<model>-<dataset name>
+    epochs: int = 100
+    batch_size: int = 16  # global batch, over all processes
+    size: int = 512
+    lr: float = 5e-4
+    weight_decay: float = 1e-4
+    betas: tuple[float, float] = (0.9, 0.999)
+    schedule: str = "poly"
+    poly_power: float = 0.9
+    exp_gamma: float = 0.9
+    loss: str | None = None  # None: the model's default (registry)
+    device: str = "auto"  # auto, cpu, cuda, cuda:N
+    amp: str = "bf16"  # CUDA only; CPU always trains in fp32
+    channels_last: bool = True  # CUDA only
+    workers: int = 2
+    seed: int = 0
+    max_iters_per_epoch: int | None = None  # None: whole epochs; a number caps the steps (smoke runs)
+    eval_every: int = 0  # evaluate eval_split every k epochs and at the end (0: never during training)
+    eval_split: str = "test"
+    boundary_max_distance: float | None = None  # None: the paper's per-image normalisation (elb.boundary)
+    num_classes: int = 2
+    resume: bool = False
+    progress: bool = True
+
+    def validate(self) -> None:
+        """Raise ``TrainError`` naming the first setting that cannot work."""
+        from bench.losses import MAIN_LOSSES  # imported here: it pulls in torch, and the CLI's defaults do not need it
+
+        if self.schedule not in SCHEDULES:
+            raise TrainError(f"unknown schedule {self.schedule!r}; expected one of {SCHEDULES}")
+        if self.loss is not None and self.loss not in MAIN_LOSSES:
+            raise TrainError(f"unknown loss {self.loss!r}; expected one of {MAIN_LOSSES}")
+        if self.amp not in AMP_MODES:
+            raise TrainError(f"unknown amp mode {self.amp!r}; expected one of {AMP_MODES}")
+        for name in ("epochs", "batch_size", "size"):
+            if getattr(self, name) < 1:
+                raise TrainError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.size % 8:
+            raise TrainError(f"size must be a multiple of 8 (the models' output stride), got {self.size}")
+        if self.max_iters_per_epoch is not None and self.max_iters_per_epoch < 1:
+            raise TrainError("max_iters_per_epoch must be at least 1 (or None for whole epochs)")
+
+
+def train_defaults() -> dict[str, object]:
+    """Each setting's default, by field name (the required ``model`` and ``data`` have none)."""
+    return {f.name: f.default for f in fields(TrainConfig) if f.name not in ("model", "data")}
