@@ -14,6 +14,7 @@ from pathlib import Path
 import cv2
 import matplotlib
 import numpy as np
+import pandas as pd
 from matplotlib import ticker
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -21,7 +22,8 @@ from matplotlib.figure import Figure
 
 from bench.dataset import IGNORE, atomic_write_bytes
 from bench.metrics import confusion_matrix, mean_iou
-from bench.tables import ROLE_LABELS, TABLE1, TABLE2, is_default_loss, load_results, parse_float
+from bench.paper import TABLE1, TABLE2
+from bench.tables import ROLE_LABELS, load_results
 
 DPI = 110
 
@@ -88,15 +90,14 @@ def fps_vs_miou(results_csv: str | os.PathLike, out_png: str | os.PathLike, data
     """
     if dataset_role not in ROLE_LABELS:
         raise ValueError(f"unknown dataset role {dataset_role!r}; expected one of {sorted(ROLE_LABELS)}")
-    rows = [r for r in load_results(results_csv) if r["dataset"] == dataset_role]
+    results = load_results(results_csv)
+    rows = results[results["dataset"] == dataset_role]
     points = []
-    for r in rows:
-        fps, miou = parse_float(r.get("fps")), parse_float(r.get("miou"))
-        if fps is None or miou is None or fps <= 0:
-            continue
-        is_default = is_default_loss(r)
-        label = (r.get("paper_name") or r["model"]) + ("" if is_default else f" ({r['loss']})")
-        points.append((r["model"], label, fps, parse_float(r.get("fps_spread")) or 0.0, miou, is_default))
+    for r in rows[(rows["fps"] > 0) & rows["miou"].notna()].to_dict("records"):
+        is_default = r["loss_default"]
+        label = (r["paper_name"] or r["model"]) + ("" if is_default else f" ({r['loss']})")
+        spread = 0.0 if pd.isna(r["fps_spread"]) else r["fps_spread"]
+        points.append((r["model"], label, r["fps"], spread, r["miou"], is_default))
     paper_role = "pseg" if dataset_role == "pseg" else "pfcn"
     paper_points = []
     for ref in list(TABLE1) + [TABLE2[0]]:
@@ -108,9 +109,9 @@ def fps_vs_miou(results_csv: str | os.PathLike, out_png: str | os.PathLike, data
 
     fig = _figure((12, 5.2))
     ax_ours, ax_paper = fig.subplots(1, 2)
-    devices = sorted({r.get("device", "") for r in rows if r.get("device")})
-    names = sorted({r.get("dataset_name", "") for r in rows if r.get("dataset_name")} - {dataset_role})
-    profiles = sorted({r.get("profile", "") for r in rows if r.get("profile")})
+    devices = sorted(set(rows["device"]) - {""})
+    names = sorted(set(rows["dataset_name"]) - {"", dataset_role})
+    profiles = sorted(set(rows["profile"]) - {""})
     where = ROLE_LABELS[dataset_role] + (f" ({', '.join(names)})" if names else "")
     for model, _, fps, spread, miou, filled in points:
         c = colours[model]

@@ -313,7 +313,7 @@ def make_figures(out: Path, info: Mapping[str, object], log: Callable[[str], Non
     written = []
     results = tables.load_results(out / "results.csv")
     for role in info["datasets"]:
-        if any(r["dataset"] == role for r in results):
+        if (results["dataset"] == role).any():
             written.append(figures.fps_vs_miou(out / "results.csv", fig_dir / f"fps_vs_miou_{role}.png", role))
     role, meta = next(iter(info["datasets"].items()))
     ds = read_dataset(meta["path"])
@@ -322,9 +322,7 @@ def make_figures(out: Path, info: Mapping[str, object], log: Callable[[str], Non
     masks = [ds.load_mask(i) for i in ids]
     written.append(figures.boundary_weight_example(images[0], masks[0], fig_dir / "boundary_weights.png"))
     predictions: dict[str, list] = {}
-    for r in results:
-        if r["dataset"] != role or not tables.is_default_loss(r):
-            continue
+    for r in results[(results["dataset"] == role) & results["loss_default"]].to_dict("records"):
         try:
             model = load_model(r["run_dir"])
         except CheckpointError as e:  # a run folder deleted since: the grid simply leaves that model out

@@ -23,18 +23,9 @@ import torch
 from torch import nn
 
 from bench.complexity import count_gmacs, count_params
+from bench.paper import GPU_FPS
 from bench.registry import build_model, model_names
 from bench.speed import cpu_name, measure_fps
-
-# Table 1 and 2 of the paper (GTX 1080Ti, 512x512); PortraitNet's 203.2 is at 224x224 and left out.
-PAPER_GPU_FPS = {
-    "elb": 263.2,
-    "elb-dr4": 370.4,
-    "erfnet": 128.2,
-    "enet": 188.7,
-    "icnet": 83.3,
-    "bisenet": 164.0,
-}
 
 
 def layer_kind(module: nn.Module) -> str | None:
@@ -143,7 +134,7 @@ def main(
     click.echo(f"{header} {'paper GPU FPS':>14}")
     click.echo("-" * (len(header) + 15))
     for name, params, gmacs, r in sorted(rows, key=lambda row: -row[3]["fps"]):
-        paper = PAPER_GPU_FPS.get(name)
+        paper = GPU_FPS.get(name)
         click.echo(
             f"{name:<12} {params / 1e6:>9.3f} {gmacs:>7.2f} {r['fps']:>7.2f} {r['ms_median']:>8.1f} "
             f"{r['fps_p10']:>6.2f}-{r['fps_p90']:<6.2f} {gmacs * r['fps']:>7.1f} "

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from bench import tables
+from bench.paper import GPU_FPS, TABLE1, TABLE2
 from bench.registry import MODELS
-from bench.tables import NOT_RUN, TABLE1, TABLE2, git_commit, load_results, write_tables
+from bench.tables import NOT_RUN, git_commit, load_results, write_tables
 
 HEADER = ("model,paper_name,loss,loss_default,dataset,dataset_name,n_train,n_test,params,gmacs,fps,fps_spread,device,"
           "miou,iou_bg,iou_fg,boundary_f,epochs,schedule,profile,run_dir")
@@ -200,6 +201,7 @@ def test_reference_rows_match_the_registry_and_the_paper() -> None:
     assert (by["ICNet"].miou_pfcn, by["ICNet"].miou_pseg) == (87.8, 90.0)
     assert (by["BiSeNet"].fps, by["BiSeNet"].miou_pseg) == (164.0, 94.4)
     assert by["PIS"].fps == 23.8 and by["PortraitNet"].cited and not by["ELB (ours)"].cited
+    assert GPU_FPS["elb-dr4"] == 370.4 and GPU_FPS["elb"] == 263.2 and "portraitnet" not in GPU_FPS  # 224x224
     assert [r.method for r in TABLE1 if r.cited and r.model is None] == \
         ["Graph-cut", "PFCN+", "PDeepLabv2", "BSN", "FCN", "PIS"]
 
