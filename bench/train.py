@@ -186,50 +186,83 @@ def train(cfg: TrainConfig, stop_after_epoch: int | None = None) -> Path:
             dist.destroy_process_group()
 
 
-def _train(cfg: TrainConfig, data, data_path: Path, env: _Dist, stop_after_epoch: int | None) -> Path:
+@dataclass
+class _Run:
+    """What every step of a run shares: where it runs, what it computes, where it writes."""
+
+    cfg: TrainConfig
+    env: _Dist
+    device: torch.device
+    amp_dtype: torch.dtype | None
+    channels_last: bool
+    loss_kind: str
+    run_dir: Path
+    ckpt_path: Path
+    record: dict
+
+
+@dataclass
+class _Learner:
+    """The model and its optimisation state, and the epochs done so far."""
+
+    model: nn.Module
+    net: nn.Module  # the model, or its DDP wrapper
+    aux_losses: dict
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    scaler: torch.amp.GradScaler
+    history: list[dict]
+    start: int
+
+
+def _setup(cfg: TrainConfig, data, data_path: Path, env: _Dist) -> _Run:
     device = _resolve_device(cfg.device, env)
     on_cuda = device.type == "cuda"
     amp = cfg.amp if on_cuda else "none"
-    amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp)
     channels_last = cfg.channels_last and on_cuda
     loss_kind = cfg.loss or default_loss(cfg.model)
     if cfg.batch_size % env.world:
         raise TrainError(f"batch size {cfg.batch_size} does not split evenly over {env.world} processes")
     run_dir = Path(cfg.out) if cfg.out else default_run_dir(cfg.model, data.name)
     record = _config_record(cfg, loss_kind, data_path, data.meta, device, env, amp, channels_last)
-    ckpt_path = run_dir / CHECKPOINT
+    return _Run(cfg, env, device, {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp), channels_last,
+                loss_kind, run_dir, run_dir / CHECKPOINT, record)
 
-    state = None
-    if ckpt_path.exists():
-        try:
-            state = load_checkpoint(ckpt_path)
-        except CheckpointError as e:
-            raise TrainError(f"{e}; move it away to start the run again") from None
-        _check_same_run(state["config"], record, ckpt_path)
-        done = int(state["epoch"])
-        if done >= cfg.epochs:
-            log.info("%s: finished (%d/%d epochs); not training again", run_dir, done, cfg.epochs)
-            return run_dir
-        if not cfg.resume:
-            raise TrainError(f"{ckpt_path}: an unfinished run ({done}/{cfg.epochs} epochs) is there; "
-                             "pass --resume to continue it or choose another --out folder")
 
+def _previous_state(run: _Run) -> dict | None:
+    """The checkpoint already in the run folder, checked against this run's settings; None when there is none."""
+    if not run.ckpt_path.exists():
+        return None
+    try:
+        state = load_checkpoint(run.ckpt_path)
+    except CheckpointError as e:
+        raise TrainError(f"{e}; move it away to start the run again") from None
+    _check_same_run(state["config"], run.record, run.ckpt_path)
+    done = int(state["epoch"])
+    if done < run.cfg.epochs and not run.cfg.resume:
+        raise TrainError(f"{run.ckpt_path}: an unfinished run ({done}/{run.cfg.epochs} epochs) is there; "
+                         "pass --resume to continue it or choose another --out folder")
+    return state
+
+
+def _learner(run: _Run, state: dict | None) -> _Learner:
+    """A fresh model and optimiser from the seed, or, given a checkpoint's state, the ones it holds."""
+    cfg, env = run.cfg, run.env
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
     random.seed(cfg.seed)
     model = build_model(cfg.model, cfg.num_classes)
     aux_losses = dict(getattr(model, "aux_losses", None) or {})
-    if env.world > 1 and on_cuda:
+    if env.world > 1 and run.device.type == "cuda":
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-    model.to(device)
-    if channels_last:
+    model.to(run.device)
+    if run.channels_last:
         model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=tuple(cfg.betas),
                                  weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _LrLambda(cfg))
-    scaler = torch.amp.GradScaler("cuda", enabled=amp == "fp16")
-    history: list[dict] = []
-    start = 0
+    scaler = torch.amp.GradScaler("cuda", enabled=run.amp_dtype == torch.float16)
+    learner = _Learner(model, model, aux_losses, optimizer, scheduler, scaler, [], 0)
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -237,101 +270,122 @@ def _train(cfg: TrainConfig, data, data_path: Path, env: _Dist, stop_after_epoch
         if state.get("scaler"):
             scaler.load_state_dict(state["scaler"])
         set_rng_state(state["rng"])
-        history = list(state.get("history", []))
-        start = int(state["epoch"])
-        log.info("%s: resuming after epoch %d/%d", run_dir, start, cfg.epochs)
+        learner.history = list(state.get("history", []))
+        learner.start = int(state["epoch"])
+        log.info("%s: resuming after epoch %d/%d", run.run_dir, learner.start, cfg.epochs)
+    return learner
 
+
+def _train(cfg: TrainConfig, data, data_path: Path, env: _Dist, stop_after_epoch: int | None) -> Path:
+    run = _setup(cfg, data, data_path, env)
+    state = _previous_state(run)
+    if state is not None and int(state["epoch"]) >= cfg.epochs:
+        log.info("%s: finished (%d/%d epochs); not training again", run.run_dir, int(state["epoch"]), cfg.epochs)
+        return run.run_dir
+    learner = _learner(run, state)
     if env.rank == 0:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(run_dir / "config.json", json.dumps(record, indent=2, sort_keys=True) + "\n")
-    net: nn.Module = model
+        run.run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(run.run_dir / "config.json", json.dumps(run.record, indent=2, sort_keys=True) + "\n")
     if env.world > 1:
-        net = DistributedDataParallel(model, device_ids=[device.index] if on_cuda else None)
-
+        learner.net = DistributedDataParallel(learner.model,
+                                              device_ids=[run.device.index] if run.device.type == "cuda" else None)
     dataset = PortraitTorchDataset(data, "train", cfg.size, Augment(), cfg.seed,
-                                   weights=loss_kind == "adaptive", max_distance=cfg.boundary_max_distance)
+                                   weights=run.loss_kind == "adaptive", max_distance=cfg.boundary_max_distance)
     if len(dataset) == 0:
         raise TrainError(f"{data_path}: the train split is empty")
     sampler = DistributedSampler(dataset, num_replicas=env.world, rank=env.rank, shuffle=True, seed=cfg.seed)
-    per_process = cfg.batch_size // env.world
 
-    for epoch in range(start, cfg.epochs):
-        sampler.set_epoch(epoch)
-        dataset.set_epoch(epoch)
-        loader = DataLoader(
-            dataset, batch_size=per_process, sampler=sampler, num_workers=cfg.workers, pin_memory=on_cuda,
-            drop_last=len(dataset) >= cfg.batch_size, worker_init_fn=worker_init if cfg.workers else None,
-            generator=torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch),
-        )
-        steps = len(loader) if cfg.max_iters_per_epoch is None else min(len(loader), cfg.max_iters_per_epoch)
-        lr = optimizer.param_groups[0]["lr"]
-        model.train()
-        bar = tqdm(total=steps, desc=f"{cfg.model} epoch {epoch + 1}/{cfg.epochs}", unit="it", leave=False,
-                   disable=not (cfg.progress and env.rank == 0), dynamic_ncols=True)
-        t0 = time.perf_counter()
-        loss_sum, images = 0.0, 0
-        for step, batch in enumerate(loader):
-            if step >= steps:
-                break
-            x = batch["image"].to(device, non_blocking=True)
-            if channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            y = batch["mask"].to(device, non_blocking=True)
-            w = batch["weight"].to(device, non_blocking=True) if "weight" in batch else None
-            with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
-                output = net(x)
-            loss, _ = compute_loss(output, y, w, loss_kind, aux_losses)
-            value = loss.detach().float().reshape(1)
-            if env.world > 1:
-                dist.all_reduce(value)
-                value /= env.world
-            value = float(value.item())
-            if not math.isfinite(value):
-                last = f"{ckpt_path} (epoch {epoch})" if ckpt_path.exists() else "none (no epoch had finished)"
-                raise NonFiniteLossError(
-                    f"loss is {value} at epoch {epoch + 1}, step {step + 1}: training stopped; "
-                    f"last good checkpoint: {last}. Try a lower --lr or --amp none.")
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            loss_sum += value
-            images += len(x) * env.world
-            bar.update(1)
-            bar.set_postfix(loss=f"{value:.4f}", lr=f"{lr:.2e}",
-                            img_s=f"{images / max(time.perf_counter() - t0, 1e-9):.1f}")
-        bar.close()
-        if steps == 0:
-            raise TrainError(f"{data_path}: no full batch of {cfg.batch_size} in the train split")
-        scheduler.step()
-        seconds = time.perf_counter() - t0
-        row = {"epoch": epoch + 1, "loss": loss_sum / steps, "lr": lr, "seconds": round(seconds, 3),
-               "images_per_s": round(images / seconds, 3), "test_miou": "", "test_boundary_f": ""}
+    for epoch in range(learner.start, cfg.epochs):
+        row = _train_epoch(run, learner, dataset, sampler, epoch)
         final = epoch + 1 == cfg.epochs
         if cfg.eval_every and ((epoch + 1) % cfg.eval_every == 0 or final) and env.rank == 0:
-            m = evaluate(model, data, cfg.eval_split, cfg.size, device, num_classes=cfg.num_classes)
+            m = evaluate(learner.model, data, cfg.eval_split, cfg.size, run.device, num_classes=cfg.num_classes)
             row["test_miou"], row["test_boundary_f"] = m["miou"], m["boundary_f"]
-        history.append(row)
+        learner.history.append(row)
         if env.rank == 0:
-            save_checkpoint(ckpt_path, {
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "scaler": scaler.state_dict(),
-                "rng": rng_state(),
-                "epoch": epoch + 1,
-                "config": record,
-                "history": history,
-            })
-            write_log(run_dir / "train_log.csv", history)
+            _save(run, learner, epoch + 1)
             log.info("%s epoch %d/%d: loss %.4f, lr %.3g, %.1f images/s%s", cfg.model, epoch + 1, cfg.epochs,
-                     row["loss"], lr, row["images_per_s"],
+                     row["loss"], row["lr"], row["images_per_s"],
                      f", {cfg.eval_split} mIoU {row['test_miou']:.4f}" if row["test_miou"] != "" else "")
         _barrier(env)
         if stop_after_epoch is not None and epoch + 1 >= stop_after_epoch and not final:
-            log.info("%s: stopping after epoch %d as asked", run_dir, epoch + 1)
+            log.info("%s: stopping after epoch %d as asked", run.run_dir, epoch + 1)
             break
-    return run_dir
+    return run.run_dir
+
+
+def _train_epoch(run: _Run, learner: _Learner, dataset: PortraitTorchDataset, sampler: DistributedSampler,
+                 epoch: int) -> dict:
+    """One epoch of optimiser steps, then the scheduler's step; returns its ``train_log.csv`` row."""
+    cfg, env, device = run.cfg, run.env, run.device
+    sampler.set_epoch(epoch)
+    dataset.set_epoch(epoch)
+    loader = DataLoader(
+        dataset, batch_size=cfg.batch_size // env.world, sampler=sampler, num_workers=cfg.workers,
+        pin_memory=device.type == "cuda", drop_last=len(dataset) >= cfg.batch_size,
+        worker_init_fn=worker_init if cfg.workers else None,
+        generator=torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch),
+    )
+    steps = len(loader) if cfg.max_iters_per_epoch is None else min(len(loader), cfg.max_iters_per_epoch)
+    optimizer, scaler = learner.optimizer, learner.scaler
+    lr = optimizer.param_groups[0]["lr"]
+    learner.model.train()
+    bar = tqdm(total=steps, desc=f"{cfg.model} epoch {epoch + 1}/{cfg.epochs}", unit="it", leave=False,
+               disable=not (cfg.progress and env.rank == 0), dynamic_ncols=True)
+    t0 = time.perf_counter()
+    loss_sum, images = 0.0, 0
+    for step, batch in enumerate(loader):
+        if step >= steps:
+            break
+        x = batch["image"].to(device, non_blocking=True)
+        if run.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        y = batch["mask"].to(device, non_blocking=True)
+        w = batch["weight"].to(device, non_blocking=True) if "weight" in batch else None
+        with torch.autocast(device.type, dtype=run.amp_dtype or torch.float32, enabled=run.amp_dtype is not None):
+            output = learner.net(x)
+        loss, _ = compute_loss(output, y, w, run.loss_kind, learner.aux_losses)
+        value = loss.detach().float().reshape(1)
+        if env.world > 1:
+            dist.all_reduce(value)
+            value /= env.world
+        value = float(value.item())
+        if not math.isfinite(value):
+            last = f"{run.ckpt_path} (epoch {epoch})" if run.ckpt_path.exists() else "none (no epoch had finished)"
+            raise NonFiniteLossError(
+                f"loss is {value} at epoch {epoch + 1}, step {step + 1}: training stopped; "
+                f"last good checkpoint: {last}. Try a lower --lr or --amp none.")
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        loss_sum += value
+        images += len(x) * env.world
+        bar.update(1)
+        bar.set_postfix(loss=f"{value:.4f}", lr=f"{lr:.2e}",
+                        img_s=f"{images / max(time.perf_counter() - t0, 1e-9):.1f}")
+    bar.close()
+    if steps == 0:
+        raise TrainError(f"{run.record['data']}: no full batch of {cfg.batch_size} in the train split")
+    learner.scheduler.step()
+    seconds = time.perf_counter() - t0
+    return {"epoch": epoch + 1, "loss": loss_sum / steps, "lr": lr, "seconds": round(seconds, 3),
+            "images_per_s": round(images / seconds, 3), "test_miou": "", "test_boundary_f": ""}
+
+
+def _save(run: _Run, learner: _Learner, epochs_done: int) -> None:
+    """The checkpoint (``bench.checkpoint``'s format) and the epoch log, after every epoch."""
+    save_checkpoint(run.ckpt_path, {
+        "model": learner.model.state_dict(),
+        "optimizer": learner.optimizer.state_dict(),
+        "scheduler": learner.scheduler.state_dict(),
+        "scaler": learner.scaler.state_dict(),
+        "rng": rng_state(),
+        "epoch": epochs_done,
+        "config": run.record,
+        "history": learner.history,
+    })
+    write_log(run.run_dir / "train_log.csv", learner.history)
 
 
 __all__ = ["TrainConfig", "TrainError", "NonFiniteLossError", "train"]
