@@ -195,8 +195,7 @@ def process_image(job: Job) -> list[Outcome]:
 
 
 def _process_image(job: Job) -> list[Outcome]:
-    img, opt = job.image, job.options
-    tab = table(job.version)
+    img = job.image
     if img.n_persons == 0:
         return _skip_all(job, "no-annotations: no person files for this image")
     if img.image_path is None:
@@ -206,9 +205,24 @@ def _process_image(job: Job) -> list[Outcome]:
     except MHPError as e:
         return _skip_all(job, f"undecodable-image: {e}")
     height, width = rgb.shape[:2]
+    persons, fatal = _read_persons(img, width, height)
+    if fatal:
+        for p in persons.values():
+            if not p.reason:
+                p.reason = (f"sibling-unusable: person {fatal[0]}'s annotation is unusable, so masks would "
+                            "miss a person")
+        return [Outcome(sample_id(img.image_id, k), job.split, "skipped", p.reason, _base_fields(img, k))
+                for k, p in persons.items()]
+    union, labelled = _union_mask(persons, width, height)
+    _choose_boxes(job, persons, labelled, width, height)
+    return [_emit(job, k, p, rgb, union, labelled) for k, p in persons.items()]
 
+
+def _read_persons(img: MHPImage, width: int, height: int) -> tuple[dict[int, _Person], list[int]]:
+    """Every person's label map, or why it has none; and the persons whose pixels are unknown, so that every crop
+    of this image would miss them in its mask."""
     persons: dict[int, _Person] = {}
-    fatal = []  # persons whose pixels are unknown: every crop of this image would miss them in its mask
+    fatal = []
     for k in range(1, img.n_persons + 1):
         p = persons[k] = _Person(k)
         path = img.persons.get(k)
@@ -230,15 +244,12 @@ def _process_image(job: Job) -> list[Outcome]:
             fatal.append(k)
         else:
             p.labels = labels
-    if fatal:
-        for p in persons.values():
-            if not p.reason:
-                p.reason = (f"sibling-unusable: person {fatal[0]}'s annotation is unusable, so masks would "
-                            "miss a person")
-        return [Outcome(sample_id(img.image_id, k), job.split, "skipped", p.reason, _base_fields(img, k))
-                for k, p in persons.items()]
+    return persons, fatal
 
-    # The union of every person: 1 where labelled, 255 where only an ignore region is, 0 elsewhere.
+
+def _union_mask(persons: dict[int, _Person], width: int, height: int) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+    """The union of every person (1 where labelled, 255 where only an ignore region is, 0 elsewhere) and each
+    labelled person's own pixels; a person with no labelled pixel gets its reason."""
     union = np.zeros((height, width), np.uint8)
     ignore = np.zeros((height, width), bool)
     labelled: dict[int, np.ndarray] = {}
@@ -256,7 +267,15 @@ def _process_image(job: Job) -> list[Outcome]:
         else:
             p.reason = "empty-person: the person file has no labelled pixel"
     union[ignore & (union == 0)] = IGNORE
+    return union, labelled
 
+
+def _choose_boxes(job: Job, persons: dict[int, _Person], labelled: dict[int, np.ndarray], width: int,
+                  height: int) -> None:
+    """Each eligible person's head-and-shoulders crop box (widened by a matched face box on v2), or why none;
+    with ``--per image``, one person of the image is kept."""
+    img, opt = job.image, job.options
+    tab = table(job.version)
     upper_top: dict[int, int] = {}
     for k, p in persons.items():
         if p.reason:
@@ -293,27 +312,27 @@ def _process_image(job: Job) -> list[Outcome]:
             if k != chosen:
                 persons[k].reason = f"not-chosen: --per image keeps person {chosen} of this image"
 
-    out = []
-    for k, p in persons.items():
-        fields = _base_fields(img, k)
-        if p.head is not None:
-            fields.update(zip(("head_x0", "head_y0", "head_x1", "head_y1"), p.head, strict=True))
-        if p.face is not None:
-            fields.update(zip(("face_x0", "face_y0", "face_x1", "face_y1"), p.face, strict=True))
-        if p.box is not None:
-            fields.update(zip(("x0", "y0", "x1", "y1"), p.box, strict=True))
-        sid = sample_id(img.image_id, k)
-        if p.reason:
-            out.append(Outcome(sid, job.split, "skipped", p.reason, fields))
-            continue
-        x0, y0, x1, y1 = p.box
-        mask = _resize(union[y0:y1, x0:x1], opt.size, nearest=True)
-        crop = _resize(np.ascontiguousarray(rgb[y0:y1, x0:x1]), opt.size, nearest=False)
-        fields["persons_in_crop"] = sum(1 for lab in labelled.values() if lab[y0:y1, x0:x1].any())
-        fields["coverage"] = round(float(np.count_nonzero(mask == 1)) / mask.size, 6)
-        out.append(Outcome(sid, job.split, "ok", "", fields, encode_image(crop, "jpg", opt.jpeg_quality),
-                           encode_mask(mask)))
-    return out
+
+def _emit(job: Job, k: int, p: _Person, rgb: np.ndarray, union: np.ndarray,
+          labelled: dict[int, np.ndarray]) -> Outcome:
+    """Person ``k``'s outcome: the encoded crop and mask when it has a box, else the reason it was skipped."""
+    img, opt = job.image, job.options
+    fields = _base_fields(img, k)
+    if p.head is not None:
+        fields.update(zip(("head_x0", "head_y0", "head_x1", "head_y1"), p.head, strict=True))
+    if p.face is not None:
+        fields.update(zip(("face_x0", "face_y0", "face_x1", "face_y1"), p.face, strict=True))
+    if p.box is not None:
+        fields.update(zip(("x0", "y0", "x1", "y1"), p.box, strict=True))
+    sid = sample_id(img.image_id, k)
+    if p.reason:
+        return Outcome(sid, job.split, "skipped", p.reason, fields)
+    x0, y0, x1, y1 = p.box
+    mask = _resize(union[y0:y1, x0:x1], opt.size, nearest=True)
+    crop = _resize(np.ascontiguousarray(rgb[y0:y1, x0:x1]), opt.size, nearest=False)
+    fields["persons_in_crop"] = sum(1 for lab in labelled.values() if lab[y0:y1, x0:x1].any())
+    fields["coverage"] = round(float(np.count_nonzero(mask == 1)) / mask.size, 6)
+    return Outcome(sid, job.split, "ok", "", fields, encode_image(crop, "jpg", opt.jpeg_quality), encode_mask(mask))
 
 
 def _init_worker() -> None:
