@@ -2,7 +2,7 @@
 
     python benchmarks/boundary_weights.py [--runs 200]
 
-Masks are realistic portrait silhouettes (an ellipse head on a rounded torso), not noise. Two figures: one map per
+Masks are the synthetic portrait set's silhouettes (``bench.synthetic``), not noise. Two figures: one map per
 call (``boundary_weight_map``, each result dropped at once, the worst case for the allocator) and a batch of 16
 (``boundary_weight_maps``, written into one array, per map).
 """
@@ -16,15 +16,13 @@ import time
 import cv2
 import numpy as np
 
+from bench.synthetic import render_sample
 from elb.boundary import boundary_weight_map, boundary_weight_maps
 
 
 def portrait_mask(size: int = 512, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    m = np.zeros((size, size), np.uint8)
-    cx = int(size * rng.uniform(0.4, 0.6))
-    cv2.ellipse(m, (cx, int(size * 0.35)), (size // 7, size // 5), 0, 0, 360, 1, -1)
-    cv2.ellipse(m, (cx, size), (size // 2 - 20, size // 3), 0, 180, 360, 1, -1)
+    """A ``bench.synthetic`` portrait mask with a small ignore (255) patch, as real masks have."""
+    m = render_sample(seed, 0, (size, size)).mask.copy()
     m[size - 20 :, :10] = 255
     return m
 

@@ -3,8 +3,8 @@
     python benchmarks/loader_throughput.py [--data DIR] [--size 512] [--workers 0 1 2] [--samples 96]
 
 Each sample is decoded, resized, flipped, jittered, normalised and given its boundary weight map (the adaptive
-loss's), as in ELB training. Without --data a synthetic set of 600x800 JPEG portraits (PFCN's size) is written to a
-temporary folder. The first batch (worker start-up) is not timed.
+loss's), as in ELB training. Without --data the synthetic portrait set of ``bench.synthetic`` is written at 600x800
+(PFCN's size) to a temporary folder. The first batch (worker start-up) is not timed.
 """
 
 from __future__ import annotations
@@ -14,31 +14,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import cv2
-import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
 from bench.data import Augment, PortraitTorchDataset, worker_init
-from bench.dataset import DatasetWriter
-
-
-def synthetic_portraits(root: Path, n: int, width: int = 600, height: int = 800, seed: int = 0) -> Path:
-    """n JPEG images (all in the train split) with an ellipse head and a trapezoid body as the portrait mask."""
-    rng = np.random.default_rng(seed)
-    w = DatasetWriter(root, name="loader-bench", created_by="benchmarks", params={"n": n, "seed": seed})
-    for i in range(n):
-        mask = np.zeros((height, width), np.uint8)
-        cx = int(rng.integers(width // 3, 2 * width // 3))
-        cv2.ellipse(mask, (cx, height // 3), (width // 7, height // 8), 0, 0, 360, 1, -1)
-        body = np.array([[cx - width // 4, height], [cx - width // 8, height // 2],
-                         [cx + width // 8, height // 2], [cx + width // 4, height]], np.int32)
-        cv2.fillPoly(mask, [body], 1)
-        img = cv2.GaussianBlur(rng.integers(0, 255, (height, width, 3), dtype=np.uint8), (0, 0), 3)
-        img[mask == 1] = (img[mask == 1] // 2 + np.array([110, 80, 60], np.uint8)).astype(np.uint8)
-        w.add(f"p{i:04d}", img, mask, "train" if i else "test")
-    w.finalize()
-    return root
+from bench.synthetic import make_synthetic
 
 
 def loader_rate(data: Path, size: int, workers: int, samples: int, batch_size: int = 16) -> float:
@@ -62,7 +42,7 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=96)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        data = args.data or synthetic_portraits(Path(tmp) / "data", 33)
+        data = args.data or make_synthetic(Path(tmp) / "data", n_train=32, n_test=1, size=(600, 800))
         print(f"loader throughput at {args.size}x{args.size}, batch 16, flip + jitter + boundary weights "
               f"({data}); torch {torch.__version__}, {torch.get_num_threads()} threads")
         for workers in args.workers:

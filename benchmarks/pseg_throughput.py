@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from pseg.build import BuildOptions, build_pseg
-from pseg.synthetic import random_scenes, write_tree
+from pseg.fake_mhp import random_scenes, write_tree
 
 
 def main() -> None:

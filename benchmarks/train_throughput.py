@@ -16,13 +16,13 @@ import time
 from pathlib import Path
 
 import torch
-from loader_throughput import synthetic_portraits
 from torch.utils.data import DataLoader
 
 from bench.data import Augment, PortraitTorchDataset
 from bench.losses import compute_loss
 from bench.registry import build_model, default_loss
 from bench.speed import device_name
+from bench.synthetic import make_synthetic
 
 
 def step_rate(model_name: str, data: Path, size: int, batch_size: int, iters: int, device: torch.device) -> float:
@@ -61,7 +61,7 @@ def main() -> None:
     args = ap.parse_args()
     device = torch.device(args.device)
     with tempfile.TemporaryDirectory() as tmp:
-        data = synthetic_portraits(Path(tmp) / "data", args.batch_size + 1)
+        data = make_synthetic(Path(tmp) / "data", n_train=args.batch_size, n_test=1, size=(600, 800))
         print(f"{args.model} training throughput, batch {args.batch_size}, fp32, {device_name(device)} ({device}), "
               f"{torch.get_num_threads()} threads, torch {torch.__version__}")
         for size in args.sizes:

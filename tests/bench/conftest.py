@@ -1,10 +1,10 @@
-"""Fixtures of the training-engine tests: a tiny portrait dataset written through bench.dataset."""
+"""Fixtures of the harness tests: a tiny portrait dataset written through bench.dataset."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.bench.engine_helpers import make_portrait_dataset
+from tests.bench.helpers import make_portrait_dataset
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from pseg.build import BuildOptions, build_pseg
-from pseg.synthetic import SynthImage, SynthPerson, render, v2_annotation, write_tree
+from pseg.fake_mhp import SynthImage, SynthPerson, render, v2_annotation, write_tree
 
 W, H = 160, 120
 OPTIONS = BuildOptions(seed=3, test_fraction=0.3, size=(48, 64), min_head=12)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from scipy.io import savemat
 
+from pseg.fake_mhp import v2_annotation
 from pseg.mhp import (
     MHPError,
     PosePerson,
@@ -19,7 +20,6 @@ from pseg.mhp import (
     read_list,
     read_pose,
 )
-from pseg.synthetic import v2_annotation
 
 
 def test_detects_the_version_folder_or_its_parent(v1_tree, v2_tree):

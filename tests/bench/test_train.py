@@ -132,9 +132,9 @@ def test_load_model_and_predict(portrait_data, tmp_path):
 
 
 def test_a_module_callable_model_is_built_and_a_bad_one_is_named():
-    model = build_model("tests.bench.engine_helpers:TinyNet", num_classes=3)
-    assert model.conv2.out_channels == 3 and default_loss("tests.bench.engine_helpers:TinyNet") == "ce"
-    with pytest.raises(KeyError, match="'tests.bench.engine_helpers:Nope' cannot be imported"):
-        build_model("tests.bench.engine_helpers:Nope")
+    model = build_model("tests.bench.helpers:TinyNet", num_classes=3)
+    assert model.conv2.out_channels == 3 and default_loss("tests.bench.helpers:TinyNet") == "ce"
+    with pytest.raises(KeyError, match="'tests.bench.helpers:Nope' cannot be imported"):
+        build_model("tests.bench.helpers:Nope")
     with pytest.raises(KeyError, match="unknown model 'nope'"):
         build_model("nope")

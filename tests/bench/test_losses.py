@@ -82,7 +82,7 @@ def test_undeclared_aux_output_and_missing_out_are_errors(batch):
 
 
 def test_tiny_model_through_the_loss():
-    from tests.bench.engine_helpers import TinyNet
+    from tests.bench.helpers import TinyNet
 
     model = TinyNet().train()
     x = torch.randn(2, 3, 16, 16)

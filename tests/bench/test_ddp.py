@@ -11,10 +11,10 @@ from pathlib import Path
 import torch
 
 from bench.train import TrainConfig, train
-from tests.bench.engine_helpers import TinyNet
+from tests.bench.helpers import TinyNet
 
 REPO = Path(__file__).resolve().parents[2]
-TINY = "tests.bench.engine_helpers:TinyNet"  # no batch norm or dropout, two auxiliary heads
+TINY = "tests.bench.helpers:TinyNet"  # no batch norm or dropout, two auxiliary heads
 
 
 def test_two_process_gloo_run_matches_one_process(portrait_data, tmp_path):

@@ -1,4 +1,4 @@
-"""Shared by the training-engine tests: a tiny portrait dataset on disk and a tiny model with auxiliary outputs."""
+"""Shared by the harness tests: a tiny portrait dataset on disk and a tiny model with auxiliary outputs."""
 
 from __future__ import annotations
 
