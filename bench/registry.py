@@ -33,20 +33,18 @@ class ModelSpec:
     factory: str  # "module:callable"
     paper_name: str
     default_loss: str  # "adaptive" (ELB's boundary-weighted loss) or "ce" (the baselines' own default)
-    native_size: int = 512
-    summary: str = ""
 
 
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
-        ModelSpec("elb", "elb.model:elb", "ELB (ours)", "adaptive", summary="ELB, BFB channel reduction 2 (DR2)"),
-        ModelSpec("elb-dr4", "elb.model:elb_dr4", "BFB-DR4", "adaptive", summary="ELB, BFB channel reduction 4"),
+        ModelSpec("elb", "elb.model:elb", "ELB (ours)", "adaptive"),  # BFB channel reduction 2 (DR2)
+        ModelSpec("elb-dr4", "elb.model:elb_dr4", "BFB-DR4", "adaptive"),  # BFB channel reduction 4
         ModelSpec("erfnet", "baselines.erfnet:ERFNet", "ERFNet", "ce"),
         ModelSpec("enet", "baselines.enet:ENet", "ENet", "ce"),
         ModelSpec("icnet", "baselines.icnet:ICNet", "ICNet", "ce"),
-        ModelSpec("bisenet", "baselines.bisenet:BiSeNet", "BiSeNet", "ce", summary="BiSeNet, ResNet18 context path"),
-        ModelSpec("portraitnet", "baselines.portraitnet:PortraitNet", "PortraitNet", "ce", native_size=224),
+        ModelSpec("bisenet", "baselines.bisenet:BiSeNet", "BiSeNet", "ce"),  # ResNet18 context path
+        ModelSpec("portraitnet", "baselines.portraitnet:PortraitNet", "PortraitNet", "ce"),
     )
 }
 

@@ -12,7 +12,6 @@ import os
 import random
 import threading
 from collections import Counter
-from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -210,8 +209,7 @@ def _finished(writer: DatasetWriter, sid: str) -> bool:
     return bool(row) and row.get("status") not in ("ok", *RETRIED) and row.get("status") in STATUSES
 
 
-def fetch(release_path: str | os.PathLike, out: str | os.PathLike, opts: FetchOptions | None = None,
-          on_outcome: Callable[[Outcome], None] | None = None) -> FetchReport:
+def fetch(release_path: str | os.PathLike, out: str | os.PathLike, opts: FetchOptions | None = None) -> FetchReport:
     """Build (or continue) the PFCN portrait dataset in ``out``; returns the counts. Raises ``ReleaseError`` or
     ``DatasetError`` when the release cannot be read or the output cannot be written."""
     opts = opts or FetchOptions()
@@ -229,7 +227,7 @@ def fetch(release_path: str | os.PathLike, out: str | os.PathLike, opts: FetchOp
         rows = {i: (writer.row(i)["status"], writer.row(i)["split"]) for i in ids if _finished(writer, i)}
         # ids finished earlier keep their rows; everything else (new, failed, killed half-way) is done now
         todo = [i for i in ids if i not in rows]
-        attempts = _run(_Fetcher(release, splits, out, opts), writer, todo, rows, len(ids), opts, on_outcome)
+        attempts = _run(_Fetcher(release, splits, out, opts), writer, todo, rows, len(ids), opts)
         linked = sum(1 for u in release.urls.values() if u is not None)
         writer.finalize({"release_problems": list(release.problems), "linked": linked})
     finally:
@@ -239,7 +237,7 @@ def fetch(release_path: str | os.PathLike, out: str | os.PathLike, opts: FetchOp
 
 
 def _run(fetcher: _Fetcher, writer: DatasetWriter, todo: list[str], rows: dict[str, tuple[str, str]], total: int,
-         opts: FetchOptions, on_outcome: Callable[[Outcome], None] | None) -> dict[str, int]:
+         opts: FetchOptions) -> dict[str, int]:
     """Process ``todo`` on a thread pool with at most 2 x workers ids in flight; record in the main thread."""
     counts = _Counts(rows)
     attempts: dict[str, int] = {}
@@ -269,8 +267,6 @@ def _run(fetcher: _Fetcher, writer: DatasetWriter, todo: list[str], rows: dict[s
                 counts.c[o.status] += 1
                 bar.set_postfix(counts.postfix(), refresh=False)
                 bar.update(1)
-                if on_outcome:
-                    on_outcome(o)
     finally:
         for fut in pending:
             fut.cancel()
