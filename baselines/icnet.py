@@ -24,9 +24,9 @@ reproduce ICNet in mmsegmentation (``icnet_r50-d8``: auxiliary heads at loss wei
 At 512x512 with 2 classes: 6.70 M parameters and 3.59 GMACs in eval mode. The paper's Table 1 gives 7.7 M and
 3.5 G. The 7.7 M is what the model has when its pyramid pooling uses PSPNet's four 1x1 (1024 -> 256)
 convolutions (+1.05 M, 7.75 M in all); the released ICNet sums the pooled maps without parameters, as here.
-The paper's 3.5 G is 2.5 % below this count. MODELS.md's reference range at 512x512 is 3.9-4.0 G; this layout,
-with the strides on the 1x1 reduce convolutions as in the caffe model, counts 8 % less, inside the 10 %
-tolerance.
+The paper's 3.5 G is 2.5 % below this count. The reference range (``docs/models.md``) at 512x512 is
+3.9-4.0 G; this layout, with the strides on the 1x1 reduce convolutions as in the caffe model, counts 8 % less,
+inside the 10 % tolerance.
 """
 
 from __future__ import annotations

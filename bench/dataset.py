@@ -1,6 +1,6 @@
 """The portrait dataset format: the one writer and the one reader (numpy, OpenCV and pandas; no torch).
 
-Layout (``DESIGN.md``)::
+Layout (``docs/datasets.md``)::
 
     <root>/dataset.json      {"format": "portrait-dataset/1", "name", "created_by", "params", "counts", ...}
     <root>/images/<id>.jpg   RGB (JPEG quality 95 by default, PNG on request)

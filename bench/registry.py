@@ -16,7 +16,7 @@ The contract every registered model follows, so the harness trains, times and co
   (``bench.losses`` computes it).
 
 Constructors take ``num_classes`` and keyword options; they are imported lazily so that listing the registry does not
-import every model.
+import every model. How to add one: ``docs/models.md``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Inference speed with a protocol a reviewer accepts (``MODELS.md``, FPS protocol).
+"""Inference speed with a protocol a reviewer accepts (``docs/models.md``, FPS protocol).
 
 Eval mode, no autograd (``torch.inference_mode``), a fixed random input, ``warmup`` untimed passes, then ``runs``
 passes each timed on its own: with CUDA events on a GPU (and a synchronize before reading them), with

@@ -6,11 +6,11 @@ lr0 * (1 - epoch / epochs) ** 0.9, the default) or ``exp`` (lr0 * 0.9 ** epoch, 
 each epoch"). Loss: the model's default (``adaptive`` for ELB, ``ce`` plus auxiliary heads for the baselines, see
 ``bench.losses``) unless ``loss`` overrides it.
 
-A run folder holds ``config.json`` (every choice), ``train_log.csv`` (one row per epoch) and ``checkpoint.pt``, written
-atomically after every epoch with the model, optimiser, scheduler, scaler and RNG states (loadable with
-``torch.load(weights_only=True)``). Training again into a folder whose run finished does nothing; ``resume=True``
-continues an unfinished one, and on CPU ends with exactly the weights of a run that never stopped. A NaN or inf loss
-stops the run before the optimiser step, leaving the last good checkpoint in place.
+A run folder holds ``config.json`` (every choice), ``train_log.csv`` (one row per epoch) and ``checkpoint.pt``
+(``bench.checkpoint``), written atomically after every epoch; ``docs/runs.md`` describes the layout. Training again
+into a folder whose run finished does nothing; ``resume=True`` continues an unfinished one, and on CPU ends with
+exactly the weights of a run that never stopped. A NaN or inf loss stops the run before the optimiser step, leaving
+the last good checkpoint in place.
 
 Launched by ``torchrun`` (WORLD_SIZE > 1) the run is data-parallel (DDP; NCCL on CUDA, gloo on CPU): ``batch_size`` is
 the global batch, split evenly over the processes by a distributed sampler, and only rank 0 writes. On CUDA, batch
@@ -19,8 +19,8 @@ SyncBatchNorm is unavailable and each process normalises its own share. Each pro
 labelled pixels, and DDP averages the gradients, which equals the single-process mean when the shares hold equally
 many labelled pixels (no ignore labels).
 
-The model is a registry name, or ``"module:callable"`` for a factory taking ``num_classes`` (its default loss is then
-``ce``).
+The model is a registry name, or ``"module:callable"`` for a factory taking ``num_classes`` (``bench.registry``; its
+default loss is then ``ce``). Every setting and its default is ``TrainConfig`` (``bench.train_config``).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Head and upper-body class ids of LV-MHP-v1 and v2 (DATASETS.md), as lookup tables over 8-bit labels."""
+"""Head and upper-body class ids of LV-MHP-v1 and v2 (``docs/datasets.md``), as lookup tables over 8-bit labels."""
 
 from __future__ import annotations
 

@@ -1,10 +1,10 @@
-"""Parameter and MAC counts of the baselines against the reference implementations' (docs/MODELS.md)."""
+"""Parameter and MAC counts of the baselines against the reference implementations' (docs/models.md)."""
 
 from __future__ import annotations
 
 from bench.complexity import measure
 
-# name -> (size, (params M low, high), (GMACs low, high)): the reference ranges of MODELS.md, 2 classes.
+# name -> (size, (params M low, high), (GMACs low, high)): the reference ranges of docs/models.md, 2 classes.
 REFERENCE = {
     "erfnet": (512, (2.06, 2.06), (13.2, 13.4)),
     "enet": (512, (0.35, 0.35), (1.9, 2.2)),

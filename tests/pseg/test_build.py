@@ -16,7 +16,7 @@ from bench.dataset import read_dataset, validate
 
 from .conftest import OPTIONS, build
 
-# Written out from DATASETS.md on purpose (not imported from pseg.classes), so a wrong table fails here.
+# Written out from docs/datasets.md on purpose (not imported from pseg.classes), so a wrong table fails here.
 HEAD = {"v1": {1, 2, 3, 11}, "v2": {1, 2, 3, 4, 39, 47, 48}}
 UPPER = {"v1": {4, 7, 14, 15, 17, 18},
          "v2": {5, 6, 10, 11, 12, 13, 14, 15, 16, 34, 35, 36, 37, 38, 50, 55, 57}}
