@@ -388,4 +388,4 @@ def _save(run: _Run, learner: _Learner, epochs_done: int) -> None:
     write_log(run.run_dir / "train_log.csv", learner.history)
 
 
-__all__ = ["TrainConfig", "TrainError", "NonFiniteLossError", "train"]
+__all__ = ["NonFiniteLossError", "train"]

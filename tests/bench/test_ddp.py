@@ -10,7 +10,8 @@ from pathlib import Path
 
 import torch
 
-from bench.train import TrainConfig, train
+from bench.train import train
+from bench.train_config import TrainConfig
 from tests.bench.helpers import TinyNet
 
 REPO = Path(__file__).resolve().parents[2]

@@ -18,7 +18,8 @@ from bench.data import normalize
 from bench.dataset import read_dataset
 from bench.evaluate import predict
 from bench.registry import build_model, default_loss
-from bench.train import NonFiniteLossError, TrainConfig, TrainError, train
+from bench.train import NonFiniteLossError, train
+from bench.train_config import TrainConfig, TrainError
 
 SMALL = dict(epochs=2, batch_size=4, size=32, workers=0, progress=False)
 
