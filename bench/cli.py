@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from bench import __version__
+from bench.segment_cli import segment as segment_cmd
 from bench.train_config import AMP_MODES, SCHEDULES, train_defaults
 
 _TRAIN = train_defaults()  # the dataclass's defaults, shown in --help
@@ -224,6 +225,8 @@ def tables(out: Path) -> None:
             raise click.ClickException(f"{out / name}: missing; run `bench run-all --out {out}` first")
     build_reports(out, log=click.echo)
 
+
+main.add_command(segment_cmd)
 
 if __name__ == "__main__":
     main()

@@ -1,0 +1,104 @@
+"""``bench segment`` (also the ``segment`` console script): a thin click wrapper over bench.segment_files and
+bench.video."""
+
+from __future__ import annotations
+
+import time
+
+import click
+
+
+def _echo_skip(path, message: str) -> None:
+    click.echo(f"skipped: {message}", err=True)
+
+
+class _Rate:
+    """A tqdm bar whose postfix is the measured items per second (tqdm's own rate is smoothed over a window)."""
+
+    def __init__(self, total: int | None, unit: str, desc: str, enabled: bool) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total or None, unit=unit, desc=desc, disable=not enabled, dynamic_ncols=True)
+        self.start = time.perf_counter()
+
+    def update(self, done: int, _total: int = 0) -> None:
+        self.bar.n = done
+        self.bar.refresh()
+
+    def close(self) -> float:
+        rate = self.bar.n / max(time.perf_counter() - self.start, 1e-9)
+        self.bar.close()
+        return rate
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--model", "source", required=True, type=click.Path(exists=True),
+              help="A training run folder, a checkpoint file or an .onnx file.")
+@click.option("--out", default="segmented", show_default=True, type=click.Path(file_okay=False),
+              help="Output folder: <name>_mask.png, _cutout.png, _background.jpg, _preview.jpg (.mp4 for videos).")
+@click.option("--mask", "want_mask", is_flag=True, help="The mask PNG (0 background, 255 portrait) [the default].")
+@click.option("--cutout", "want_cutout", is_flag=True, help="An RGBA PNG: the photo with the portrait as alpha.")
+@click.option("--background", "background_spec", default=None, metavar="SPEC",
+              help="Replace the background: blur, blur:SIGMA, a colour (#rrggbb, r,g,b, white, green...) or an image.")
+@click.option("--preview", "want_preview", is_flag=True, help="Side by side: photo, mask, background replaced.")
+@click.option("--size", default=None, type=int, help="Model input side [default: the model's own].")
+@click.option("--max-side", default=4096, show_default=True, type=click.IntRange(64),
+              help="Photos larger than this on their long side are shrunk first.")
+@click.option("--smooth", default=0.0, show_default=True, type=click.FloatRange(0.0, 1.0, max_open=True),
+              help="Videos: weight of the previous frame's probabilities (0: no temporal smoothing).")
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--threads", default=None, type=int, help="Inference threads [default: the runtime's].")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+def segment(inputs: tuple[str, ...], source: str, out: str, want_mask: bool, want_cutout: bool,
+            background_spec: str | None, want_preview: bool, size: int | None, max_side: int, smooth: float,
+            device: str, threads: int | None, no_progress: bool) -> None:
+    """Segment the portrait in photos and videos: INPUTS are files, folders or (quoted) glob patterns.
+
+    Photos keep their aspect ratio (fitted into the model input and padded), EXIF orientation is applied, greyscale,
+    RGBA and 16-bit files are accepted, and an unreadable file is skipped with one line while the rest continue.
+    """
+    from bench.segment import SegmentError, input_hw, load_segment_predictor, parse_background
+    from bench.segment_files import expand_inputs, is_video, output_stems, segment_images
+    from bench.video import segment_video
+
+    outputs = tuple(name for name, on in (("mask", want_mask), ("cutout", want_cutout),
+                                          ("background", background_spec is not None), ("preview", want_preview))
+                    if on) or ("mask",)
+    try:
+        paths = expand_inputs(inputs)
+        stems = output_stems(paths)
+        background = parse_background(background_spec) if background_spec else None
+        predictor = load_segment_predictor(source, device=device, threads=threads)
+        hw = input_hw(predictor, size)
+        photos = [p for p in paths if not is_video(p)]
+        skipped = []
+        if photos:
+            bar = _Rate(len(photos), "img", "photos", not no_progress)
+            done = 0
+
+            def tick(_path) -> None:
+                nonlocal done
+                done += 1
+                bar.update(done)
+
+            outcome = segment_images(photos, predictor, hw, out, outputs, background, max_side,
+                                     on_skip=_echo_skip, on_done=tick)
+            rate = bar.close()
+            skipped += outcome.skipped
+            click.echo(f"{len(photos) - len(outcome.skipped)} photos segmented into {out} ({rate:.1f} images/s)")
+        for video in (p for p in paths if is_video(p)):
+            bar = _Rate(None, "frame", video.name, not no_progress)
+            try:
+                segment_video(video, predictor, hw, out, outputs, background, smooth, stems[video], bar.update)
+            except SegmentError as e:
+                skipped.append((video, str(e)))
+                _echo_skip(video, str(e))
+                bar.close()
+                continue
+            frames, rate = bar.bar.n, bar.close()
+            click.echo(f"{video}: {frames} frames segmented into {out} ({rate:.1f} frames/s)")
+    except SegmentError as e:
+        raise click.ClickException(str(e)) from None
+    if skipped:
+        raise click.ClickException(f"{len(skipped)} of {len(paths)} inputs skipped (see above)")

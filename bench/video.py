@@ -1,0 +1,84 @@
+"""Segment a video frame by frame: frames are streamed from OpenCV's reader to its writer, never all held in memory.
+
+Flicker between frames comes from small changes of the probabilities near the decision boundary; ``smooth`` > 0 keeps
+an exponential moving average of the probability map (p_t = (1 - s) * new + s * p_{t-1}) before anything is rendered.
+Outputs are MPEG-4 Part 2 (``mp4v``) in an ``.mp4`` container, without audio, at the input's frame rate.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from bench.segment import Background, Predictor, SegmentError, predict_probabilities, render
+
+VIDEO_OUTPUTS = ("mask", "background", "preview")
+FALLBACK_FPS = 25.0
+
+
+def _writer(path: Path, fps: float, size: tuple[int, int]) -> cv2.VideoWriter:
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size, True)
+    if not w.isOpened():
+        raise SegmentError(f"{path}: OpenCV cannot write an mp4v video here")
+    return w
+
+
+def segment_video(
+    path: str | os.PathLike,
+    predictor: Predictor,
+    hw: tuple[int, int],
+    out_dir: str | os.PathLike,
+    outputs: tuple[str, ...],
+    background: Background | None = None,
+    smooth: float = 0.0,
+    stem: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[Path]:
+    """Write one ``<stem>_<output>.mp4`` per output; ``progress(done, total)`` after every frame (total 0: unknown)."""
+    path = Path(path)
+    bad = [o for o in outputs if o not in VIDEO_OUTPUTS]
+    if bad:
+        raise SegmentError(f"{path}: a video has no {', '.join(bad)} output (videos: {', '.join(VIDEO_OUTPUTS)})")
+    if not 0.0 <= smooth < 1.0:
+        raise SegmentError(f"smoothing must be in [0, 1), got {smooth}")
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        raise SegmentError(f"{path}: not a readable video")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = stem or path.stem
+    fps = cap.get(cv2.CAP_PROP_FPS) or FALLBACK_FPS
+    total = max(0, int(cap.get(cv2.CAP_PROP_FRAME_COUNT)))
+    targets = {o: out_dir / f"{stem}_{o}.mp4" for o in outputs}
+    writers: dict[str, cv2.VideoWriter] = {}
+    state: np.ndarray | None = None
+    frames = 0
+    try:
+        while True:
+            ok, bgr = cap.read()
+            if not ok:
+                break
+            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            prob = predict_probabilities(predictor, [rgb], hw)[0]
+            if smooth and state is not None and state.shape == prob.shape:
+                prob = (1.0 - smooth) * prob + smooth * state
+            state = prob
+            for name, image in render(rgb, prob, outputs, background).items():
+                frame = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR if image.ndim == 2 else cv2.COLOR_RGB2BGR)
+                if name not in writers:
+                    writers[name] = _writer(targets[name], fps, (frame.shape[1], frame.shape[0]))
+                writers[name].write(frame)
+            frames += 1
+            if progress:
+                progress(frames, total)
+    finally:
+        cap.release()
+        for w in writers.values():
+            w.release()
+    if frames == 0:
+        raise SegmentError(f"{path}: no frame could be decoded")
+    return [targets[o] for o in outputs]
