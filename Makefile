@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv test lint demo clean
+.PHONY: venv test lint demo clean peers
 
 venv: $(STAMP)
 
@@ -16,6 +16,19 @@ $(STAMP): setup.cfg pyproject.toml
 	$(BIN)/python -m pip install -q -e ".[test]"
 	touch $(STAMP)
 
+# Off-the-shelf peers run in their own environment: mediapipe 0.10.21 (the last release that bundles the Selfie
+# Segmentation models) pins numpy<2 and protobuf<5, which must not reach the main one. Its scripts never import torch.
+PEERS     := .venv-peers
+PEERS_STAMP := $(PEERS)/.installed
+
+peers: $(PEERS_STAMP)
+
+$(PEERS_STAMP): peers/requirements.txt
+	$(PYTHON) -m venv $(PEERS)
+	$(PEERS)/bin/python -m pip install -q --upgrade pip
+	$(PEERS)/bin/python -m pip install -q -r peers/requirements.txt
+	touch $(PEERS_STAMP)
+
 lint: venv
 	$(BIN)/ruff check .
 
@@ -26,4 +39,4 @@ demo: venv
 	$(BIN)/bench run-all
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) $(PEERS) build *.egg-info

@@ -121,30 +121,40 @@ def train(model_name: str, data: str, out: str | None, epochs: int, batch_size: 
 @main.command(name="eval")
 @click.option("--run", "run_dir", default=None, type=click.Path(), help="A training run folder.")
 @click.option("--checkpoint", default=None, type=click.Path(), help="A checkpoint file (instead of --run).")
+@click.option("--predictions", default=None, type=click.Path(),
+              help="Instead of a model: a folder of <id>.png masks (0/1 or 0/255) from any model, scored at the "
+                   "dataset's resolution (needs --data).")
 @click.option("--data", default=None, type=click.Path(file_okay=False),
               help="Dataset to evaluate on [default: the run's training dataset].")
 @click.option("--split", default="test", show_default=True)
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--size", default=None, type=int, help="Evaluation size [default: the training size].")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON object.")
-def eval_cmd(run_dir: str | None, checkpoint: str | None, data: str | None, split: str, device: str,
-             size: int | None, as_json: bool) -> None:
+def eval_cmd(run_dir: str | None, checkpoint: str | None, predictions: str | None, data: str | None, split: str,
+             device: str, size: int | None, as_json: bool) -> None:
     """mIoU (one confusion matrix over the split), per-class IoU and boundary F; writes metrics.json."""
     from bench.checkpoint import CheckpointError
     from bench.dataset import DatasetError
     from bench.evaluate import evaluate_run
+    from bench.predictions import PredictionError, evaluate_predictions
 
-    if (run_dir is None) == (checkpoint is None):
-        raise click.UsageError("give exactly one of --run and --checkpoint")
+    if sum(x is not None for x in (run_dir, checkpoint, predictions)) != 1:
+        raise click.UsageError("give exactly one of --run, --checkpoint and --predictions")
+    if predictions is not None and data is None:
+        raise click.UsageError("--predictions needs --data (the dataset the masks predict)")
     try:
-        m = evaluate_run(run_dir or checkpoint, data=data, split=split, device=device, size=size)
-    except (CheckpointError, DatasetError, KeyError) as e:
+        if predictions is not None:
+            m = evaluate_predictions(predictions, data, split)
+        else:
+            m = evaluate_run(run_dir or checkpoint, data=data, split=split, device=device, size=size)
+    except (CheckpointError, DatasetError, KeyError, PredictionError) as e:
         raise _fail(e) from None
     if as_json:
         click.echo(json.dumps(m, sort_keys=True))
         return
     iou = ", ".join(f"{k} {v:.4f}" for k, v in m["iou"].items() if v is not None)
-    click.echo(f"{m['model']} on {m['dataset']}/{m['split']} at {m['size']}x{m['size']}, {m['images']} images: "
+    where = "its native resolution" if m["size"] == "native" else f"{m['size']}x{m['size']}"
+    click.echo(f"{m['model']} on {m['dataset']}/{m['split']} at {where}, {m['images']} images: "
                f"mIoU {m['miou']:.4f} ({iou}); boundary F {m['boundary_f']:.4f} "
                f"(within {m['boundary_tolerance_px']:g} px)")
     click.echo(f"written: {m['path']}")
