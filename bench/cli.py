@@ -238,5 +238,23 @@ def tables(out: Path) -> None:
 
 main.add_command(segment_cmd)
 
+
+@main.command("record-peer")
+@click.argument("pred_dir", type=click.Path(file_okay=False))
+@click.option("--csv", "csv_path", default="reports/peers.csv", show_default=True, type=click.Path(dir_okay=False),
+              help="The off-the-shelf peers, read beside Table 1.")
+def record_peer_cmd(pred_dir: str, csv_path: str) -> None:
+    """Add a scored peer's row (PRED_DIR's peer.json and bench eval --predictions metrics) to the peers CSV."""
+    from bench.peers import record_peer
+    from bench.predictions import PredictionError
+
+    try:
+        row = record_peer(pred_dir, csv_path)
+    except (KeyError, PredictionError) as e:
+        raise _fail(e) from None
+    click.echo(f"{row['model']} on {row['dataset_name']}/{row['split']}: mIoU {row['miou']}, boundary F "
+               f"{row['boundary_f']}, {row['fps']} FPS at {row['input_hw']} (HxW); written: {csv_path}")
+
+
 if __name__ == "__main__":
     main()

@@ -10,25 +10,13 @@ is only comparable on one device under one configuration.
 from __future__ import annotations
 
 import os
-import platform
 import time
 
 import numpy as np
 import torch
 
+from bench.machine import cpu_name
 from bench.registry import build_model
-
-
-def cpu_name() -> str:
-    """The CPU model from /proc/cpuinfo where there is one, else what ``platform`` says."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def device_name(device: torch.device) -> str:

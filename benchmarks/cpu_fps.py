@@ -23,9 +23,10 @@ import torch
 from torch import nn
 
 from bench.complexity import count_gmacs, count_params
+from bench.machine import cpu_name
 from bench.paper import GPU_FPS
 from bench.registry import build_model, model_names
-from bench.speed import cpu_name, measure_fps
+from bench.speed import measure_fps
 
 
 def layer_kind(module: nn.Module) -> str | None:
