@@ -20,6 +20,21 @@ VIDEO_OUTPUTS = ("mask", "background", "preview")
 FALLBACK_FPS = 25.0
 
 
+class Smoother:
+    """The exponential moving average of probability maps; a change of frame size starts it again."""
+
+    def __init__(self, weight: float) -> None:
+        if not 0.0 <= weight < 1.0:
+            raise SegmentError(f"smoothing must be in [0, 1), got {weight}")
+        self.weight, self.state = float(weight), None
+
+    def __call__(self, prob: np.ndarray) -> np.ndarray:
+        if self.weight and self.state is not None and self.state.shape == prob.shape:
+            prob = (1.0 - self.weight) * prob + self.weight * self.state
+        self.state = prob
+        return prob
+
+
 def _writer(path: Path, fps: float, size: tuple[int, int]) -> cv2.VideoWriter:
     w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size, True)
     if not w.isOpened():
@@ -43,8 +58,7 @@ def segment_video(
     bad = [o for o in outputs if o not in VIDEO_OUTPUTS]
     if bad:
         raise SegmentError(f"{path}: a video has no {', '.join(bad)} output (videos: {', '.join(VIDEO_OUTPUTS)})")
-    if not 0.0 <= smooth < 1.0:
-        raise SegmentError(f"smoothing must be in [0, 1), got {smooth}")
+    smoother = Smoother(smooth)
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
         raise SegmentError(f"{path}: not a readable video")
@@ -55,7 +69,6 @@ def segment_video(
     total = max(0, int(cap.get(cv2.CAP_PROP_FRAME_COUNT)))
     targets = {o: out_dir / f"{stem}_{o}.mp4" for o in outputs}
     writers: dict[str, cv2.VideoWriter] = {}
-    state: np.ndarray | None = None
     frames = 0
     try:
         while True:
@@ -63,10 +76,7 @@ def segment_video(
             if not ok:
                 break
             rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-            prob = predict_probabilities(predictor, [rgb], hw)[0]
-            if smooth and state is not None and state.shape == prob.shape:
-                prob = (1.0 - smooth) * prob + smooth * state
-            state = prob
+            prob = smoother(predict_probabilities(predictor, [rgb], hw)[0])
             for name, image in render(rgb, prob, outputs, background).items():
                 frame = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR if image.ndim == 2 else cv2.COLOR_RGB2BGR)
                 if name not in writers:

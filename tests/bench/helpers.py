@@ -1,4 +1,5 @@
-"""Shared by the harness tests: a tiny portrait dataset on disk and a tiny model with auxiliary outputs."""
+"""Shared by the harness tests: a tiny portrait dataset on disk, a tiny model with auxiliary outputs and a segment
+predictor whose right answer is known."""
 
 from __future__ import annotations
 
@@ -53,3 +54,15 @@ class TinyNet(nn.Module):
             return out
         half = F.avg_pool2d(f, 2)
         return {"out": out, "aux": self.aux(half), "edge": self.edge(f)}
+
+
+class BrightPredictor:
+    """Portrait = bright: the logit difference is the normalised red channel, optionally at a lower resolution."""
+
+    def __init__(self, input_size=32, stride: int = 1) -> None:
+        self.input_size, self.stride, self.batches = input_size, stride, []
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        self.batches.append(x.shape)
+        d = 4.0 * x[:, :1, ::self.stride, ::self.stride]
+        return np.concatenate([np.zeros_like(d), d], axis=1).astype(np.float32)

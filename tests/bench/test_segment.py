@@ -26,20 +26,7 @@ from bench.segment import (
     render,
 )
 from bench.segment_files import expand_inputs, output_stems, segment_images
-from bench.train import train
-from bench.train_config import TrainConfig
-
-
-class BrightPredictor:
-    """Portrait = bright: the logit difference is the normalised red channel, optionally at a lower resolution."""
-
-    def __init__(self, input_size=32, stride: int = 1) -> None:
-        self.input_size, self.stride, self.batches = input_size, stride, []
-
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        self.batches.append(x.shape)
-        d = 4.0 * x[:, :1, ::self.stride, ::self.stride]
-        return np.concatenate([np.zeros_like(d), d], axis=1).astype(np.float32)
+from tests.bench.helpers import BrightPredictor
 
 
 def half_bright(h: int, w: int, left: bool = True) -> np.ndarray:
@@ -200,13 +187,7 @@ def test_an_unreadable_photo_is_skipped_and_the_rest_written(tmp_path):
     assert cv2.imread(str(tmp_path / "out" / "p2_preview.jpg")).shape == (20, 60, 3)
 
 
-# -- the command, with a real (tiny) trained run ---------------------------------------------------------------
-@pytest.fixture(scope="module")
-def tiny_run(portrait_data, tmp_path_factory):
-    return train(TrainConfig(model="elb", data=str(portrait_data), out=str(tmp_path_factory.mktemp("run") / "r"),
-                             epochs=1, batch_size=4, size=32, workers=0, progress=False, max_iters_per_epoch=1))
-
-
+# -- the command, with a real (tiny) trained run (the tiny_run fixture) ----------------------------------------
 def test_segment_command_on_a_folder_with_a_broken_file(tiny_run, tmp_path):
     src = tmp_path / "photos"
     src.mkdir()
