@@ -256,5 +256,35 @@ def record_peer_cmd(pred_dir: str, csv_path: str) -> None:
                f"{row['boundary_f']}, {row['fps']} FPS at {row['input_hw']} (HxW); written: {csv_path}")
 
 
+@main.command()
+@click.option("--model", "source", required=True, type=click.Path(exists=True),
+              help="Our trained model: a run folder, a checkpoint or an .onnx file.")
+@click.option("--data", required=True, type=click.Path(file_okay=False), help="A portrait dataset folder.")
+@click.option("--peer", "peers", multiple=True, metavar="NAME=DIR",
+              help="A peer's masks folder (from peers/), repeatable: MediaPipe=runs/peers/mediapipe-selfie-general.")
+@click.option("--split", default="test", show_default=True)
+@click.option("--count", default=6, show_default=True, type=click.IntRange(1, 40), help="Photos (rows).")
+@click.option("--name", default="ELB", show_default=True, help="Our model's column title.")
+@click.option("--out", default="reports/figures/gallery.png", show_default=True, type=click.Path(dir_okay=False))
+def gallery(source: str, data: str, peers: tuple[str, ...], split: str, count: int, name: str, out: str) -> None:
+    """Real test photos with the ground truth, our model and off-the-shelf peers side by side."""
+    from bench.dataset import DatasetError
+    from bench.gallery import write_gallery
+    from bench.predictions import PredictionError
+    from bench.segment import SegmentError
+
+    folders = {}
+    for spec in peers:
+        peer, sep, folder = spec.partition("=")
+        if not sep or not peer or not folder:
+            raise click.BadParameter(f"{spec!r}: expected NAME=DIR", param_hint="--peer")
+        folders[peer] = folder
+    try:
+        path = write_gallery(source, data, out, folders, split, count, name)
+    except (DatasetError, PredictionError, SegmentError) as e:
+        raise _fail(e) from None
+    click.echo(f"written: {path}")
+
+
 if __name__ == "__main__":
     main()

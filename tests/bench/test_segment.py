@@ -243,3 +243,25 @@ def test_exif_jpeg_bytes_roundtrip_is_what_pillow_wrote():
     exif[0x0112] = 6
     Image.new("RGB", (4, 2)).save(buf, "JPEG", exif=exif.tobytes())
     assert Image.open(io.BytesIO(buf.getvalue())).getexif()[0x0112] == 6
+
+
+def test_gallery_puts_model_and_peers_side_by_side(tiny_run, portrait_data, tmp_path):
+    from bench.dataset import read_dataset
+
+    ds = read_dataset(portrait_data)
+    peer = tmp_path / "peer"
+    peer.mkdir()
+    for sid in ds.ids("test"):
+        cv2.imwrite(str(peer / f"{sid}.png"), (ds.load_mask(sid) == 1).astype(np.uint8) * 255)
+    out = tmp_path / "g.png"
+    r = CliRunner().invoke(main, ["gallery", "--model", str(tiny_run), "--data", str(portrait_data), "--peer",
+                                  f"Peer={peer}", "--count", "3", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    img = cv2.imread(str(out))
+    assert img is not None and img.shape[1] > img.shape[0]  # 4 columns, 3 rows of near-square photos
+    (peer / f"{ds.ids('test')[-1]}.png").unlink()
+    r = CliRunner().invoke(main, ["gallery", "--model", str(tiny_run), "--data", str(portrait_data), "--peer",
+                                  f"Peer={peer}", "--out", str(out)])
+    assert r.exit_code == 1 and f"{ds.ids('test')[-1]}.png: missing (peer 'Peer')" in r.output
+    r = CliRunner().invoke(main, ["gallery", "--model", str(tiny_run), "--data", str(portrait_data), "--peer", "x"])
+    assert r.exit_code == 2 and "expected NAME=DIR" in r.output
