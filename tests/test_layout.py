@@ -47,7 +47,7 @@ def test_bench_imports_form_no_cycle():
 def test_evaluation_and_the_format_stay_below_training():
     graph = _bench_graph()
     assert "train" not in _reachable(graph, "evaluate") and "train" not in _reachable(graph, "checkpoint")
-    for low in ("dataset", "paper", "registry"):
+    for low in ("dataset", "machine", "paper", "registry"):
         assert not graph[low], f"bench.{low} imports {graph[low]}"
 
 
@@ -57,6 +57,16 @@ def test_dataset_builders_use_only_the_dataset_format():
             bad = {m for m in _imports(path) if not m.startswith(package)
                    and m not in ("bench", "bench.__version__") and not m.startswith("bench.dataset")}
             assert not bad, (f"{package}/{path.name}", bad)
+
+
+def test_peer_scripts_use_only_the_dataset_format_and_the_machine_facts():
+    # they run in .venv-peers (numpy<2, no torch): anything more of the harness would not import there
+    for path in (ROOT / "peers").glob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module} | \
+            {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        bad = {m for m in imported if m.split(".")[0] in (*PACKAGES, "torch")} - {"bench.dataset", "bench.machine"}
+        assert not bad, (f"peers/{path.name}", bad)
 
 
 def test_cited_docs_exist():
