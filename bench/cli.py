@@ -81,9 +81,16 @@ def _fail(e: Exception) -> click.ClickException:
               help="Main loss [default: the model's own: adaptive for ELB, ce for the baselines].")
 @click.option("--device", default=_TRAIN["device"], show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--amp", default=_TRAIN["amp"], show_default=True, type=click.Choice(AMP_MODES),
-              help="Mixed precision on CUDA (CPU always trains fp32).")
+              help="Autocast precision; auto: bf16 where the device has it natively (CUDA, AVX512-BF16/AMX CPUs).")
 @click.option("--channels-last/--no-channels-last", default=_TRAIN["channels_last"], show_default=True,
-              help="On CUDA only.")
+              help="NHWC activations (faster convolutions on CUDA and oneDNN CPUs).")
+@click.option("--cache-mb", default=_TRAIN["cache_mb"], show_default=True, type=click.IntRange(min=0),
+              help="Decode and resize the train split once into memory if it fits in this many MB.")
+@click.option("--val-fraction", default=_TRAIN["val_fraction"], show_default=True,
+              type=click.FloatRange(0.0, 1.0, max_open=True),
+              help="Hold this share of train out of training as a validation split (for calibration).")
+@click.option("--eval-split", default=_TRAIN["eval_split"], show_default=True,
+              help="Split the periodic evaluation uses: test, or val (needs --val-fraction).")
 @click.option("--workers", default=_TRAIN["workers"], show_default=True, type=int,
               help="DataLoader worker processes.")
 @click.option("--seed", default=_TRAIN["seed"], show_default=True, type=int)
@@ -95,8 +102,8 @@ def _fail(e: Exception) -> click.ClickException:
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def train(model_name: str, data: str, out: str | None, epochs: int, batch_size: int, size: int, lr: float,
           weight_decay: float, schedule: str, loss: str | None, device: str, amp: str, channels_last: bool,
-          workers: int, seed: int, max_iters_per_epoch: int | None, eval_every: int, resume: bool,
-          no_progress: bool) -> None:
+          cache_mb: int, val_fraction: float, eval_split: str, workers: int, seed: int,
+          max_iters_per_epoch: int | None, eval_every: int, resume: bool, no_progress: bool) -> None:
     """Train a model with the paper's recipe (Section 3.2); under torchrun, data-parallel over the processes."""
     import logging
 
@@ -107,7 +114,8 @@ def train(model_name: str, data: str, out: str | None, epochs: int, batch_size: 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     cfg = TrainConfig(model=model_name, data=data, out=out, epochs=epochs, batch_size=batch_size, size=size, lr=lr,
                       weight_decay=weight_decay, schedule=schedule, loss=loss, device=device, amp=amp,
-                      channels_last=channels_last, workers=workers, seed=seed,
+                      channels_last=channels_last, cache_mb=cache_mb, val_fraction=val_fraction,
+                      eval_split=eval_split, workers=workers, seed=seed,
                       max_iters_per_epoch=max_iters_per_epoch, eval_every=eval_every, resume=resume,
                       progress=not no_progress)
     try:

@@ -10,8 +10,10 @@ the number of DataLoader workers, and an interrupted run resumed at epoch k draw
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,6 +71,21 @@ def adjust_brightness_contrast(rgb: np.ndarray, brightness: float, contrast: flo
     return np.clip(x, 0.0, 255.0, out=x)
 
 
+def holdout_ids(ids: Sequence[str], fraction: float) -> tuple[list[str], list[str]]:
+    """Split ids into (train, validation): an id is held out when its SHA-1 falls in the first ``fraction``.
+
+    Hash-based, so the validation set depends only on the ids and the fraction: the same images are held out whatever
+    the training seed, the order of the list, or how many ids the split gained or lost since.
+    """
+    if not 0.0 <= fraction < 1.0:
+        raise ValueError(f"validation fraction must be in [0, 1), got {fraction}")
+    keep, held = [], []
+    for sid in ids:
+        h = int.from_bytes(hashlib.sha1(sid.encode()).digest()[:8], "big") / 2.0**64
+        (held if h < fraction else keep).append(sid)
+    return keep, held
+
+
 def sample_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
     """The generator of one sample's random draws, independent of worker count and iteration order."""
     return np.random.default_rng([int(seed), int(epoch), int(index)])
@@ -80,6 +97,10 @@ class PortraitTorchDataset(Dataset):
     ``image`` (3, S, S) float32 normalised, ``mask`` (S, S) int64 with 0, 1 and 255 (ignore), ``weight`` (S, S)
     float32, the adaptive loss's w = 1 + g (0 on ignore). With ``augment=None`` (evaluation) samples are only resized
     and normalised. Call ``set_epoch`` before iterating an epoch (the DataLoader must not keep persistent workers).
+
+    ``cache=True`` decodes and resizes every sample once, up front (threads; OpenCV releases the GIL), and keeps the
+    uint8 arrays in memory: a 600x800 JPEG decoded and shrunk to 256 px costs more than the augmentation and the
+    weight map together, and would otherwise be repeated every epoch. Forked DataLoader workers share the cache.
     """
 
     def __init__(
@@ -92,6 +113,7 @@ class PortraitTorchDataset(Dataset):
         weights: bool = False,
         max_distance: float | None = None,
         ids: Sequence[str] | None = None,
+        cache: bool = False,
     ) -> None:
         self.data = data if isinstance(data, PortraitDataset) else read_dataset(Path(data))
         self.split = split
@@ -102,6 +124,10 @@ class PortraitTorchDataset(Dataset):
         self.weights = weights
         self.max_distance = max_distance
         self.epoch = 0
+        self._cache: list[tuple[np.ndarray, np.ndarray]] | None = None
+        if cache:
+            with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+                self._cache = list(pool.map(self._resized, range(len(self.ids))))
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
@@ -109,15 +135,18 @@ class PortraitTorchDataset(Dataset):
     def __len__(self) -> int:
         return len(self.ids)
 
-    def arrays(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        """The transformed sample before normalisation: RGB float32 (S, S, 3) in 0-255 and the uint8 mask."""
+    def _resized(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """The sample decoded and resized to the training size: RGB uint8 (S, S, 3) and the uint8 mask."""
         sid = self.ids[index]
         rgb = self.data.load_image(sid)
         mask = self.data.load_mask(sid)
         if rgb.shape[:2] != mask.shape[:2]:
             raise ValueError(f"{self.data.image_path(sid)}: image {rgb.shape[:2]} and mask {mask.shape[:2]} differ")
-        rgb = resize_image(rgb, self.size)
-        mask = resize_mask(mask, self.size)
+        return resize_image(rgb, self.size), resize_mask(mask, self.size)
+
+    def arrays(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """The transformed sample before normalisation: RGB float32 (S, S, 3) in 0-255 and the uint8 mask."""
+        rgb, mask = self._cache[index] if self._cache is not None else self._resized(index)
         if self.augment is None:
             return rgb.astype(np.float32), mask
         a = self.augment

@@ -29,7 +29,7 @@ def _logits(output: torch.Tensor | dict[str, torch.Tensor]) -> torch.Tensor:
 @torch.inference_mode()
 def evaluate(
     model: nn.Module,
-    data: PortraitDataset | str | os.PathLike,
+    data: PortraitDataset | PortraitTorchDataset | str | os.PathLike,
     split: str = "test",
     size: int = 512,
     device: str | torch.device = "cpu",
@@ -38,8 +38,15 @@ def evaluate(
     tolerance: float = BOUNDARY_TOLERANCE,
     num_classes: int = 2,
 ) -> dict[str, object]:
-    """Metrics of ``model`` on one split at ``size`` x ``size`` (the model is left in eval mode)."""
-    ds = PortraitTorchDataset(data, split, size)
+    """Metrics of ``model`` on one split at ``size`` x ``size`` (the model is left in eval mode).
+
+    ``data`` may also be a ready ``PortraitTorchDataset`` without augmentation (a training run's cached validation
+    set); its own ids and size are then used.
+    """
+    if isinstance(data, PortraitTorchDataset):
+        ds, split, size = data, data.split, data.size
+    else:
+        ds = PortraitTorchDataset(data, split, size)
     # its own generator: evaluating must not draw from the global RNG that training's dropout uses
     loader = DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=workers,
                         worker_init_fn=worker_init if workers else None, generator=torch.Generator().manual_seed(0))

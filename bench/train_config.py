@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 SCHEDULES = ("poly", "exp")
-AMP_MODES = ("bf16", "fp16", "none")
+AMP_MODES = ("auto", "bf16", "fp16", "none")
 
 
 class TrainError(Exception):
@@ -34,13 +34,15 @@ class TrainConfig:
     exp_gamma: float = 0.9
     loss: str | None = None  # None: the model's default (registry)
     device: str = "auto"  # auto, cpu, cuda, cuda:N
-    amp: str = "bf16"  # CUDA only; CPU always trains in fp32
-    channels_last: bool = True  # CUDA only
+    amp: str = "auto"  # auto: bf16 where the device computes it natively (CUDA, CPUs with AVX512-BF16/AMX), else none
+    channels_last: bool = True
+    cache_mb: int = 4096  # decode and resize the train split once into memory when it fits in this many MB (0: never)
     workers: int = 2
     seed: int = 0
     max_iters_per_epoch: int | None = None  # None: whole epochs; a number caps the steps (smoke runs)
     eval_every: int = 0  # evaluate eval_split every k epochs and at the end (0: never during training)
-    eval_split: str = "test"
+    eval_split: str = "test"  # or "val": the part of train held out by val_fraction
+    val_fraction: float = 0.0  # hold this share of train out of training (bench.data.holdout_ids), for calibration
     boundary_max_distance: float | None = None  # None: the paper's per-image normalisation (elb.boundary)
     num_classes: int = 2
     resume: bool = False
@@ -61,6 +63,12 @@ class TrainConfig:
                 raise TrainError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.size % 8:
             raise TrainError(f"size must be a multiple of 8 (the models' output stride), got {self.size}")
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise TrainError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        if self.eval_split == "val" and not self.val_fraction:
+            raise TrainError("eval_split 'val' needs a val_fraction above 0")
+        if self.cache_mb < 0:
+            raise TrainError(f"cache_mb must be 0 or more, got {self.cache_mb}")
         if self.max_iters_per_epoch is not None and self.max_iters_per_epoch < 1:
             raise TrainError("max_iters_per_epoch must be at least 1 (or None for whole epochs)")
 
