@@ -137,9 +137,11 @@ def train(model_name: str, data: str, out: str | None, epochs: int, batch_size: 
 @click.option("--split", default="test", show_default=True)
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--size", default=None, type=int, help="Evaluation size [default: the training size].")
+@click.option("--native", is_flag=True,
+              help="Score at each image's own size (logits upsampled bilinearly), not at the model's input size.")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON object.")
 def eval_cmd(run_dir: str | None, checkpoint: str | None, predictions: str | None, data: str | None, split: str,
-             device: str, size: int | None, as_json: bool) -> None:
+             device: str, size: int | None, native: bool, as_json: bool) -> None:
     """mIoU (one confusion matrix over the split), per-class IoU and boundary F; writes metrics.json."""
     from bench.checkpoint import CheckpointError
     from bench.dataset import DatasetError
@@ -154,14 +156,19 @@ def eval_cmd(run_dir: str | None, checkpoint: str | None, predictions: str | Non
         if predictions is not None:
             m = evaluate_predictions(predictions, data, split)
         else:
-            m = evaluate_run(run_dir or checkpoint, data=data, split=split, device=device, size=size)
+            m = evaluate_run(run_dir or checkpoint, data=data, split=split, device=device, size=size, native=native)
     except (CheckpointError, DatasetError, KeyError, PredictionError) as e:
         raise _fail(e) from None
     if as_json:
         click.echo(json.dumps(m, sort_keys=True))
         return
     iou = ", ".join(f"{k} {v:.4f}" for k, v in m["iou"].items() if v is not None)
-    where = "its native resolution" if m["size"] == "native" else f"{m['size']}x{m['size']}"
+    if m["size"] == "native":  # predicted masks, scored as given
+        where = "its native resolution"
+    elif native:
+        where = f"native resolution from a {m['size']}x{m['size']} input"
+    else:
+        where = f"{m['size']}x{m['size']}"
     click.echo(f"{m['model']} on {m['dataset']}/{m['split']} at {where}, {m['images']} images: "
                f"mIoU {m['miou']:.4f} ({iou}); boundary F {m['boundary_f']:.4f} "
                f"(within {m['boundary_tolerance_px']:g} px)")

@@ -1,7 +1,14 @@
 """Evaluation and prediction: a trained model over a dataset split, or over images.
 
-Images are resized as in training and true masks nearest, and everything is evaluated and reported at that size (the
-training size by default). The metrics themselves (mIoU, boundary F) are defined in ``bench.metrics``.
+Two resolutions, since the paper does not say which it used:
+
+* at the model's input size (the default, the training size): images resized as in training, true masks resized
+  nearest, scored at that size;
+* ``native=True``: the model still sees the image at its input size, but its logits are upsampled bilinearly to the
+  image's own size (600x800 for PFCN) and scored against the original mask, as an application uses them. Boundary
+  F's tolerance is then in native pixels.
+
+The metrics themselves (mIoU, boundary F) are defined in ``bench.metrics``.
 """
 
 from __future__ import annotations
@@ -58,7 +65,31 @@ def evaluate(
         pred = _logits(model(x)).argmax(1).to(torch.uint8).cpu().numpy()
         acc.update(pred, batch["mask"].numpy())
     out = acc.result()
-    out.update({"dataset": ds.data.name, "split": split, "size": size})
+    out.update({"dataset": ds.data.name, "split": split, "size": size, "resolution": "model"})
+    return out
+
+
+def evaluate_native(
+    model: nn.Module,
+    data: PortraitDataset | str | os.PathLike,
+    split: str = "test",
+    size: int = 512,
+    device: str | torch.device = "cpu",
+    batch_size: int = 8,
+    tolerance: float = BOUNDARY_TOLERANCE,
+    num_classes: int = 2,
+) -> dict[str, object]:
+    """Metrics at each image's own resolution: logits from a ``size`` input, upsampled bilinearly (``predict``)."""
+    ds = data if isinstance(data, PortraitDataset) else read_dataset(Path(data))
+    ids = list(ds.ids(split))
+    acc = MetricAccumulator(num_classes, tolerance)
+    for start in range(0, len(ids), batch_size):
+        chunk = ids[start:start + batch_size]
+        preds = predict(model, [ds.load_image(i) for i in chunk], size, device, batch_size)
+        for sid, pred in zip(chunk, preds, strict=True):
+            acc.update(pred, ds.load_mask(sid))
+    out = acc.result()
+    out.update({"dataset": ds.name, "split": split, "size": size, "resolution": "native"})
     return out
 
 
@@ -97,11 +128,13 @@ def evaluate_run(
     batch_size: int = 8,
     tolerance: float = BOUNDARY_TOLERANCE,
     size: int | None = None,
+    native: bool = False,
 ) -> dict[str, object]:
     """Evaluate a run folder (or checkpoint file) and write the metrics next to the checkpoint.
 
     ``data`` defaults to the dataset the run trained on and ``size`` to its training size. The file is
-    ``metrics.json`` for the test split of the training dataset, ``metrics_<dataset>_<split>.json`` otherwise.
+    ``metrics.json`` for the test split of the training dataset, ``metrics_<dataset>_<split>.json`` otherwise;
+    ``native=True`` (``evaluate_native``) writes ``metrics_native.json`` / ``metrics_<dataset>_<split>_native.json``.
     """
     ckpt = checkpoint_path(run_dir)
     model = load_model(ckpt, device)
@@ -109,7 +142,11 @@ def evaluate_run(
     data_path = Path(data) if data is not None else Path(cfg["data"])
     ds = read_dataset(data_path)
     eval_size = int(size or cfg["size"])
-    metrics = evaluate(model, ds, split, eval_size, device, batch_size, 0, tolerance, int(cfg.get("num_classes", 2)))
+    num_classes = int(cfg.get("num_classes", 2))
+    if native:
+        metrics = evaluate_native(model, ds, split, eval_size, device, batch_size, tolerance, num_classes)
+    else:
+        metrics = evaluate(model, ds, split, eval_size, device, batch_size, 0, tolerance, num_classes)
     metrics.update({
         "model": cfg["model"],
         "data": str(data_path.resolve()),
@@ -120,7 +157,8 @@ def evaluate_run(
         "loss": cfg.get("loss"),
     })
     same_data = data is None or data_path.resolve() == Path(cfg["data"]).resolve()
-    name = "metrics.json" if split == "test" and same_data else f"metrics_{ds.name}_{split}.json"
+    name = "metrics" if split == "test" and same_data else f"metrics_{ds.name}_{split}"
+    name += "_native.json" if native else ".json"
     out = ckpt.parent / name
     atomic_write_text(out, json.dumps(metrics, indent=2, sort_keys=True) + "\n")
     metrics["path"] = str(out)

@@ -13,6 +13,7 @@ from bench.data import (
     Augment,
     PortraitTorchDataset,
     adjust_brightness_contrast,
+    holdout_ids,
     resize_image,
     resize_mask,
     sample_rng,
@@ -94,3 +95,28 @@ def test_brightness_and_contrast_by_hand():
     np.testing.assert_allclose(out[0, :, 0], [125, 175], rtol=1e-5)
     out = adjust_brightness_contrast(np.array([[[100, 230, 250]]], np.uint8), 1.2, 1.0)
     np.testing.assert_allclose(out[0, 0], [120, 255, 255], rtol=1e-6)  # clipped at 255
+
+
+def test_cached_samples_equal_streamed_ones(portrait_data):
+    streamed = PortraitTorchDataset(portrait_data, "train", 32, Augment(), seed=2, weights=True)
+    cached = PortraitTorchDataset(portrait_data, "train", 32, Augment(), seed=2, weights=True, cache=True)
+    for epoch in (0, 1):
+        streamed.set_epoch(epoch)
+        cached.set_epoch(epoch)
+        for i in range(len(streamed)):
+            a, b = streamed[i], cached[i]
+            assert all(torch.equal(a[k], b[k]) for k in ("image", "mask", "weight"))
+    # augmentation never writes into the cache: a sample drawn twice in one epoch is the same both times
+    first = cached[0]["image"].clone()
+    cached[0]
+    assert torch.equal(cached[0]["image"], first)
+
+
+def test_holdout_depends_only_on_the_ids_and_the_fraction():
+    ids = [f"{i:05d}" for i in range(2000)]
+    train, val = holdout_ids(ids, 0.15)
+    assert sorted(train + val) == ids and not set(train) & set(val)
+    assert 0.12 < len(val) / len(ids) < 0.18
+    train2, val2 = holdout_ids(list(reversed(ids[:1000])), 0.15)  # order and a smaller list do not move an id
+    assert set(val2) == set(val) & set(ids[:1000])
+    assert holdout_ids(ids, 0.0) == (ids, [])

@@ -16,7 +16,8 @@ from bench.checkpoint import CheckpointError, load_model
 from bench.cli import main
 from bench.data import normalize
 from bench.dataset import read_dataset
-from bench.evaluate import predict
+from bench.evaluate import evaluate_run, predict
+from bench.metrics import MetricAccumulator
 from bench.registry import build_model, default_loss
 from bench.train import NonFiniteLossError, resolve_amp, train
 from bench.train_config import TrainConfig, TrainError
@@ -139,3 +140,33 @@ def test_a_module_callable_model_is_built_and_a_bad_one_is_named():
         build_model("tests.bench.helpers:Nope")
     with pytest.raises(KeyError, match="unknown model 'nope'"):
         build_model("nope")
+
+
+def test_native_evaluation_scores_every_pixel_of_the_original_masks(portrait_data, tmp_path):
+    run = train(TrainConfig(model="elb", data=str(portrait_data), out=str(tmp_path / "n"), max_iters_per_epoch=1,
+                            **SMALL))
+    ds = read_dataset(portrait_data)
+    labelled = sum(int((ds.load_mask(i) != 255).sum()) for i in ds.ids("test"))
+    native = evaluate_run(run, native=True)
+    at_size = evaluate_run(run)
+    assert native["resolution"] == "native" and at_size["resolution"] == "model"
+    assert np.asarray(native["confusion_matrix"]).sum() == labelled
+    assert np.asarray(at_size["confusion_matrix"]).sum() <= len(ds.ids("test")) * 32 * 32
+    assert (run / "metrics_native.json").is_file() and (run / "metrics.json").is_file()
+    model = load_model(run)
+    images = [ds.load_image(i) for i in ds.ids("test")]
+    acc = MetricAccumulator()
+    for sid, pred in zip(ds.ids("test"), predict(model, images, size=32), strict=True):
+        acc.update(pred, ds.load_mask(sid))
+    assert native["miou"] == pytest.approx(acc.result()["miou"])
+
+
+def test_held_out_validation_split_is_evaluated_and_timed(portrait_data, tmp_path):
+    with pytest.raises(TrainError, match="val_fraction"):
+        train(TrainConfig(model="elb", data=str(portrait_data), out=str(tmp_path / "x"), eval_split="val", **SMALL))
+    run = train(TrainConfig(model="elb", data=str(portrait_data), out=str(tmp_path / "v"), val_fraction=0.5,
+                            eval_split="val", eval_every=1, **SMALL))
+    rows = list(csv.DictReader(open(run / "train_log.csv")))
+    assert [r["eval_split"] for r in rows] == ["val", "val"] and all(0 <= float(r["test_miou"]) <= 1 for r in rows)
+    assert float(rows[1]["elapsed_s"]) == pytest.approx(float(rows[0]["seconds"]) + float(rows[1]["seconds"]),
+                                                        abs=2e-3)
