@@ -257,3 +257,29 @@ def prediction_grid(images: Sequence[np.ndarray], masks: Sequence[np.ndarray],
                  + ("grey = ignored; " if any_ignored else "") + "mIoU of each image in the corner", fontsize=9)
     fig.tight_layout()
     return _save(fig, out_png)
+
+
+def time_to_accuracy(curves: Mapping[str, Sequence[tuple[float, float]]], out_png: str | os.PathLike,
+                     title: str) -> Path:
+    """mIoU (%) against training wall time (minutes), one line per run: how fast each model learns on this machine.
+
+    ``curves`` maps a label to its (elapsed training seconds, mIoU in [0, 1]) points, from a run's ``train_log.csv``.
+    """
+    fig = _figure((7.5, 4.8))
+    ax = fig.subplots()
+    colours = _colours(list(curves))
+    for label, points in curves.items():
+        pts = sorted((t, m) for t, m in points if m is not None)
+        if not pts:
+            continue
+        t, m = zip(*pts, strict=True)
+        ax.plot(np.asarray(t) / 60.0, 100.0 * np.asarray(m), "o-", ms=3, lw=1.5, color=colours[label], label=label)
+    ax.set_xlabel("training time (minutes, evaluation excluded)")
+    ax.set_ylabel("mIoU (%)")
+    ax.grid(True, alpha=0.3)
+    if ax.lines:
+        ax.legend(fontsize=8, loc="lower right")
+    else:
+        ax.text(0.5, 0.5, "no evaluated epochs", ha="center", va="center", transform=ax.transAxes, color="0.4")
+    ax.set_title(title, fontsize=10)
+    return _save(fig, out_png)

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from bench.figures import boundary_weight_example, fps_vs_miou, prediction_grid
+from bench.figures import boundary_weight_example, fps_vs_miou, prediction_grid, time_to_accuracy
 from bench.synthetic import render_sample
 
 HEADER = ("model,paper_name,loss,loss_default,dataset,dataset_name,n_train,n_test,params,gmacs,fps,fps_spread,device,"
@@ -72,3 +72,12 @@ def test_prediction_grid(tmp_path: Path) -> None:
         prediction_grid(images, masks, {"ENet": [grown[0], grown[1][:10], grown[2]]}, tmp_path / "bad.png")
     with pytest.raises(ValueError, match="no images"):
         prediction_grid([], [], {}, tmp_path / "bad.png")
+
+
+def test_time_to_accuracy_plots_each_run(tmp_path):
+    out = time_to_accuracy({"ELB": [(60.0, 0.8), (120.0, 0.9)], "ENet": [(90.0, 0.7), (180.0, None)]},
+                           tmp_path / "tta.png", "test")
+    img = cv2.imread(str(out))
+    assert img is not None and img.shape[0] > 200
+    empty = cv2.imread(str(time_to_accuracy({}, tmp_path / "empty.png", "none")))
+    assert empty is not None and (img != 255).sum() > (empty != 255).sum()
