@@ -1,72 +1,80 @@
-"""Training images/s of a model (ELB by default) at 512x512 and 256x256, batch 16, on one device.
+"""Training images/s of bench.train, end to end (data pipeline included), for each speed setting, ELB and a baseline.
 
-    python benchmarks/train_throughput.py [--model elb] [--sizes 512 256] [--batch-size 16] [--iters 3]
-                                          [--device cpu]
+    python benchmarks/train_throughput.py [--data DIR] [--models elb enet] [--size 256] [--batch-size 16]
+                                          [--steps 12] [--settings fp32-stream fp32 bf16 bf16-cl]
 
-A step is what bench.train does per batch: forward in train mode, the model's default loss (the adaptive loss for
-ELB, with boundary weights from the data pipeline), backward and an Adam step. Data loading is left out (one batch is
-prepared first; see loader_throughput.py for the loader). One untimed warm-up step, then the mean over --iters steps.
+Each setting is a real ``bench.train`` run of two epochs of ``--steps`` steps; the figure is the second epoch's
+images/s from its ``train_log.csv`` (the first holds one-off costs: oneDNN kernel selection, compilation). Settings:
+
+  fp32-stream  fp32, NCHW, every sample decoded and resized each time it is drawn (the engine before caching)
+  fp32         fp32, NCHW, samples decoded and resized once into memory
+  fp32-cl      fp32, channels-last
+  bf16         bf16 autocast, NCHW, cached
+  bf16-cl      bf16 autocast and channels-last, cached (what --amp auto picks on an AVX512-BF16 CPU)
+
+Without --data a synthetic set of 600x800 portraits (PFCN's size) is written to a temporary folder. Settings are run
+round-robin over --repeats rounds and the median is printed, so load on a shared machine falls on all of them alike.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader
 
-from bench.data import Augment, PortraitTorchDataset
-from bench.losses import compute_loss
-from bench.registry import build_model, default_loss
-from bench.speed import device_name
+from bench.speed import cpu_name
 from bench.synthetic import make_synthetic
+from bench.train import TrainConfig, train
+
+SETTINGS = {
+    "fp32-stream": dict(amp="none", channels_last=False, cache_mb=0),
+    "fp32": dict(amp="none", channels_last=False),
+    "fp32-cl": dict(amp="none", channels_last=True),
+    "bf16": dict(amp="bf16", channels_last=False),
+    "bf16-cl": dict(amp="bf16", channels_last=True),
+}
 
 
-def step_rate(model_name: str, data: Path, size: int, batch_size: int, iters: int, device: torch.device) -> float:
-    loss_kind = default_loss(model_name)
-    ds = PortraitTorchDataset(data, "train", size, Augment(), weights=loss_kind == "adaptive")
-    batch = next(iter(DataLoader(ds, batch_size=batch_size)))
-    x, y = batch["image"].to(device), batch["mask"].to(device)
-    w = batch["weight"].to(device) if "weight" in batch else None
-    torch.manual_seed(0)
-    model = build_model(model_name).to(device).train()
-    aux = dict(getattr(model, "aux_losses", None) or {})
-    opt = torch.optim.Adam(model.parameters(), lr=5e-4, weight_decay=1e-4)
-
-    def step() -> None:
-        loss, _ = compute_loss(model(x), y, w, loss_kind, aux)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-
-    step()  # warm-up
-    t0 = time.perf_counter()
-    for _ in range(iters):
-        step()
-    return batch_size * iters / (time.perf_counter() - t0)
+def images_per_s(model: str, data: Path, out: Path, size: int, batch_size: int, steps: int, setting: str) -> float:
+    cfg = TrainConfig(model=model, data=str(data), out=str(out), epochs=2, batch_size=batch_size, size=size,
+                      max_iters_per_epoch=steps, workers=0, device="cpu", progress=False, **SETTINGS[setting])
+    run = train(cfg)
+    rows = list(csv.DictReader(open(run / "train_log.csv")))
+    return float(rows[-1]["images_per_s"])
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default="elb")
-    ap.add_argument("--sizes", type=int, nargs="+", default=[512, 256])
+    ap.add_argument("--data", type=Path, default=None, help="A portrait dataset [default: synthetic 600x800].")
+    ap.add_argument("--models", nargs="+", default=["elb", "enet"])
+    ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--batch-size", type=int, default=16)
-    ap.add_argument("--iters", type=int, default=3)
-    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--steps", type=int, default=12)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
     args = ap.parse_args()
-    device = torch.device(args.device)
     with tempfile.TemporaryDirectory() as tmp:
-        data = make_synthetic(Path(tmp) / "data", n_train=args.batch_size, n_test=1, size=(600, 800))
-        print(f"{args.model} training throughput, batch {args.batch_size}, fp32, {device_name(device)} ({device}), "
-              f"{torch.get_num_threads()} threads, torch {torch.__version__}")
-        for size in args.sizes:
-            rate = step_rate(args.model, data, size, args.batch_size, args.iters, device)
-            print(f"  {size}x{size}: {rate:7.2f} images/s ({args.batch_size / rate:.2f} s per step)")
+        data = args.data
+        if data is None:
+            n = args.batch_size * args.steps + 8
+            data = make_synthetic(Path(tmp) / "data", n_train=n, n_test=8, size=(600, 800), seed=0)
+        print(f"training throughput at {args.size}x{args.size}, batch {args.batch_size}, {args.steps} steps an epoch, "
+              f"{cpu_name()}, {torch.get_num_threads()} threads, torch {torch.__version__}")
+        for model in args.models:
+            rates: dict[str, list[float]] = {s: [] for s in args.settings}
+            for r in range(args.repeats):
+                for s in args.settings:
+                    out = Path(tmp) / f"{model}-{s}-{r}"
+                    rates[s].append(images_per_s(model, data, out, args.size, args.batch_size, args.steps, s))
+            base = statistics.median(rates[args.settings[0]])
+            for s, v in rates.items():
+                m = statistics.median(v)
+                runs = ", ".join(f"{x:.1f}" for x in v)
+                print(f"  {model:12s} {s:12s} {m:7.2f} images/s  (x{m / base:.2f}; runs {runs})")
 
 
 if __name__ == "__main__":
