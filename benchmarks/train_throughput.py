@@ -28,7 +28,8 @@ import torch
 
 from bench.speed import cpu_name
 from bench.synthetic import make_synthetic
-from bench.train import TrainConfig, train
+from bench.train import train
+from bench.train_config import TrainConfig
 
 SETTINGS = {
     "fp32-stream": dict(amp="none", channels_last=False, cache_mb=0),
