@@ -61,8 +61,10 @@ def test_cli_train_then_eval_write_the_run_files(portrait_data, tmp_path):
     assert r.exit_code == 0 and (run / "checkpoint.pt").read_bytes() == before
 
 
-def test_interrupted_and_resumed_run_ends_with_the_same_weights(portrait_data, tmp_path):
-    base = TrainConfig(model="elb", data=str(portrait_data), eval_every=1, **SMALL)
+@pytest.mark.parametrize("amp", ["none", "bf16"])
+def test_interrupted_and_resumed_run_ends_with_the_same_weights(portrait_data, tmp_path, amp):
+    # CPU kernels are deterministic in both precisions, so exactness holds for fp32 and for bf16 autocast alike
+    base = TrainConfig(model="elb", data=str(portrait_data), eval_every=1, amp=amp, **SMALL)
     straight = train(replace(base, out=str(tmp_path / "straight")))
     cut = replace(base, out=str(tmp_path / "cut"), workers=1)  # the worker count must not matter either
     train(cut, stop_after_epoch=1)
@@ -77,6 +79,7 @@ def test_interrupted_and_resumed_run_ends_with_the_same_weights(portrait_data, t
     for sa, sb in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values(), strict=True):
         assert all(torch.equal(sa[k], sb[k]) for k in sa)
     assert [r["loss"] for r in a["history"]] == [r["loss"] for r in b["history"]]
+    assert json.loads((tmp_path / "cut" / "config.json").read_text())["amp"] == amp
 
 
 def test_changed_settings_are_refused_on_resume(portrait_data, tmp_path):
