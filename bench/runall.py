@@ -5,6 +5,11 @@ Everything ``run-all`` measures lands in ``<out>/results.csv`` (one row per mode
 tables and figures, so ``bench tables`` can rebuild them without training. Work already done is never redone: a
 finished run is skipped, an interrupted one resumes from its last checkpoint, and speed and complexity figures are
 cached per model, device and torch version under ``<runs>/measurements/``.
+
+A long protocol outlives machines: as each job finishes, its small files (``config.json``, ``train_log.csv`` and the
+metrics) are copied to ``<out>/runs/<role>/<run>/`` and ``results.csv`` is rewritten, so a report folder kept in the
+repository is a record of every finished job. Started again on a machine whose ``runs/`` is gone, run-all takes a
+recorded job with the same settings as finished and trains only the rest.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from bench.dataset import PortraitDataset, atomic_write_text, read_dataset
+from bench.dataset import PortraitDataset, atomic_write_bytes, atomic_write_text, read_dataset
 from bench.registry import default_loss, get_spec, model_names
 from bench.tables import RESULT_COLUMNS, git_commit
 from bench.train_config import TrainConfig, TrainError, train_defaults
@@ -191,21 +196,67 @@ def measure_model(name: str, profile: Profile, device: str, runs: Path) -> dict[
     return {"params": counts["params"], "gmacs": counts["gmacs"], **speed}
 
 
-def train_and_evaluate(job: Job, profile: Profile, device: str, runs: Path) -> tuple[Path, dict[str, object]]:
-    """Train one job (skipped when finished, resumed when interrupted) and evaluate it on the test split."""
+# The small files of a finished run that the report folder keeps (never the checkpoint).
+RECORDED_FILES = ("config.json", "train_log.csv", "metrics.json", "metrics_native.json")
+# Settings a recorded run must share with the job to stand for it (the dataset by name: paths differ by machine).
+RECORD_FIELDS = ("model", "loss", "epochs", "batch_size", "size", "lr", "weight_decay", "betas", "schedule",
+                 "poly_power", "exp_gamma", "seed", "max_iters_per_epoch", "boundary_max_distance", "val_fraction")
+
+
+def _read_json(path: Path) -> dict | None:
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def _recorded(record: Path, cfg: TrainConfig, dataset_name: str) -> tuple[dict, dict] | None:
+    """The (metrics, native metrics) a report folder holds for this job, if it finished with the same settings."""
+    config, metrics, native = (_read_json(record / n) for n in ("config.json", "metrics.json", "metrics_native.json"))
+    if not (config and metrics and native) or metrics.get("epochs_trained") != cfg.epochs:
+        return None
+    wanted = json.loads(json.dumps({k: getattr(cfg, k) for k in RECORD_FIELDS}))
+    if any(config.get(k) != v for k, v in wanted.items()) or config.get("dataset", {}).get("name") != dataset_name:
+        return None
+    return metrics, native
+
+
+def _evaluated(run_dir: Path, name: str, epochs: int, native: bool, device: str) -> dict:
+    """The run's metrics file if it is of the finished run, else a fresh evaluation (which writes it)."""
     from bench.evaluate import evaluate_run
+
+    metrics = _read_json(run_dir / name)
+    if metrics and metrics.get("epochs_trained") == epochs:
+        return metrics
+    return evaluate_run(run_dir, split="test", device=device, native=native)
+
+
+def train_and_evaluate(job: Job, profile: Profile, device: str, runs: Path,
+                       record_root: Path | None = None) -> tuple[Path, dict[str, object], dict[str, object]]:
+    """Train one job (skipped when finished or recorded, resumed when interrupted); evaluate it on the test split at
+    the model's input size and at native resolution; copy its small files to ``record_root`` when given."""
     from bench.train import train
 
     run_dir = runs / job.role / job.run_name
     cfg = profile.train_config(model=job.model, data=str(job.data), out=str(run_dir), loss=job.loss, device=device,
                                resume=True)
+    record = record_root / job.role / job.run_name if record_root is not None else None
+    if record is not None and not (run_dir / "checkpoint.pt").exists():
+        done = _recorded(record, cfg, read_dataset(job.data).name)
+        if done is not None:
+            return record, *done
     train(cfg)
-    metrics_path = run_dir / "metrics.json"
-    if metrics_path.exists():
-        metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
-        if metrics.get("epochs_trained") == cfg.epochs:
-            return run_dir, metrics
-    return run_dir, evaluate_run(run_dir, split="test", device=device)
+    metrics = _evaluated(run_dir, "metrics.json", cfg.epochs, False, device)
+    native = _evaluated(run_dir, "metrics_native.json", cfg.epochs, True, device)
+    if record is not None:
+        for name in RECORDED_FILES:
+            atomic_write_bytes(record / name, (run_dir / name).read_bytes())
+    return run_dir, metrics, native
+
+
+def _train_minutes(run_dir: Path) -> object:
+    """Training wall time of a run (evaluation excluded), from the last row of its ``train_log.csv``."""
+    path = run_dir / "train_log.csv"
+    rows = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8")))) if path.is_file() else []
+    elapsed = rows[-1].get("elapsed_s") if rows else None
+    return round(float(elapsed) / 60.0, 2) if elapsed else ""
 
 
 def _percent(v: object) -> object:
@@ -235,10 +286,13 @@ def run_all(
         log(f"[measure] {m}: params, GMACs and FPS at {profile.speed.get('size', 512)}x"
             f"{profile.speed.get('size', 512)} on {device}")
         measured[m] = measure_model(m, profile, device, runs)
+    out.mkdir(parents=True, exist_ok=True)
+    info = run_info(profile, data, device, measured)
+    atomic_write_text(out / "run_info.json", json.dumps(info, indent=2, sort_keys=True) + "\n")
     rows = []
     for i, job in enumerate(jobs, 1):
         log(f"[{i}/{len(jobs)}] {job.run_name} on {job.role}: train and evaluate")
-        run_dir, metrics = train_and_evaluate(job, profile, device, runs)
+        run_dir, metrics, native = train_and_evaluate(job, profile, device, runs, out / "runs")
         ds = data[job.role]
         meas = measured[job.model]
         rows.append({
@@ -249,19 +303,22 @@ def run_all(
             "fps": meas["fps"], "fps_spread": meas.get("fps_iqr", ""), "device": meas.get("device", device),
             "miou": _percent(metrics["miou"]), "iou_bg": _percent(metrics["iou"]["background"]),
             "iou_fg": _percent(metrics["iou"]["portrait"]), "boundary_f": _percent(metrics["boundary_f"]),
+            "miou_native": _percent(native["miou"]), "boundary_f_native": _percent(native["boundary_f"]),
+            "size": profile.train_setting("size"), "train_minutes": _train_minutes(run_dir),
             "epochs": profile.train_setting("epochs"),
             "schedule": profile.train_setting("schedule"), "profile": profile.name, "run_dir": str(run_dir),
         })
-    out.mkdir(parents=True, exist_ok=True)
+        _write_results(out / "results.csv", rows)  # after every job: a kill loses no finished result
+    build_reports(out, log=log)
+    return out / "results.csv"
+
+
+def _write_results(path: Path, rows: list[dict[str, object]]) -> None:
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=RESULT_COLUMNS, lineterminator="\n")
     w.writeheader()
     w.writerows(rows)
-    atomic_write_text(out / "results.csv", buf.getvalue())
-    info = run_info(profile, data, device, measured)
-    atomic_write_text(out / "run_info.json", json.dumps(info, indent=2, sort_keys=True) + "\n")
-    build_reports(out, log=log)
-    return out / "results.csv"
+    atomic_write_text(path, buf.getvalue())
 
 
 def run_info(profile: Profile, data: Mapping[str, PortraitDataset], device: str,
@@ -303,6 +360,19 @@ def build_reports(out: str | Path, log: Callable[[str], None] = print) -> list[P
     return written
 
 
+def _curve(result: Mapping[str, object]) -> list[tuple[float, float]]:
+    """(training seconds, test mIoU) of a run: its evaluated epochs, and the final score of ``results.csv``."""
+    log_csv = Path(str(result["run_dir"])) / "train_log.csv"
+    rows = list(csv.DictReader(io.StringIO(log_csv.read_text(encoding="utf-8")))) if log_csv.is_file() else []
+    points = [(float(x["elapsed_s"]), float(x["test_miou"])) for x in rows
+              if x.get("test_miou") and x.get("elapsed_s") and x.get("eval_split", "test") in ("test", "")]
+    minutes, miou = result.get("train_minutes"), result.get("miou")
+    if rows and not rows[-1].get("test_miou") and isinstance(minutes, float) and isinstance(miou, float) \
+            and minutes == minutes and miou == miou:  # not NaN
+        points.append((60.0 * minutes, miou / 100.0))
+    return points
+
+
 def make_figures(out: Path, info: Mapping[str, object], log: Callable[[str], None] = print) -> list[Path]:
     """FPS against mIoU per dataset, a Fig. 4 style weight map, and a Fig. 5 style prediction grid."""
     from bench import figures, tables
@@ -321,6 +391,13 @@ def make_figures(out: Path, info: Mapping[str, object], log: Callable[[str], Non
     images = [ds.load_image(i) for i in ids]
     masks = [ds.load_mask(i) for i in ids]
     written.append(figures.boundary_weight_example(images[0], masks[0], fig_dir / "boundary_weights.png"))
+    for r_role in info["datasets"]:
+        curves = {r["paper_name"] + ("" if r["loss_default"] else f" ({r['loss']})"): _curve(r)
+                  for r in results[results["dataset"] == r_role].to_dict("records")}
+        if any(curves.values()):
+            name = info["datasets"][r_role]["name"]
+            title = f"Time to accuracy: test mIoU on {name} ({info['profile']} profile, {info['device']})"
+            written.append(figures.time_to_accuracy(curves, fig_dir / f"time_to_accuracy_{r_role}.png", title))
     predictions: dict[str, list] = {}
     for r in results[(results["dataset"] == role) & results["loss_default"]].to_dict("records"):
         try:

@@ -33,11 +33,15 @@ NOT_RUN_COMMANDS = {
 REQUIRED_COLUMNS = ("model", "loss", "loss_default", "dataset", "miou")
 RESULT_COLUMNS = (
     "model", "paper_name", "loss", "loss_default", "dataset", "dataset_name", "n_train", "n_test", "params", "gmacs",
-    "fps", "fps_spread", "device", "miou", "iou_bg", "iou_fg", "boundary_f", "epochs", "schedule", "profile",
-    "run_dir",
+    "fps", "fps_spread", "device", "miou", "iou_bg", "iou_fg", "boundary_f", "miou_native", "boundary_f_native",
+    "size", "train_minutes", "epochs", "schedule", "profile", "run_dir",
 )
-NUMERIC_COLUMNS = ("params", "gmacs", "fps", "fps_spread", "miou", "iou_bg", "iou_fg", "boundary_f")
+NUMERIC_COLUMNS = ("params", "gmacs", "fps", "fps_spread", "miou", "iou_bg", "iou_fg", "boundary_f", "miou_native",
+                   "boundary_f_native", "train_minutes")
 ABLATION_MODELS = ("elb", "elb-dr4")  # ELB is always listed; DR4 when it was also trained with both losses
+# Our per-dataset scores in Tables 1 and 2: mIoU and boundary F at the model's input size, mIoU at the images' own
+# resolution, and the training wall time.
+SCORES = ("miou", "boundary_f", "miou_native", "train_minutes")
 
 
 # -- provenance -------------------------------------------------------------------------------------------------
@@ -118,9 +122,9 @@ def _measured(results: pd.DataFrame, run_roles: Sequence[str]) -> pd.DataFrame:
     })
     default = _latest(results)[lambda d: d["loss_default"]].drop_duplicates(["model", "dataset"], keep="last")
     out["loss"] = default.drop_duplicates("model", keep="last").set_index("model")["loss"]
-    scores = default.pivot(index="model", columns="dataset", values=["miou", "boundary_f"]).round(4)
+    scores = default.pivot(index="model", columns="dataset", values=list(SCORES)).round(4)
     for role in run_roles:
-        for metric in ("miou", "boundary_f"):
+        for metric in SCORES:
             out[f"{metric}_{role}_ours"] = scores[(metric, role)] if (metric, role) in scores else float("nan")
     return out
 
@@ -132,8 +136,8 @@ def _comparison_table(name: str, title: str, reference: Sequence[PaperRow], resu
                "fps_paper", "fps_ours", "fps_spread_ours", "device", "miou_pfcn_paper", "miou_pfcn_ours",
                "miou_pseg_paper", "miou_pseg_ours"]
     columns += ["miou_synthetic_ours"] if synthetic else []
-    columns += ["boundary_f_pfcn_ours", "boundary_f_pseg_ours"]
-    columns += ["boundary_f_synthetic_ours"] if synthetic else []
+    for metric in SCORES[1:]:
+        columns += [f"{metric}_pfcn_ours", f"{metric}_pseg_ours"] + ([f"{metric}_synthetic_ours"] if synthetic else [])
     columns += ["loss", "note"]
     refs = list(reference) + [PaperRow(_paper_name(results, m), m, None, None, None, None, None, False,
                                        note="not in the paper") for m in extra_models]
@@ -149,7 +153,7 @@ def _comparison_table(name: str, title: str, reference: Sequence[PaperRow], resu
     frame = frame.reindex(columns=columns).astype(object)
     for role in REAL_ROLES:
         if role not in run_roles:
-            frame[[f"miou_{role}_ours", f"boundary_f_{role}_ours"]] = NOT_RUN
+            frame[[f"{metric}_{role}_ours" for metric in SCORES]] = NOT_RUN
     frame.loc[cited, [c for c in columns if c.endswith("_ours") or c in ("device", "loss")]] = ""
     frame["model"] = frame["model"].fillna("")
     devices = sorted(set(frame["device"].dropna()) - {""})
@@ -164,8 +168,12 @@ def _comparison_table(name: str, title: str, reference: Sequence[PaperRow], resu
     ]
     if synthetic:
         md.append(("miou_synthetic_ours", "mIoU synthetic (ours)", "miou"))
-    md += [(f"boundary_f_{role}_ours", f"Boundary F {ROLE_LABELS[role]} (ours)", "f")
-           for role in ROLES if role in REAL_ROLES or synthetic]
+    shown = [role for role in ROLES if role in REAL_ROLES or synthetic]
+    md += [(f"boundary_f_{role}_ours", f"Boundary F {ROLE_LABELS[role]} (ours)", "f") for role in shown]
+    md += [(f"miou_native_{role}_ours", f"mIoU {ROLE_LABELS[role]} native (ours)", "miou") for role in shown
+           if role in run_roles]
+    md += [(f"train_minutes_{role}_ours", f"Train min {ROLE_LABELS[role]} (ours)", "minutes") for role in shown
+           if role in run_roles]
     return Table(name=name, frame=frame, md_columns=md, title=title, footer=[])
 
 
@@ -285,7 +293,7 @@ def _cell(value: object, kind: str) -> str:
         return repr(float(value))  # as printed in the paper: 80.0, 0.51, 13.4
     if kind == "diff":
         return f"{value:+.1f}"
-    digits = {"gmacs": 2, "params": 2, "fps": 1, "miou": 1, "f": 1}.get(kind)
+    digits = {"gmacs": 2, "params": 2, "fps": 1, "miou": 1, "f": 1, "minutes": 0}.get(kind)
     return str(value) if digits is None else f"{value:.{digits}f}"
 
 

@@ -186,3 +186,36 @@ def test_other_speed_settings_are_timed_again(grid, monkeypatch):
     assert calls == [("elb", 3)] and meas["fps"] == 1.0 and meas["params"] == 662558
     runall.measure_model("elb", profile, "cpu", root / "runs")
     assert len(calls) == 1  # cached now
+
+
+def test_each_finished_job_is_recorded_and_a_machine_without_runs_trains_nothing(grid, tmp_path, monkeypatch):
+    root, _, _ = grid
+    profile = load_profile(str(root / "tiny.toml"))  # other tests change the fixture's
+    reports = root / "reports"
+    rows = _csv(reports / "results.csv")
+    for r in rows:  # native metrics, training time and the small files of every run, beside the tables
+        assert 0 <= float(r["miou_native"]) <= 100 and float(r["train_minutes"]) >= 0 and r["size"] == "32"
+        name = r["model"] if r["loss_default"] == "True" else f"{r['model']}-{r['loss']}"
+        rec = reports / "runs" / "synthetic" / name
+        assert {p.name for p in rec.iterdir()} == set(runall.RECORDED_FILES)
+        assert json.loads((rec / "metrics_native.json").read_text())["resolution"] == "native"
+    assert "mIoU synthetic native (ours)" in (reports / "table1.md").read_text()
+    assert (reports / "figures" / "time_to_accuracy_synthetic.png").stat().st_size > 1000
+
+    # a new machine: the same report folder, the dataset rebuilt, but no runs/ (no checkpoints)
+    fresh = tmp_path / "runs"
+    (fresh / "data").mkdir(parents=True)
+    data = next((root / "runs" / "data").iterdir())
+    (fresh / "data" / data.name).symlink_to(data)
+    monkeypatch.setattr("bench.train.train", lambda *a, **k: pytest.fail("a recorded job was trained again"))
+    monkeypatch.setattr("bench.evaluate.evaluate_run", lambda *a, **k: pytest.fail("a recorded job was evaluated"))
+    run_all(profile, device="cpu", out=reports, runs=fresh, log=lambda s: None)
+    again = _csv(reports / "results.csv")
+    key = ("model", "loss", "miou", "miou_native", "boundary_f", "train_minutes")
+    assert [tuple(r[k] for k in key) for r in again] == [tuple(r[k] for k in key) for r in rows]
+
+    # a recorded job made with other settings does not stand for this one
+    profile.train = {**profile.train, "lr": 1e-3}
+    job = runall.plan_jobs(profile, {"synthetic": runall.read_dataset(data)}, ["elb"])[0]
+    cfg = profile.train_config(model="elb", data=str(data), out="x", loss="adaptive", device="cpu", resume=True)
+    assert runall._recorded(reports / "runs" / "synthetic" / job.run_name, cfg, job.data.name) is None
