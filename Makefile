@@ -36,7 +36,7 @@ test: venv lint
 	$(BIN)/python -m pytest
 
 demo: venv
-	$(BIN)/bench run-all
+	$(BIN)/bench run-all   # writes reports/smoke/
 
 clean:
 	rm -rf $(VENV) $(PEERS) build *.egg-info

@@ -214,12 +214,14 @@ def speed(model_name: str, size: int, device: str, batch_size: int, warmup: int,
               help="A PSEG portrait dataset folder (from `pseg build`).")
 @click.option("--models", default=None, help="Comma-separated registry names (default: the profile's list).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("reports"), show_default=True,
-              help="Where results.csv, the tables and the figures go.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where results.csv, the tables, the figures and the record of each finished run go "
+                   "[default: reports/<profile name>, so a smoke run never overwrites a real one].")
 @click.option("--runs", type=click.Path(file_okay=False, path_type=Path), default=Path("runs"), show_default=True,
-              help="Where run folders, checkpoints, cached measurements and the synthetic set go.")
+              help="Where run folders (<runs>/<profile>/<dataset>/<model>), checkpoints, cached measurements and the "
+                   "synthetic set go.")
 def run_all_cmd(profile_name: str, pfcn: Path | None, pseg: Path | None, models: str | None, device: str,
-                out: Path, runs: Path) -> None:
+                out: Path | None, runs: Path) -> None:
     """Train, evaluate, time and count every model on every dataset given; write Table 1, Table 2 and figures.
 
     With no dataset the smoke profile runs on a synthetic portrait set, and every table says so. Finished runs are
@@ -231,6 +233,7 @@ def run_all_cmd(profile_name: str, pfcn: Path | None, pseg: Path | None, models:
     try:
         profile = load_profile(profile_name)
         names = [m.strip() for m in models.split(",") if m.strip()] if models else None
+        out = out if out is not None else Path("reports") / profile.name
         results = run_all(profile, {"pfcn": pfcn, "pseg": pseg}, names, device, out, runs, log=click.echo)
     except (FileNotFoundError, ValueError, KeyError, RuntimeError, DatasetError) as e:
         raise click.ClickException(str(e.args[0]) if isinstance(e, KeyError) else str(e)) from None
@@ -239,8 +242,8 @@ def run_all_cmd(profile_name: str, pfcn: Path | None, pseg: Path | None, models:
 
 
 @main.command()
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("reports"), show_default=True,
-              help="The folder a run-all wrote (results.csv and run_info.json).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("reports/smoke"),
+              show_default=True, help="The folder a run-all wrote (results.csv and run_info.json).")
 def tables(out: Path) -> None:
     """Rebuild the tables and figures from results.csv and the run folders, without training."""
     from bench.runall import build_reports

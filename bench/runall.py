@@ -234,7 +234,7 @@ def train_and_evaluate(job: Job, profile: Profile, device: str, runs: Path,
     the model's input size and at native resolution; copy its small files to ``record_root`` when given."""
     from bench.train import train
 
-    run_dir = runs / job.role / job.run_name
+    run_dir = runs / profile.name / job.role / job.run_name
     cfg = profile.train_config(model=job.model, data=str(job.data), out=str(run_dir), loss=job.loss, device=device,
                                resume=True)
     record = record_root / job.role / job.run_name if record_root is not None else None
