@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import random
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -52,9 +53,13 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     """The state of a run folder's (or a file's) checkpoint, loaded with ``weights_only=True``."""
     ckpt = checkpoint_path(path)
     try:
-        state = torch.load(ckpt, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # torch warns about foreign pickle protocols: the error below says it all
+            warnings.simplefilter("ignore")
+            state = torch.load(ckpt, map_location=map_location, weights_only=True)
     except Exception as e:  # torch raises several types for truncated or foreign files
-        raise CheckpointError(f"{ckpt}: not a readable checkpoint ({type(e).__name__}: {e})") from e
+        # torch's own message advises weights_only=False, which would run arbitrary code: never repeat it
+        raise CheckpointError(f"{ckpt}: not a readable checkpoint (truncated, not written by torch.save, or holding "
+                              f"objects other than tensors and plain data; {type(e).__name__})") from e
     if not isinstance(state, dict) or "model" not in state or "config" not in state:
         raise CheckpointError(f"{ckpt}: not a bench.train checkpoint (no model/config entries)")
     return state

@@ -96,7 +96,8 @@ class PortraitTorchDataset(Dataset):
 
     ``image`` (3, S, S) float32 normalised, ``mask`` (S, S) int64 with 0, 1 and 255 (ignore), ``weight`` (S, S)
     float32, the adaptive loss's w = 1 + g (0 on ignore). With ``augment=None`` (evaluation) samples are only resized
-    and normalised. Call ``set_epoch`` before iterating an epoch (the DataLoader must not keep persistent workers).
+    and normalised. Opening a whole split checks its masks (``PortraitDataset.check_split``). Call ``set_epoch``
+    before iterating an epoch (the DataLoader must not keep persistent workers).
 
     ``cache=True`` decodes and resizes every sample once, up front (threads; OpenCV releases the GIL), and keeps the
     uint8 arrays in memory: a 600x800 JPEG decoded and shrunk to 256 px costs more than the augmentation and the
@@ -117,6 +118,8 @@ class PortraitTorchDataset(Dataset):
     ) -> None:
         self.data = data if isinstance(data, PortraitDataset) else read_dataset(Path(data))
         self.split = split
+        if ids is None:
+            self.data.check_split(split)  # empty split, bad mask values or no portrait: fail now, not mid-training
         self.ids = list(ids) if ids is not None else list(self.data.ids(split))
         self.size = int(size)
         self.augment = augment

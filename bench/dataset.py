@@ -23,6 +23,7 @@ import os
 import re
 import tempfile
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -83,6 +84,15 @@ def remove_partial_writes(folder: str | os.PathLike) -> None:
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def to_json(value: object, indent: int | None = 2) -> str:
+    """Strict JSON (``NaN`` and ``Infinity`` raise: they are not JSON and other tools refuse them), sorted keys."""
+    return json.dumps(value, indent=indent, sort_keys=True, allow_nan=False)
+
+
+def atomic_write_json(path: str | os.PathLike, value: object) -> None:
+    atomic_write_text(path, to_json(value) + "\n")
 
 
 def encode_image(rgb: np.ndarray, image_format: str = "jpg", jpeg_quality: int = 95) -> bytes:
@@ -159,6 +169,7 @@ class DatasetWriter:
         self.image_format = image_format
         self.jpeg_quality = jpeg_quality
         self._rows: dict[str, dict[str, str]] = {}
+        self._refuse_foreign_folder()
         try:
             for sub in ("images", "masks", "splits"):
                 (self.root / sub).mkdir(parents=True, exist_ok=True)
@@ -176,6 +187,19 @@ class DatasetWriter:
         return {"name": self.name, "params": self.params, "image_format": self.image_format,
                 "jpeg_quality": self.jpeg_quality}
 
+    def _refuse_foreign_folder(self) -> None:
+        """Write only into a new or empty folder or one holding a build of this writer, never among a user's files."""
+        try:
+            if self.root.exists() and not self.root.is_dir():
+                raise DatasetError(f"{self.root}: exists and is not a folder; choose another --out")
+            if not self.root.is_dir() or next((p for p in self.root.rglob("*") if not p.is_dir()), None) is None:
+                return  # new, or only empty folders (a run killed before its first file)
+        except OSError as e:
+            raise DatasetError(f"{self.root}: cannot read the output folder ({e.strerror or e})") from e
+        if not any((self.root / f).is_file() for f in (_INPROGRESS, "dataset.json")):
+            raise DatasetError(f"{self.root}: not empty and not a portrait dataset (no dataset.json); refusing to "
+                               "write into it - choose a new or empty --out folder")
+
     def _check_same_build(self) -> None:
         """Refuse to mix two different builds in one folder (a resumed build must use the same parameters)."""
         ident = self._identity()
@@ -188,13 +212,16 @@ class DatasetWriter:
             except (OSError, ValueError) as e:
                 raise DatasetError(f"{p}: unreadable ({e}); delete the output folder or choose another") from e
             old_ident = {k: old.get(k) for k in ident}
+            if old_ident["name"] != self.name:
+                raise DatasetError(f"{self.root}: holds a {old_ident['name']!r} dataset ({p.name}), not "
+                                   f"{self.name!r} (another tool or other parameters); use a new --out folder")
             if old_ident != ident:
                 raise DatasetError(
                     f"{self.root}: holds a dataset built with other parameters ({p.name}: {old_ident['params']}); "
                     "use a new --out folder or delete this one"
                 )
             break
-        atomic_write_text(self.root / _INPROGRESS, json.dumps(ident, sort_keys=True, indent=1) + "\n")
+        atomic_write_json(self.root / _INPROGRESS, ident)
 
     def _load_existing(self) -> None:
         self._rows.update(_manifest_rows(self.root))
@@ -268,7 +295,7 @@ class DatasetWriter:
         splits: dict[str, list[str]] = {"train": [], "test": []}
         for r in kept:
             splits.setdefault(r["split"], []).append(r["id"])
-        self._remove_orphans({r["id"] for r in kept})
+        self._remove_orphans()
         for split, ids in splits.items():
             atomic_write_text(self.root / "splits" / f"{split}.txt", "".join(f"{i}\n" for i in sorted(ids)))
         for stale in (self.root / "splits").glob("*.txt"):
@@ -295,19 +322,22 @@ class DatasetWriter:
         }
         if extra_meta:
             meta.update(json.loads(json.dumps(dict(extra_meta), sort_keys=True)))
-        atomic_write_text(self.root / "dataset.json", json.dumps(meta, sort_keys=True, indent=2) + "\n")
+        atomic_write_json(self.root / "dataset.json", meta)
         (self.root / _JOURNAL).unlink(missing_ok=True)
         (self.root / _INPROGRESS).unlink(missing_ok=True)
         return meta
 
-    def _remove_orphans(self, kept: set[str]) -> None:
-        """Drop files no kept row points at (a sample killed before its row was written, temporaries)."""
+    def _remove_orphans(self) -> None:
+        """Drop what a killed run of this writer left: temporaries and the files of ids recorded as not kept.
+
+        Only files this writer names are touched; anything else in the folder is not ours to delete.
+        """
         for sub in ("images", "masks", "splits"):
             remove_partial_writes(self.root / sub)
-            if sub != "splits":
-                for p in (self.root / sub).iterdir():
-                    if p.stem not in kept:
-                        p.unlink(missing_ok=True)
+        for sid, row in self._rows.items():
+            if row.get("status") != "ok":
+                for p in (self.image_path(sid), self.mask_path(sid)):
+                    p.unlink(missing_ok=True)
 
     def __enter__(self) -> DatasetWriter:
         return self
@@ -363,6 +393,9 @@ def _check_split(split: str, kept: bool) -> None:
 
 
 # -- reading ---------------------------------------------------------------------------------------------------
+_CHECKED_SPLITS: set[tuple[str, str, int]] = set()  # (root, split, split file mtime) that passed check_split
+
+
 @dataclass
 class PortraitDataset:
     """A validated portrait dataset folder: ids per split and loaders for images and masks."""
@@ -408,6 +441,33 @@ class PortraitDataset:
         if m.ndim != 2 or m.dtype != np.uint8:
             raise DatasetError(f"{p}: mask must be 8-bit single channel, got {m.dtype} with shape {m.shape}")
         return m
+
+    def check_split(self, split: str) -> None:
+        """Raise ``DatasetError`` unless ``split`` can train or evaluate: not empty, every mask value in {0, 1, 255},
+        and some portrait (1) pixel. Reads every mask of the split once per process (threads, then remembered), so
+        a bad mask fails at the start instead of hours into training, and 0/255 masks are not silently ignored."""
+        ids = self.ids(split)
+        split_file = self.root / "splits" / f"{split}.txt"
+        if not ids:
+            raise DatasetError(f"{split_file}: the {split} split is empty (no sample to use)")
+        key = (str(self.root.resolve()), split, split_file.stat().st_mtime_ns)
+        if key in _CHECKED_SPLITS:
+            return
+        with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+            histograms = list(pool.map(lambda sid: np.bincount(self.load_mask(sid).ravel(), minlength=256), ids))
+        allowed = np.zeros(256, bool)
+        allowed[list(MASK_VALUES)] = True
+        for sid, hist in zip(ids, histograms, strict=True):
+            bad = np.flatnonzero(hist[~allowed] > 0)
+            if bad.size:
+                values = np.flatnonzero(~allowed)[bad]
+                raise DatasetError(f"{self.mask_path(sid)}: mask values {values[:8].tolist()} outside {{0, 1, 255}} "
+                                   "(0 background, 1 portrait, 255 ignore)")
+        total = np.sum(histograms, axis=0)
+        if total[1] == 0:
+            hint = (" (masks stored as 0/255? 255 means ignore here; store the portrait as 1)" if total[IGNORE] else "")
+            raise DatasetError(f"{split_file}: no mask of the {split} split has a portrait pixel (value 1){hint}")
+        _CHECKED_SPLITS.add(key)
 
     def manifest(self):
         """The manifest as a pandas DataFrame (all columns as strings)."""

@@ -13,7 +13,6 @@ The metrics themselves (mIoU, boundary F) are defined in ``bench.metrics``.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,7 +24,7 @@ from torch.utils.data import DataLoader
 
 from bench.checkpoint import checkpoint_path, load_model
 from bench.data import PortraitTorchDataset, normalize, resize_image, worker_init
-from bench.dataset import PortraitDataset, atomic_write_text, read_dataset
+from bench.dataset import PortraitDataset, atomic_write_json, read_dataset
 from bench.metrics import BOUNDARY_TOLERANCE, MetricAccumulator
 
 
@@ -81,6 +80,7 @@ def evaluate_native(
 ) -> dict[str, object]:
     """Metrics at each image's own resolution: logits from a ``size`` input, upsampled bilinearly (``predict``)."""
     ds = data if isinstance(data, PortraitDataset) else read_dataset(Path(data))
+    ds.check_split(split)  # as PortraitTorchDataset does for the resized path: empty, bad values or no portrait
     ids = list(ds.ids(split))
     acc = MetricAccumulator(num_classes, tolerance)
     for start in range(0, len(ids), batch_size):
@@ -160,6 +160,6 @@ def evaluate_run(
     name = "metrics" if split == "test" and same_data else f"metrics_{ds.name}_{split}"
     name += "_native.json" if native else ".json"
     out = ckpt.parent / name
-    atomic_write_text(out, json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    atomic_write_json(out, metrics)
     metrics["path"] = str(out)
     return metrics

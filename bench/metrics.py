@@ -113,7 +113,7 @@ class MetricAccumulator:
         return {
             "miou": mean_iou(self.cm),
             "iou": {n: (None if np.isnan(v) else float(v)) for n, v in zip(names, iou, strict=True)},
-            "pixel_accuracy": float(np.trace(self.cm) / total) if total else float("nan"),
+            "pixel_accuracy": float(np.trace(self.cm) / total) if total else None,
             "boundary_f": bf["f"],
             "boundary_precision": bf["precision"],
             "boundary_recall": bf["recall"],

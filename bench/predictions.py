@@ -7,14 +7,13 @@ same confusion matrix and boundary F as ``bench eval``.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from bench.dataset import PortraitDataset, atomic_write_text, read_dataset
+from bench.dataset import PortraitDataset, atomic_write_json, read_dataset
 from bench.metrics import BOUNDARY_TOLERANCE, MetricAccumulator
 
 
@@ -75,6 +74,6 @@ def evaluate_predictions(
                 "size": "native", "predictions": str(pred_dir.resolve())})
     if write:
         path = pred_dir / f"metrics_{ds.name}_{split}.json"
-        atomic_write_text(path, json.dumps(out, indent=2, sort_keys=True) + "\n")
+        atomic_write_json(path, out)
         out["path"] = str(path)
     return out

@@ -16,7 +16,6 @@ masks, and ``bench record-peer <out>`` adds the row to ``reports/peers.csv``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -26,7 +25,7 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.dataset import DatasetError, atomic_write_bytes, atomic_write_text, read_dataset  # noqa: E402
+from bench.dataset import DatasetError, atomic_write_bytes, atomic_write_json, read_dataset  # noqa: E402
 from bench.machine import cpu_name  # noqa: E402
 
 # the two models the 0.10.21 wheel bundles: (model_selection, file, input (H, W))
@@ -113,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         "cpu_count": os.cpu_count(),
         "date": time.strftime("%Y-%m-%d"),
     }
-    atomic_write_text(out / "peer.json", json.dumps(info, indent=2, sort_keys=True) + "\n")
+    atomic_write_json(out / "peer.json", info)
     print(f"{info['peer']}: {len(ids)} masks in {out}; {at_model['fps']:.1f} FPS median at {mh}x{mw} "
           f"({at_model['ms_median']:.2f} ms), {at_photo['fps']:.1f} FPS on a {first.shape[1]}x{first.shape[0]} photo")
     return 0
