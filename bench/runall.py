@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from bench.dataset import PortraitDataset, atomic_write_bytes, atomic_write_text, read_dataset
+from bench.dataset import PortraitDataset, atomic_write_bytes, atomic_write_json, atomic_write_text, read_dataset
 from bench.registry import default_loss, get_spec, model_names
 from bench.tables import RESULT_COLUMNS, git_commit
 from bench.train_config import TrainConfig, TrainError, train_defaults
@@ -174,7 +174,7 @@ def _cached(path: Path, compute: Callable[[], dict[str, object]]) -> dict[str, o
     if path.exists():
         return json.loads(path.read_text(encoding="utf-8"))
     value = compute()
-    atomic_write_text(path, json.dumps(value, indent=2, sort_keys=True) + "\n")
+    atomic_write_json(path, value)
     return value
 
 
@@ -288,7 +288,7 @@ def run_all(
         measured[m] = measure_model(m, profile, device, runs)
     out.mkdir(parents=True, exist_ok=True)
     info = run_info(profile, data, device, measured)
-    atomic_write_text(out / "run_info.json", json.dumps(info, indent=2, sort_keys=True) + "\n")
+    atomic_write_json(out / "run_info.json", info)
     rows = []
     for i, job in enumerate(jobs, 1):
         log(f"[{i}/{len(jobs)}] {job.run_name} on {job.role}: train and evaluate")

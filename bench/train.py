@@ -47,7 +47,7 @@ from tqdm import tqdm
 
 from bench.checkpoint import CHECKPOINT, CheckpointError, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from bench.data import Augment, PortraitTorchDataset, holdout_ids, worker_init
-from bench.dataset import atomic_write_text, read_dataset
+from bench.dataset import atomic_write_json, atomic_write_text, read_dataset
 from bench.evaluate import evaluate
 from bench.losses import compute_loss
 from bench.registry import build_model, default_loss
@@ -309,7 +309,7 @@ def _train(cfg: TrainConfig, data, data_path: Path, env: _Dist, stop_after_epoch
     learner = _learner(run, state)
     if env.rank == 0:
         run.run_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(run.run_dir / "config.json", json.dumps(run.record, indent=2, sort_keys=True) + "\n")
+        atomic_write_json(run.run_dir / "config.json", run.record)
     if env.world > 1:
         learner.net = DistributedDataParallel(learner.model,
                                               device_ids=[run.device.index] if run.device.type == "cuda" else None)

@@ -10,11 +10,11 @@ import bench
 from bench.dataset import DatasetError
 
 from .download import DownloadConfig
-from .fetch import FetchOptions, fetch, status_table
+from .fetch import FetchOptions, NetworkUnreachable, fetch, status_table
 from .release import ReleaseError
 
 
-@click.group()
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(bench.__version__, prog_name="pfcn")
 def main() -> None:
     """Recover the PFCN portrait dataset (Shen et al., EG 2016) from its Flickr links."""
@@ -34,17 +34,25 @@ def main() -> None:
 @click.option("--split", type=click.Choice(["official", "eg1800"]), default="official", show_default=True,
               help="official: trainlist.mat/testlist.mat; eg1800: PortraitNet's 1,447/289 lists.")
 @click.option("--from-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
-              help="Raw images (NNNNN.jpg) from an earlier download, used before the network.")
+              help="Raw images from an earlier download (NNNNN.jpg or Flickr's file names, any subfolder), "
+                   "used before the network.")
 @click.option("--offline", is_flag=True, help="Never go to the network.")
-@click.option("--image-format", type=click.Choice(["jpg", "png"]), default="jpg", show_default=True)
+@click.option("--image-format", type=click.Choice(["jpg", "png"]), default="jpg", show_default=True,
+              help="How the 600x800 crops are stored (masks are always PNG).")
 def fetch_cmd(release: Path, out: Path, workers: int, retries: int, timeout: float, backoff: float, split: str,
               from_dir: Path | None, offline: bool, image_format: str) -> None:
-    """Download, detect dead links, crop to 600x800 and write a portrait dataset; rerun to resume."""
+    """Download, detect dead links, crop to 600x800 and write a portrait dataset; rerun to resume.
+
+    \b
+    Example:
+      pfcn fetch --release EG_code_data_release.zip --out data/pfcn
+      pfcn fetch --release EG_code_data_release.zip --out data/pfcn --from-dir old_photos/ --offline
+    """
     opts = FetchOptions(split=split, workers=workers, from_dir=from_dir, offline=offline, image_format=image_format,
                         download=DownloadConfig(timeout=timeout, retries=retries, backoff_base=backoff))
     try:
         report = fetch(release, out, opts)
-    except (ReleaseError, DatasetError) as e:
+    except (ReleaseError, DatasetError, NetworkUnreachable) as e:
         raise click.ClickException(str(e)) from e
     except OSError as e:
         raise click.ClickException(f"{e.filename or out}: cannot write ({e.strerror or e})") from e
@@ -56,7 +64,12 @@ def fetch_cmd(release: Path, out: Path, workers: int, retries: int, timeout: flo
 @main.command("status")
 @click.argument("out", type=click.Path(path_type=Path))
 def status_cmd(out: Path) -> None:
-    """Counts by status and split of a pfcn output folder."""
+    """Counts by status and split of a pfcn output folder.
+
+    \b
+    Example:
+      pfcn status data/pfcn
+    """
     try:
         click.echo(status_table(out))
     except (FileNotFoundError, DatasetError) as e:

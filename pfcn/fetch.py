@@ -15,8 +15,7 @@ from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from tqdm import tqdm
+from urllib.parse import urlsplit
 
 import bench
 from bench.dataset import (
@@ -29,15 +28,22 @@ from bench.dataset import (
     read_manifest_rows,
     remove_partial_writes,
 )
+from bench.progress import LINE_INTERVAL_S, Progress
 
 from .crop import CLAMP_TOLERANCE, OUT_H, OUT_W, BadImage, crop_portrait
 from .download import DownloadConfig, Throttle, check_jpeg, download, make_session
-from .release import MaskError, Release, read_release, split_of
+from .release import ID_RE, MaskError, Release, read_release, split_of
 
 STATUSES = ("ok", "unused", "no_url", "no_crop", "no_mask", "unavailable", "failed", "bad_image")
 FIELDS = ("url", "crop", "clamped", "raw_size", "raw_bytes", "raw_sha256")
 RETRIED = ("failed",)  # the only status a rerun asks the network about again
 RAW_DIR = "raw"
+# Failures that say nothing about the photo, only about the way to Flickr.
+NETWORK_ERRORS = ("name resolution failed", "connection error", "timed out")
+
+
+class NetworkUnreachable(Exception):
+    """The first downloads all failed with the same network error: the rest would too, so the run stops."""
 
 
 @dataclass
@@ -50,7 +56,9 @@ class FetchOptions:
     from_dir: Path | None = None
     offline: bool = False
     image_format: str = "jpg"
-    progress: bool | None = None  # None: a bar when stderr is a terminal
+    progress: bool | None = None  # None/True: a bar on a terminal, else a line every progress_interval s
+    progress_interval: float = LINE_INTERVAL_S
+    unreachable_after: int = 20  # stop when this many first downloads all fail with one network error
 
 
 @dataclass
@@ -76,6 +84,8 @@ class FetchReport:
     linked: int  # ids with a URL
     problems: list[str]
     attempts: dict[str, int] = field(default_factory=dict)  # id -> HTTP attempts made by this run
+    offline: bool = False
+    from_dir: tuple[int, int] | None = None  # (files matched to an id, files that matched none) with --from-dir
 
     def count(self, status: str, split: str | None = None) -> int:
         return sum(1 for st, sp in self.rows.values() if st == status and (split is None or sp == split))
@@ -90,10 +100,20 @@ class FetchReport:
             f"{self.count('unavailable')} unavailable, {failed} failed, {self.count('bad_image')} bad images; "
             f"without url/crop/mask: {self.count('no_url')}/{self.count('no_crop')}/{self.count('no_mask')}.",
         ]
-        if failed:
+        if self.from_dir is not None:
+            lines.append(f"--from-dir: {self.from_dir[0]} files matched an id, {self.from_dir[1]} matched none "
+                         "(names used: NNNNN.jpg, or the Flickr file name in alldata_urls.txt, in any subfolder).")
+        if failed and self.offline:
+            lines.append(f"{failed} photo{'s' * (failed > 1)} had no usable raw image and --offline forbids "
+                         "downloading; give them with --from-dir, or rerun without --offline.")
+        elif failed:
             lines.append(f"Rerun the same command to retry the {failed} failed download{'s' * (failed > 1)}.")
         else:
             lines.append("Nothing left to retry.")
+        for split in ("train", "test"):
+            if not self.count("ok", split):
+                lines.append(f"warning: the {split} split is empty; the dataset cannot be used to "
+                             f"{'train' if split == 'train' else 'evaluate'} yet.")
         return "\n".join(lines)
 
 
@@ -117,6 +137,7 @@ class _Fetcher:
         self.raw_dir = out / RAW_DIR
         self.opts = opts
         self.session = None if opts.offline else make_session(opts.workers)
+        self.from_dir_files, self.from_dir_unmatched = _index_from_dir(opts.from_dir, release)
         self.throttle = Throttle()
         self._rng_lock = threading.Lock()
         self._rng = random.Random()
@@ -125,8 +146,7 @@ class _Fetcher:
         """The raw JPEG for ``sid``: (bytes, source, HTTP attempts, failure status) - status '' when found."""
         own = self.raw_dir / f"{sid}.jpg"
         reasons = []
-        for path, source in ((own, f"{RAW_DIR}/{sid}.jpg"),
-                             (self.opts.from_dir / f"{sid}.jpg" if self.opts.from_dir else None, None)):
+        for path, source in ((own, f"{RAW_DIR}/{sid}.jpg"), (self.from_dir_files.get(sid), None)):
             if path is None or not path.is_file():
                 continue
             data = path.read_bytes()
@@ -195,6 +215,31 @@ class _Fetcher:
         return out
 
 
+def _index_from_dir(folder: Path | None, release: Release) -> tuple[dict[str, Path], int]:
+    """Raw images under ``folder`` (any depth) by id, and how many files matched no id.
+
+    A file is ``NNNNN.jpg`` (any case, .jpeg too) or named as Flickr serves it (``10041446846_49d351873d_b.jpg``,
+    the last part of its URL in alldata_urls.txt); hidden files are not counted.
+    """
+    if folder is None:
+        return {}, 0
+    flickr = {urlsplit(u).path.rsplit("/", 1)[-1].lower(): sid for sid, u in release.urls.items() if u}
+    known = set(release.urls) | set(release.mask_names)
+    found: dict[str, Path] = {}
+    unmatched = 0
+    for p in sorted(folder.rglob("*")):
+        if p.name.startswith(".") or not p.is_file():
+            continue
+        name = p.name.lower()
+        stem, _, ext = name.rpartition(".")
+        sid = stem if ext in ("jpg", "jpeg") and ID_RE.match(stem) else flickr.get(name)
+        if sid in known:
+            found.setdefault(sid, p)
+        else:
+            unmatched += 1
+    return found, unmatched
+
+
 def _record(writer: DatasetWriter, o: Outcome) -> None:
     if o.status == "ok":
         writer.add_encoded(o.sample_id, o.image, o.mask, o.split, detail=o.detail, source=o.source, **o.fields)
@@ -227,13 +272,19 @@ def fetch(release_path: str | os.PathLike, out: str | os.PathLike, opts: FetchOp
         rows = {i: (writer.row(i)["status"], writer.row(i)["split"]) for i in ids if _finished(writer, i)}
         # ids finished earlier keep their rows; everything else (new, failed, killed half-way) is done now
         todo = [i for i in ids if i not in rows]
-        attempts = _run(_Fetcher(release, splits, out, opts), writer, todo, rows, len(ids), opts)
+        fetcher = _Fetcher(release, splits, out, opts)
+        attempts = _run(fetcher, writer, todo, rows, len(ids), opts)
         linked = sum(1 for u in release.urls.values() if u is not None)
-        writer.finalize({"release_problems": list(release.problems), "linked": linked})
+        # a mask member that is there but cannot be used (corrupt, wrong shape or values) is a problem of the release
+        problems = release.problems + [writer.row(i)["detail"] for i in ids
+                                       if i in release.mask_names and rows[i][0] == "no_mask"]
+        writer.finalize({"release_problems": problems, "linked": linked})
     finally:
         writer.close()
         remove_partial_writes(out / RAW_DIR)
-    return FetchReport(rows=rows, linked=linked, problems=release.problems, attempts=attempts)
+    from_dir = (len(fetcher.from_dir_files), fetcher.from_dir_unmatched) if opts.from_dir else None
+    return FetchReport(rows=rows, linked=linked, problems=problems, attempts=attempts, offline=opts.offline,
+                       from_dir=from_dir)
 
 
 def _run(fetcher: _Fetcher, writer: DatasetWriter, todo: list[str], rows: dict[str, tuple[str, str]], total: int,
@@ -241,10 +292,9 @@ def _run(fetcher: _Fetcher, writer: DatasetWriter, todo: list[str], rows: dict[s
     """Process ``todo`` on a thread pool with at most 2 x workers ids in flight; record in the main thread."""
     counts = _Counts(rows)
     attempts: dict[str, int] = {}
-    disable = None if opts.progress is None else not opts.progress
-    bar = tqdm(total=total, initial=total - len(todo), unit="id", desc="pfcn fetch", disable=disable,
-               dynamic_ncols=True)
-    bar.set_postfix(counts.postfix(), refresh=False)
+    first_network: list[tuple[str, str]] = []  # (status, detail) of the first outcomes that asked the network
+    bar = Progress(total, "pfcn fetch", "ids", initial=total - len(todo), enabled=opts.progress,
+                   interval=opts.progress_interval)
     pending: set[Future] = set()
     queue = iter(todo)
     ex = ThreadPoolExecutor(max_workers=max(1, opts.workers), thread_name_prefix="pfcn")
@@ -263,16 +313,28 @@ def _run(fetcher: _Fetcher, writer: DatasetWriter, todo: list[str], rows: dict[s
                 _record(writer, o)
                 if o.attempts:
                     attempts[o.sample_id] = o.attempts
+                    if len(first_network) < opts.unreachable_after:
+                        first_network.append((o.status, o.detail))
+                        _stop_if_unreachable(first_network, opts.unreachable_after)
                 rows[o.sample_id] = (o.status, o.split)
                 counts.c[o.status] += 1
-                bar.set_postfix(counts.postfix(), refresh=False)
-                bar.update(1)
+                bar.update(1, **counts.postfix())
     finally:
         for fut in pending:
             fut.cancel()
         ex.shutdown(wait=True, cancel_futures=True)
         bar.close()
     return attempts
+
+
+def _stop_if_unreachable(first: list[tuple[str, str]], n: int) -> None:
+    if n < 1 or len(first) != n or len(set(first)) != 1:
+        return
+    status, detail = first[0]
+    if status == "failed" and detail.startswith(NETWORK_ERRORS):
+        raise NetworkUnreachable(
+            f"the network looks unreachable: the first {n} downloads all failed with {detail!r}; stopped early. "
+            "Check the connection (or HTTPS_PROXY), or use --offline with --from-dir; rerun to continue.")
 
 
 def read_rows(out: str | os.PathLike) -> list[dict[str, str]]:

@@ -8,6 +8,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("pfcn", "pseg", "elb", "baselines", "bench")
+# What pfcn and pseg may import from bench besides the dataset format: leaves that import nothing in bench, no torch.
+SHARED_WITH_BUILDERS = ("progress",)
 
 
 def _imports(path: Path) -> set[str]:
@@ -47,15 +49,16 @@ def test_bench_imports_form_no_cycle():
 def test_evaluation_and_the_format_stay_below_training():
     graph = _bench_graph()
     assert "train" not in _reachable(graph, "evaluate") and "train" not in _reachable(graph, "checkpoint")
-    for low in ("dataset", "machine", "paper", "registry"):
+    for low in ("dataset", "machine", "paper", "registry", *SHARED_WITH_BUILDERS):
         assert not graph[low], f"bench.{low} imports {graph[low]}"
 
 
 def test_dataset_builders_use_only_the_dataset_format():
     for package in ("pfcn", "pseg"):
         for path in (ROOT / package).glob("*.py"):
+            allowed = ("bench.dataset", *(f"bench.{m}" for m in SHARED_WITH_BUILDERS))
             bad = {m for m in _imports(path) if not m.startswith(package)
-                   and m not in ("bench", "bench.__version__") and not m.startswith("bench.dataset")}
+                   and m not in ("bench", "bench.__version__") and not m.startswith(allowed)}
             assert not bad, (f"{package}/{path.name}", bad)
 
 
@@ -67,6 +70,14 @@ def test_peer_scripts_use_only_the_dataset_format_and_the_machine_facts():
             {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
         bad = {m for m in imported if m.split(".")[0] in (*PACKAGES, "torch")} - {"bench.dataset", "bench.machine"}
         assert not bad, (f"peers/{path.name}", bad)
+
+
+def test_what_the_builders_share_imports_no_torch():
+    for name in SHARED_WITH_BUILDERS:
+        tree = ast.parse((ROOT / "bench" / f"{name}.py").read_text(encoding="utf-8"))
+        top = {a.name for node in tree.body if isinstance(node, ast.Import) for a in node.names}
+        top |= {node.module for node in tree.body if isinstance(node, ast.ImportFrom) and node.module}
+        assert not {m for m in top if m.split(".")[0] == "torch"}, f"bench/{name}.py imports torch"
 
 
 def test_cited_docs_exist():

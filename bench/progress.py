@@ -1,0 +1,69 @@
+"""Progress of long commands: a tqdm bar on a terminal, plain lines at a steady interval anywhere else.
+
+Under nohup, CI or a pipe a bar is either silent or a flood of carriage returns; a line every ``interval`` seconds
+(and one at the start and the end) shows a log reader that the run is alive and how far it got.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+LINE_INTERVAL_S = 30.0
+
+
+class Progress:
+    """``update(n, **counts)`` as work finishes; ``close()`` at the end. ``enabled`` None: bar or lines as the
+    stream allows; False: silent."""
+
+    def __init__(self, total: int, desc: str, unit: str, initial: int = 0, enabled: bool | None = None,
+                 interval: float = LINE_INTERVAL_S, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.total, self.desc, self.unit, self.n = total, desc, unit, initial
+        self.counts: dict[str, object] = {}
+        self.interval = interval
+        self._bar = None
+        self._lines = False
+        if enabled is False:
+            return
+        if _is_terminal(self.stream):
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total, initial=initial, unit=unit, desc=desc, file=self.stream,
+                             dynamic_ncols=True)
+        else:
+            self._lines = True
+            self._start = self._last = time.monotonic()
+            self._line("started")
+
+    def update(self, n: int = 1, **counts: object) -> None:
+        self.n += n
+        self.counts.update(counts)
+        if self._bar is not None:
+            self._bar.set_postfix(self.counts, refresh=False)
+            self._bar.update(n)
+        elif self._lines and time.monotonic() - self._last >= self.interval:
+            self._line("")
+
+    def _line(self, note: str) -> None:
+        self._last = time.monotonic()
+        counts = ", ".join(f"{k} {v}" for k, v in self.counts.items())
+        elapsed = int(self._last - self._start)
+        parts = [f"{self.n}/{self.total} {self.unit}", counts, f"{elapsed // 60}m{elapsed % 60:02d}s", note]
+        print(f"{self.desc}: " + "; ".join(p for p in parts if p), file=self.stream, flush=True)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+        elif self._lines:
+            self._lines = False
+            self._line("done" if self.n >= self.total else "stopped")
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
