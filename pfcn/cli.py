@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 import bench
+from bench.cli_help import HELP_OPTIONS, examples
 from bench.dataset import DatasetError
 
 from .download import DownloadConfig
@@ -14,13 +15,15 @@ from .fetch import FetchOptions, NetworkUnreachable, fetch, status_table
 from .release import ReleaseError
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings=HELP_OPTIONS)
 @click.version_option(bench.__version__, prog_name="pfcn")
 def main() -> None:
     """Recover the PFCN portrait dataset (Shen et al., EG 2016) from its Flickr links."""
 
 
-@main.command("fetch")
+@main.command("fetch", epilog=examples(
+    "pfcn fetch --release EG_code_data_release.zip --out data/pfcn",
+    "pfcn fetch --release EG_code_data_release.zip --out data/pfcn --from-dir old_photos/ --offline"))
 @click.option("--release", "release", required=True, type=click.Path(path_type=Path),
               help="The release zip ([EG_code_data]_release/ inside), its unpacked data/ folder, or a parent.")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output dataset folder.")
@@ -41,13 +44,7 @@ def main() -> None:
               help="How the 600x800 crops are stored (masks are always PNG).")
 def fetch_cmd(release: Path, out: Path, workers: int, retries: int, timeout: float, backoff: float, split: str,
               from_dir: Path | None, offline: bool, image_format: str) -> None:
-    """Download, detect dead links, crop to 600x800 and write a portrait dataset; rerun to resume.
-
-    \b
-    Example:
-      pfcn fetch --release EG_code_data_release.zip --out data/pfcn
-      pfcn fetch --release EG_code_data_release.zip --out data/pfcn --from-dir old_photos/ --offline
-    """
+    """Download, detect dead links, crop to 600x800 and write a portrait dataset; rerun to resume."""
     opts = FetchOptions(split=split, workers=workers, from_dir=from_dir, offline=offline, image_format=image_format,
                         download=DownloadConfig(timeout=timeout, retries=retries, backoff_base=backoff))
     try:
@@ -61,15 +58,10 @@ def fetch_cmd(release: Path, out: Path, workers: int, retries: int, timeout: flo
     click.echo(report.summary())
 
 
-@main.command("status")
+@main.command("status", epilog=examples("pfcn status data/pfcn"))
 @click.argument("out", type=click.Path(path_type=Path))
 def status_cmd(out: Path) -> None:
-    """Counts by status and split of a pfcn output folder.
-
-    \b
-    Example:
-      pfcn status data/pfcn
-    """
+    """Counts by status and split of a pfcn output folder."""
     try:
         click.echo(status_table(out))
     except (FileNotFoundError, DatasetError) as e:

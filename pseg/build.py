@@ -22,6 +22,7 @@ import numpy as np
 
 import bench
 from bench.dataset import DatasetError, DatasetWriter, encode_image, encode_mask
+from bench.progress import Progress
 from pseg import crop as cropmod
 from pseg.classes import IGNORE, ClassTable, table
 from pseg.mhp import (
@@ -412,28 +413,21 @@ def default_workers() -> int:
 def _run(jobs: list[Job], workers: int | None, progress: bool) -> Iterator[Outcome]:
     workers = default_workers() if not workers else workers
     workers = max(1, min(workers, len(jobs)))
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(jobs), unit="img", desc="pseg build", dynamic_ncols=True)
+    bar = Progress(len(jobs), "pseg build", "images", enabled=None if progress else False)
     try:
         if workers == 1 or len(jobs) <= 1:
             results: Iterator[list[Outcome]] = map(process_image, jobs)
             for res in results:
                 yield from res
-                if bar is not None:
-                    bar.update(1)
+                bar.update(1)
         else:
             with get_context("spawn").Pool(workers, _init_worker) as pool:  # fork can deadlock OpenCV
                 chunk = max(1, min(8, math.ceil(len(jobs) / (workers * 16))))
                 for res in pool.imap_unordered(process_image, jobs, chunksize=chunk):
                     yield from res
-                    if bar is not None:
-                        bar.update(1)
+                    bar.update(1)
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
 
 
 __all__ = ["BuildOptions", "BuildSummary", "DatasetError", "MHPError", "build_pseg", "process_image",

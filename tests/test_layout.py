@@ -9,7 +9,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("pfcn", "pseg", "elb", "baselines", "bench")
 # What pfcn and pseg may import from bench besides the dataset format: leaves that import nothing in bench, no torch.
-SHARED_WITH_BUILDERS = ("progress",)
+SHARED_WITH_BUILDERS = ("cli_help", "progress")
 
 
 def _imports(path: Path) -> set[str]:
