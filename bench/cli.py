@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import click
 
 from bench import __version__
+from bench.cli_help import HELP_OPTIONS, OneLineErrors, examples
+from bench.devices import device_option
 from bench.segment_cli import segment as segment_cmd
 from bench.train_config import AMP_MODES, SCHEDULES, train_defaults
 
 _TRAIN = train_defaults()  # the dataclass's defaults, shown in --help
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=OneLineErrors, context_settings=HELP_OPTIONS)
 @click.version_option(__version__, prog_name="bench")
 def main() -> None:
     """Train, evaluate, time and count portrait segmentation models under one harness."""
@@ -33,21 +34,52 @@ def _registered_model(_ctx: click.Context, param: click.Parameter, name: str | N
     return name
 
 
-@main.command()
+def _sized_models(names: list[str], size: int) -> list[str]:
+    """``names`` if every model takes a SIZE x SIZE input, else a usage error naming the size that would."""
+    from bench.registry import check_input_size
+
+    try:
+        for n in names:
+            check_input_size(n, size)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="'--size'") from None
+    return names
+
+
+@main.command(epilog=examples("bench models", "bench models --size 224"))
+@click.option("--size", default=512, show_default=True, type=click.IntRange(1),
+              help="Square input size the GMACs are counted at.")
+def models(size: int) -> None:
+    """The registered models (the names --model takes): paper name, default loss, parameters, GMACs, size step."""
+    from bench.complexity import measure
+    from bench.registry import MODELS
+
+    _sized_models(list(MODELS), size)
+    click.echo(f"{'name':<12} {'paper name':<12} {'loss':<9} {'params (M)':>10} {'GMACs':>8}  {'size step':>9}")
+    for name, spec in MODELS.items():
+        c = measure(name, size)
+        click.echo(f"{name:<12} {spec.paper_name:<12} {spec.default_loss:<9} {c.params / 1e6:>10.3f} "
+                   f"{c.gmacs:>8.3f}  {spec.stride:>9}")
+    click.echo(f"GMACs at {size}x{size}; --size must be a multiple of the size step; bench train --model also takes "
+               "module:callable (a factory of num_classes).")
+
+
+@main.command(epilog=examples("bench complexity", "bench complexity --model elb --size 256 --json"))
 @click.option("--model", "model_name", default=None, callback=_registered_model,
-              help="A registered model name (default: all of them).")
-@click.option("--size", default=512, show_default=True, type=int, help="Square input size in pixels.")
+              help="A registered model name (default: all of them; see `bench models`).")
+@click.option("--size", default=512, show_default=True, type=click.IntRange(1), help="Square input size in pixels.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per model, one a line.")
 def complexity(model_name: str | None, size: int, as_json: bool) -> None:
     """Parameters and GMACs (conv and linear multiply-accumulates, FlopCounterMode / 2) at SIZE x SIZE."""
     from bench.complexity import measure
+    from bench.dataset import to_json
     from bench.registry import model_names
 
-    names = [model_name] if model_name else model_names()
+    names = _sized_models([model_name] if model_name else model_names(), size)
     rows = [measure(n, size) for n in names]
     if as_json:
         for r in rows:
-            click.echo(json.dumps(r.as_dict()))
+            click.echo(to_json(r.as_dict(), indent=None))
         return
     click.echo(f"{'model':<12} {'params (M)':>10} {'GMACs':>8}  input {size}x{size}")
     for r in rows:
@@ -57,29 +89,35 @@ def complexity(model_name: str | None, size: int, as_json: bool) -> None:
 
 
 def _fail(e: Exception) -> click.ClickException:
-    msg = str(e)
+    msg = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
     if msg.startswith("Caught ") and "Original Traceback" in msg:
         # re-raised from a DataLoader worker: the last line is the worker's own message, the rest is its traceback
         msg = msg.strip().splitlines()[-1].split(": ", 1)[-1]
     return click.ClickException(msg)
 
 
-@main.command()
-@click.option("--model", "model_name", required=True, help="A registered model name (or module:callable).")
+@main.command(epilog=examples(
+    "bench train --model elb --data data/pfcn",
+    "bench train --model erfnet --data data/pseg --epochs 10 --size 256 --device cuda --out runs/erfnet-try",
+    "torchrun --nproc-per-node 2 .venv/bin/bench train --model elb --data data/pfcn --device cuda"))
+@click.option("--model", "model_name", required=True,
+              help="A registered model name (list: `bench models`), or module:callable (a factory of num_classes).")
 @click.option("--data", required=True, type=click.Path(file_okay=False), help="A portrait dataset folder.")
 @click.option("--out", default=None, help="Run folder [default: runs/<model>-<dataset>].")
-@click.option("--epochs", default=_TRAIN["epochs"], show_default=True, type=int)
+@click.option("--epochs", default=_TRAIN["epochs"], show_default=True, type=int, help="Passes over the train split.")
 @click.option("--batch-size", default=_TRAIN["batch_size"], show_default=True, type=int,
               help="Global batch (all processes).")
 @click.option("--size", default=_TRAIN["size"], show_default=True, type=int,
               help="Square training and evaluation size.")
-@click.option("--lr", default=_TRAIN["lr"], show_default=True, type=float)
-@click.option("--weight-decay", default=_TRAIN["weight_decay"], show_default=True, type=float)
+@click.option("--lr", default=_TRAIN["lr"], show_default=True, type=float, help="Adam's initial learning rate (> 0).")
+@click.option("--weight-decay", default=_TRAIN["weight_decay"], show_default=True, type=float,
+              help="Adam's L2 penalty (>= 0).")
 @click.option("--schedule", default=_TRAIN["schedule"], show_default=True, type=click.Choice(SCHEDULES),
               help="poly: lr0 (1 - e/E)^0.9 (ERFNet); exp: lr0 0.9^e.")
 @click.option("--loss", default=None, type=click.Choice(["adaptive", "ce"]),
               help="Main loss [default: the model's own: adaptive for ELB, ce for the baselines].")
-@click.option("--device", default=_TRAIN["device"], show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--device", default=_TRAIN["device"], show_default=True, callback=device_option,
+              help="auto, cpu, cuda or cuda:N.")
 @click.option("--amp", default=_TRAIN["amp"], show_default=True, type=click.Choice(AMP_MODES),
               help="Autocast precision; auto: bf16 where the device has it natively (CUDA, AVX512-BF16/AMX CPUs).")
 @click.option("--channels-last/--no-channels-last", default=_TRAIN["channels_last"], show_default=True,
@@ -92,8 +130,9 @@ def _fail(e: Exception) -> click.ClickException:
 @click.option("--eval-split", default=_TRAIN["eval_split"], show_default=True,
               help="Split the periodic evaluation uses: test, or val (needs --val-fraction).")
 @click.option("--workers", default=_TRAIN["workers"], show_default=True, type=int,
-              help="DataLoader worker processes.")
-@click.option("--seed", default=_TRAIN["seed"], show_default=True, type=int)
+              help="DataLoader worker processes (>= 0).")
+@click.option("--seed", default=_TRAIN["seed"], show_default=True, type=int,
+              help="Decides initial weights, order and augmentation.")
 @click.option("--max-iters-per-epoch", default=_TRAIN["max_iters_per_epoch"], type=int,
               help="Cap the steps per epoch (smoke runs).")
 @click.option("--eval-every", default=_TRAIN["eval_every"], show_default=True, type=int,
@@ -126,7 +165,11 @@ def train(model_name: str, data: str, out: str | None, epochs: int, batch_size: 
         click.echo(str(run_dir))
 
 
-@main.command(name="eval")
+@main.command(name="eval", epilog=examples(
+    "bench eval --run runs/elb-pfcn",
+    "bench eval --run runs/elb-pfcn --data data/pseg --json",
+    "bench eval --checkpoint runs/elb-pfcn/checkpoint.pt --device cuda",
+    "bench eval --predictions runs/peers/mediapipe-selfie-general --data data/pfcn"))
 @click.option("--run", "run_dir", default=None, type=click.Path(), help="A training run folder.")
 @click.option("--checkpoint", default=None, type=click.Path(), help="A checkpoint file (instead of --run).")
 @click.option("--predictions", default=None, type=click.Path(),
@@ -134,9 +177,9 @@ def train(model_name: str, data: str, out: str | None, epochs: int, batch_size: 
                    "dataset's resolution (needs --data).")
 @click.option("--data", default=None, type=click.Path(file_okay=False),
               help="Dataset to evaluate on [default: the run's training dataset].")
-@click.option("--split", default="test", show_default=True)
-@click.option("--device", default="cpu", show_default=True)
-@click.option("--size", default=None, type=int, help="Evaluation size [default: the training size].")
+@click.option("--split", default="test", show_default=True, help="The split of --data to evaluate on.")
+@click.option("--device", default="cpu", show_default=True, callback=device_option, help="cpu, cuda or cuda:N.")
+@click.option("--size", default=None, type=click.IntRange(1), help="Evaluation size [default: the training size].")
 @click.option("--native", is_flag=True,
               help="Score at each image's own size (logits upsampled bilinearly), not at the model's input size.")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON object.")
@@ -144,7 +187,7 @@ def eval_cmd(run_dir: str | None, checkpoint: str | None, predictions: str | Non
              device: str, size: int | None, native: bool, as_json: bool) -> None:
     """mIoU (one confusion matrix over the split), per-class IoU and boundary F; writes metrics.json."""
     from bench.checkpoint import CheckpointError
-    from bench.dataset import DatasetError
+    from bench.dataset import DatasetError, to_json
     from bench.evaluate import evaluate_run
     from bench.predictions import PredictionError, evaluate_predictions
 
@@ -157,10 +200,10 @@ def eval_cmd(run_dir: str | None, checkpoint: str | None, predictions: str | Non
             m = evaluate_predictions(predictions, data, split)
         else:
             m = evaluate_run(run_dir or checkpoint, data=data, split=split, device=device, size=size, native=native)
-    except (CheckpointError, DatasetError, KeyError, PredictionError) as e:
+    except (CheckpointError, DatasetError, KeyError, PredictionError, ValueError) as e:  # ValueError: a bad --size
         raise _fail(e) from None
     if as_json:
-        click.echo(json.dumps(m, sort_keys=True))
+        click.echo(to_json(m, indent=None))
         return
     iou = ", ".join(f"{k} {v:.4f}" for k, v in m["iou"].items() if v is not None)
     if m["size"] == "native":  # predicted masks, scored as given
@@ -175,37 +218,44 @@ def eval_cmd(run_dir: str | None, checkpoint: str | None, predictions: str | Non
     click.echo(f"written: {m['path']}")
 
 
-@main.command()
-@click.option("--model", "model_name", required=True, callback=_registered_model, help="A registered model name.")
-@click.option("--size", default=512, show_default=True, type=int)
-@click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
-@click.option("--batch-size", default=1, show_default=True, type=int)
-@click.option("--warmup", default=10, show_default=True, type=int, help="Untimed passes first.")
-@click.option("--runs", default=50, show_default=True, type=int, help="Timed passes (the median is reported).")
-@click.option("--threads", default=None, type=int, help="torch.set_num_threads [default: torch's].")
-@click.option("--channels-last", is_flag=True)
+@main.command(epilog=examples("bench speed --model elb", "bench speed --model bisenet --device cuda --half --json"))
+@click.option("--model", "model_name", required=True, callback=_registered_model,
+              help="A registered model name (list: `bench models`).")
+@click.option("--size", default=512, show_default=True, type=click.IntRange(1), help="Square input size in pixels.")
+@click.option("--device", default="cpu", show_default=True, callback=device_option, help="cpu, cuda or cuda:N.")
+@click.option("--batch-size", default=1, show_default=True, type=click.IntRange(1), help="Images per pass.")
+@click.option("--warmup", default=10, show_default=True, type=click.IntRange(0), help="Untimed passes first.")
+@click.option("--runs", default=50, show_default=True, type=click.IntRange(1),
+              help="Timed passes (the median is reported).")
+@click.option("--threads", default=None, type=click.IntRange(1), help="torch.set_num_threads [default: torch's].")
+@click.option("--channels-last", is_flag=True, help="NHWC memory layout for model and input.")
 @click.option("--half", is_flag=True, help="fp16 weights and input (CUDA only).")
 @click.option("--compile", "use_compile", is_flag=True, help="torch.compile the model first.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def speed(model_name: str, size: int, device: str, batch_size: int, warmup: int, runs: int, threads: int | None,
           channels_last: bool, half: bool, use_compile: bool, as_json: bool) -> None:
     """Inference FPS: eval mode, no autograd, warm-up, synchronised timing; median and spread."""
+    from bench.dataset import to_json
     from bench.speed import measure_fps
 
+    _sized_models([model_name], size)
     try:
         r = measure_fps(model_name, size=size, device=device, batch_size=batch_size, warmup=warmup, runs=runs,
                         channels_last=channels_last, half=half, compile=use_compile, threads=threads)
     except ValueError as e:
         raise _fail(e) from None
     if as_json:
-        click.echo(json.dumps(r, sort_keys=True))
+        click.echo(to_json(r, indent=None))
         return
     click.echo(f"{r['model']}: {r['fps']:.2f} FPS median (p10 {r['fps_p10']:.2f}, p90 {r['fps_p90']:.2f}; "
                f"{r['ms_median']:.2f} ms) at {size}x{size}, batch {batch_size}, {r['dtype']}, "
                f"{r['device_name']} ({r['device']}, {r['threads']} threads), torch {r['torch']}")
 
 
-@main.command("run-all")
+@main.command("run-all", epilog=examples(
+    "bench run-all",
+    "bench run-all --profile paper --pfcn data/pfcn --pseg data/pseg --device cuda",
+    "bench run-all --models elb,enet --pfcn data/pfcn --out reports-try --runs runs-try"))
 @click.option("--profile", "profile_name", default="smoke", show_default=True,
               help="smoke (built-in default: synthetic data, minutes on a CPU), paper (Section 3.2), or a .toml file.")
 @click.option("--pfcn", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -213,7 +263,7 @@ def speed(model_name: str, size: int, device: str, batch_size: int, warmup: int,
 @click.option("--pseg", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="A PSEG portrait dataset folder (from `pseg build`).")
 @click.option("--models", default=None, help="Comma-separated registry names (default: the profile's list).")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--device", default="auto", show_default=True, callback=device_option, help="auto, cpu, cuda or cuda:N.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where results.csv, the tables, the figures and the record of each finished run go "
                    "[default: reports/<profile name>, so a smoke run never overwrites a real one].")
@@ -241,7 +291,7 @@ def run_all_cmd(profile_name: str, pfcn: Path | None, pseg: Path | None, models:
                f"{results.parent / 'ablation.md'}, {results.parent / 'figures'}/")
 
 
-@main.command()
+@main.command(epilog=examples("bench tables", "bench tables --out reports/paper"))
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("reports/smoke"),
               show_default=True, help="The folder a run-all wrote (results.csv and run_info.json).")
 def tables(out: Path) -> None:
@@ -257,7 +307,7 @@ def tables(out: Path) -> None:
 main.add_command(segment_cmd)
 
 
-@main.command("record-peer")
+@main.command("record-peer", epilog=examples("bench record-peer runs/peers/mediapipe-selfie-general"))
 @click.argument("pred_dir", type=click.Path(file_okay=False))
 @click.option("--csv", "csv_path", default="reports/peers.csv", show_default=True, type=click.Path(dir_okay=False),
               help="The off-the-shelf peers, read beside Table 1.")
@@ -274,16 +324,19 @@ def record_peer_cmd(pred_dir: str, csv_path: str) -> None:
                f"{row['boundary_f']}, {row['fps']} FPS at {row['input_hw']} (HxW); written: {csv_path}")
 
 
-@main.command()
+@main.command(epilog=examples(
+    "bench gallery --model runs/elb-pfcn --data data/pfcn",
+    "bench gallery --model runs/elb-pfcn --data data/pfcn --peer MediaPipe=runs/peers/mediapipe-selfie-general"))
 @click.option("--model", "source", required=True, type=click.Path(exists=True),
               help="Our trained model: a run folder, a checkpoint or an .onnx file.")
 @click.option("--data", required=True, type=click.Path(file_okay=False), help="A portrait dataset folder.")
 @click.option("--peer", "peers", multiple=True, metavar="NAME=DIR",
               help="A peer's masks folder (from peers/), repeatable: MediaPipe=runs/peers/mediapipe-selfie-general.")
-@click.option("--split", default="test", show_default=True)
+@click.option("--split", default="test", show_default=True, help="The split of --data the photos come from.")
 @click.option("--count", default=6, show_default=True, type=click.IntRange(1, 40), help="Photos (rows).")
 @click.option("--name", default="ELB", show_default=True, help="Our model's column title.")
-@click.option("--out", default="reports/figures/gallery.png", show_default=True, type=click.Path(dir_okay=False))
+@click.option("--out", default="reports/figures/gallery.png", show_default=True, type=click.Path(dir_okay=False),
+              help="The PNG to write.")
 def gallery(source: str, data: str, peers: tuple[str, ...], split: str, count: int, name: str, out: str) -> None:
     """Real test photos with the ground truth, our model and off-the-shelf peers side by side."""
     from bench.dataset import DatasetError

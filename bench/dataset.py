@@ -560,8 +560,8 @@ def read_dataset(root: str | os.PathLike, full: bool = False) -> PortraitDataset
     root = Path(root)
     problems = validate(root, full=full)
     if problems:
-        more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
-        raise DatasetError("invalid portrait dataset:\n  " + "\n  ".join(problems[:10]) + more)
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise DatasetError("invalid portrait dataset: " + "; ".join(problems[:3]) + more)  # one line
     meta = json.loads((root / "dataset.json").read_text(encoding="utf-8"))
     splits = {
         sf.stem: [x.strip() for x in sf.read_text(encoding="utf-8").splitlines() if x.strip()]

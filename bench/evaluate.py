@@ -26,6 +26,7 @@ from bench.checkpoint import checkpoint_path, load_model
 from bench.data import PortraitTorchDataset, normalize, resize_image, worker_init
 from bench.dataset import PortraitDataset, atomic_write_json, read_dataset
 from bench.metrics import BOUNDARY_TOLERANCE, MetricAccumulator
+from bench.registry import check_input_size
 
 
 def _logits(output: torch.Tensor | dict[str, torch.Tensor]) -> torch.Tensor:
@@ -135,6 +136,7 @@ def evaluate_run(
     ``data`` defaults to the dataset the run trained on and ``size`` to its training size. The file is
     ``metrics.json`` for the test split of the training dataset, ``metrics_<dataset>_<split>.json`` otherwise;
     ``native=True`` (``evaluate_native``) writes ``metrics_native.json`` / ``metrics_<dataset>_<split>_native.json``.
+    A ``size`` the run's model cannot take raises ``ValueError`` before any image is read.
     """
     ckpt = checkpoint_path(run_dir)
     model = load_model(ckpt, device)
@@ -142,6 +144,7 @@ def evaluate_run(
     data_path = Path(data) if data is not None else Path(cfg["data"])
     ds = read_dataset(data_path)
     eval_size = int(size or cfg["size"])
+    check_input_size(cfg["model"], eval_size)
     num_classes = int(cfg.get("num_classes", 2))
     if native:
         metrics = evaluate_native(model, ds, split, eval_size, device, batch_size, tolerance, num_classes)

@@ -33,6 +33,7 @@ class ModelSpec:
     factory: str  # "module:callable"
     paper_name: str
     default_loss: str  # "adaptive" (ELB's boundary-weighted loss) or "ce" (the baselines' own default)
+    stride: int = 8  # the input side must be a multiple of this (the model's total downsampling)
 
 
 MODELS: dict[str, ModelSpec] = {
@@ -44,7 +45,7 @@ MODELS: dict[str, ModelSpec] = {
         ModelSpec("enet", "baselines.enet:ENet", "ENet", "ce"),
         ModelSpec("icnet", "baselines.icnet:ICNet", "ICNet", "ce"),
         ModelSpec("bisenet", "baselines.bisenet:BiSeNet", "BiSeNet", "ce"),  # ResNet18 context path
-        ModelSpec("portraitnet", "baselines.portraitnet:PortraitNet", "PortraitNet", "ce"),
+        ModelSpec("portraitnet", "baselines.portraitnet:PortraitNet", "PortraitNet", "ce", stride=32),
     )
 }
 
@@ -60,17 +61,35 @@ def get_spec(name: str) -> ModelSpec:
         raise KeyError(f"unknown model {name!r}; registered: {', '.join(MODELS)}") from None
 
 
+def check_input_size(name: str, size: int) -> None:
+    """Raise ``ValueError`` unless ``size`` is a positive multiple of the model's stride (8 for "module:callable")."""
+    stride = MODELS[name].stride if name in MODELS else 8
+    if size < stride or size % stride:
+        near = max(stride, int(round(size / stride)) * stride)
+        raise ValueError(f"size {size} does not suit {name}: use a multiple of {stride} (e.g. {near})")
+
+
 def build_model(name: str, num_classes: int = 2, **kwargs: object) -> nn.Module:
-    """A registered model by name, or ``"module:callable"``: any factory taking ``num_classes`` (a user's model)."""
+    """A registered model by name, or ``"module:callable"``: any factory taking ``num_classes`` (a user's model).
+
+    A name that does not resolve to a model (unknown, not importable, not callable with ``num_classes``, or
+    returning something other than an ``nn.Module``) raises ``KeyError`` with a one-line message.
+    """
     if ":" not in name:
         module_name, attr = get_spec(name).factory.split(":")
         return getattr(importlib.import_module(module_name), attr)(num_classes=num_classes, **kwargs)
     module_name, attr = name.split(":", 1)
     try:
         factory = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as e:
+    except (ImportError, AttributeError, ValueError) as e:
         raise KeyError(f"model factory {name!r} cannot be imported ({e})") from e
-    return factory(num_classes=num_classes, **kwargs)
+    try:
+        model = factory(num_classes=num_classes, **kwargs)
+    except TypeError as e:
+        raise KeyError(f"model factory {name!r} cannot be called with num_classes ({e})") from e
+    if not isinstance(model, nn.Module):
+        raise KeyError(f"model factory {name!r} returned a {type(model).__name__}, not a torch nn.Module")
+    return model
 
 
 def default_loss(name: str) -> str:

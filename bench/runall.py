@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 from bench.dataset import PortraitDataset, atomic_write_bytes, atomic_write_json, atomic_write_text, read_dataset
-from bench.registry import default_loss, get_spec, model_names
+from bench.registry import check_input_size, default_loss, get_spec, model_names
 from bench.tables import RESULT_COLUMNS, git_commit
 from bench.train_config import TrainConfig, TrainError, train_defaults
 
@@ -65,6 +65,17 @@ class Profile:
     def train_setting(self, key: str) -> object:
         """One training setting as the runs use it: the profile's, else the ``TrainConfig`` default."""
         return self.train.get(key, train_defaults()[key])
+
+    def check_models(self, names: list[str]) -> None:
+        """Every model is registered (else ``KeyError``) and takes the training and timing sizes (else
+        ``ValueError`` naming the profile): checked before any work, not when the grid reaches that model."""
+        for n in names:
+            get_spec(n)
+            for table, size in (("train", self.train_setting("size")), ("speed", self.speed.get("size", 512))):
+                try:
+                    check_input_size(n, int(size))
+                except ValueError as e:
+                    raise ValueError(f"{self.source}: [{table}] {e}") from None
 
 
 def _check_keys(data: dict, source: str) -> None:
@@ -104,14 +115,14 @@ def load_profile(name_or_path: str) -> Profile:
     except TrainError as e:
         raise ValueError(f"{source}: [train] {e}") from None
     models = data.get("models", {})
-    names = list(models.get("names", model_names()))
-    for n in names:
-        get_spec(n)  # unknown names fail here, before any training
-    return Profile(
+    profile = Profile(
         name=str(data.get("name", path.stem)), description=str(data.get("description", "")), source=source,
         synthetic=dict(data.get("synthetic", {})), train=dict(data.get("train", {})), speed=dict(data.get("speed", {})),
-        models=names, ablation=bool(models.get("ablation", True)), figures=dict(data.get("figures", {})),
+        models=list(models.get("names", model_names())), ablation=bool(models.get("ablation", True)),
+        figures=dict(data.get("figures", {})),
     )
+    profile.check_models(profile.models)  # unknown names and sizes a model cannot take fail here, before any work
+    return profile
 
 
 def resolve_device(device: str) -> str:
@@ -276,8 +287,7 @@ def run_all(
     out, runs = Path(out), Path(runs)
     device = resolve_device(device)
     models = models or profile.models
-    for m in models:
-        get_spec(m)
+    profile.check_models(models)
     given = dict(datasets or {})
     data = prepare_datasets(profile, given, runs, log)
     jobs = plan_jobs(profile, data, models)

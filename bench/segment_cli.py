@@ -7,6 +7,9 @@ import time
 
 import click
 
+from bench.cli_help import HELP_OPTIONS, OneLineCommand, examples
+from bench.devices import device_option
+
 
 def _echo_skip(path, message: str) -> None:
     click.echo(f"skipped: {message}", err=True)
@@ -31,7 +34,10 @@ class _Rate:
         return rate
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(cls=OneLineCommand, context_settings=HELP_OPTIONS, epilog=examples(
+    "segment photo.jpg --model runs/elb-pfcn",
+    "bench segment 'holiday/*.jpg' --model runs/elb-pfcn --cutout --background blur --out cut",
+    "bench segment clip.mp4 --model runs/elb-pfcn --background green --smooth 0.6 --device cuda"))
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("--model", "source", required=True, type=click.Path(exists=True),
               help="A training run folder, a checkpoint file or an .onnx file.")
@@ -47,7 +53,7 @@ class _Rate:
               help="Photos larger than this on their long side are shrunk first.")
 @click.option("--smooth", default=0.0, show_default=True, type=click.FloatRange(0.0, 1.0, max_open=True),
               help="Videos: weight of the previous frame's probabilities (0: no temporal smoothing).")
-@click.option("--device", default="cpu", show_default=True)
+@click.option("--device", default="cpu", show_default=True, callback=device_option, help="cpu, cuda or cuda:N.")
 @click.option("--threads", default=None, type=int, help="Inference threads [default: the runtime's].")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def segment(inputs: tuple[str, ...], source: str, out: str, want_mask: bool, want_cutout: bool,

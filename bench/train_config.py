@@ -6,6 +6,7 @@ are all this dataclass, so a default is set in one place. No torch here: the CLI
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 
 SCHEDULES = ("poly", "exp")
@@ -50,7 +51,9 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Raise ``TrainError`` naming the first setting that cannot work."""
-        from bench.losses import MAIN_LOSSES  # imported here: it pulls in torch, and the CLI's defaults do not need it
+        # imported here: they pull in torch, and the CLI's defaults do not need it
+        from bench.losses import MAIN_LOSSES
+        from bench.registry import check_input_size, get_spec
 
         if self.schedule not in SCHEDULES:
             raise TrainError(f"unknown schedule {self.schedule!r}; expected one of {SCHEDULES}")
@@ -61,8 +64,19 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "size"):
             if getattr(self, name) < 1:
                 raise TrainError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.size % 8:
-            raise TrainError(f"size must be a multiple of 8 (the models' output stride), got {self.size}")
+        try:
+            if ":" not in self.model:
+                get_spec(self.model)
+            check_input_size(self.model, self.size)
+        except (KeyError, ValueError) as e:
+            raise TrainError(str(e.args[0])) from None
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise TrainError(f"lr must be a positive number, got {self.lr}")
+        if not (self.weight_decay >= 0 and math.isfinite(self.weight_decay)):
+            raise TrainError(f"weight_decay must be 0 or more, got {self.weight_decay}")
+        for name in ("workers", "eval_every"):
+            if getattr(self, name) < 0:
+                raise TrainError(f"{name} must be 0 or more, got {getattr(self, name)}")
         if not 0.0 <= self.val_fraction < 1.0:
             raise TrainError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
         if self.eval_split == "val" and not self.val_fraction:

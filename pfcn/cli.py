@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 import bench
-from bench.cli_help import HELP_OPTIONS, examples
+from bench.cli_help import HELP_OPTIONS, OneLineErrors, examples
 from bench.dataset import DatasetError
 
 from .download import DownloadConfig
@@ -15,7 +15,7 @@ from .fetch import FetchOptions, NetworkUnreachable, fetch, status_table
 from .release import ReleaseError
 
 
-@click.group(context_settings=HELP_OPTIONS)
+@click.group(cls=OneLineErrors, context_settings=HELP_OPTIONS)
 @click.version_option(bench.__version__, prog_name="pfcn")
 def main() -> None:
     """Recover the PFCN portrait dataset (Shen et al., EG 2016) from its Flickr links."""

@@ -7,7 +7,7 @@ import re
 import click
 
 import bench
-from bench.cli_help import HELP_OPTIONS, examples
+from bench.cli_help import HELP_OPTIONS, OneLineErrors, examples
 from bench.dataset import DatasetError, to_json
 from pseg.build import BuildOptions, build_pseg, default_workers
 from pseg.mhp import MHPError
@@ -22,7 +22,7 @@ def _size(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, 
     return int(m.group(1)), int(m.group(2))
 
 
-@click.group(context_settings=HELP_OPTIONS)
+@click.group(cls=OneLineErrors, context_settings=HELP_OPTIONS)
 @click.version_option(bench.__version__, prog_name="pseg")
 def main() -> None:
     """Build the PSEG head-and-shoulders portrait dataset from LV-MHP-v1 or LV-MHP-v2."""

@@ -161,6 +161,10 @@ def test_profiles_ship_and_bad_ones_are_named(tmp_path):
     unknown.write_text('[models]\nnames = ["elb", "resnet9000"]\n')
     with pytest.raises(KeyError, match="resnet9000"):
         load_profile(str(unknown))
+    unsized = tmp_path / "unsized.toml"
+    unsized.write_text("[train]\nsize = 48\n")  # a multiple of 8, but PortraitNet takes multiples of 32
+    with pytest.raises(ValueError, match=r"unsized.toml: \[train\] size 48 does not suit portraitnet"):
+        load_profile(str(unsized))
 
 
 def test_every_train_setting_reaches_the_run(tmp_path):
