@@ -202,6 +202,7 @@ def train(cfg: TrainConfig, stop_after_epoch: int | None = None) -> Path:
     cfg.validate()
     data_path = Path(cfg.data).resolve()
     data = read_dataset(data_path)
+    data.check_split("train")  # before the run folder is made: a bad dataset leaves nothing behind
     use_cuda = cfg.device.startswith("cuda") or (cfg.device == "auto" and torch.cuda.is_available())
     env = _setup_distributed(use_cuda)
     try:

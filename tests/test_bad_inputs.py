@@ -1,0 +1,180 @@
+"""Every console command with careless input: a non-zero exit, one line of error on stderr and no traceback, and
+nothing outside the command's own output folder created, changed or deleted (a snapshot of the workspace before and
+after each command)."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import scipy.io
+from click.testing import CliRunner
+
+from bench.cli import main as bench_main
+from bench.dataset import DatasetWriter
+from pfcn.cli import main as pfcn_main
+from pseg.cli import main as pseg_main
+from pseg.fake_mhp import SynthImage, SynthPerson, write_tree
+from tests.bench.helpers import make_portrait_dataset
+
+TOOLS = {"bench": bench_main, "pfcn": pfcn_main, "pseg": pseg_main}
+PROGRESS = ("pfcn fetch:", "pseg build:")  # progress lines off a terminal are not errors
+
+
+def _dataset(root: Path, masks: dict[str, tuple[int, str]]) -> None:
+    """One sample per id: a 32x32 image with a square of ``value`` in its mask."""
+    w = DatasetWriter(root, "careless", "tests", image_format="png")
+    for sid, (value, split) in masks.items():
+        mask = np.zeros((32, 32), np.uint8)
+        mask[8:24, 8:24] = value
+        w.add(sid, np.full((32, 32, 3), 120, np.uint8), mask, split)
+    w.finalize()
+
+
+def _release(root: Path) -> None:
+    data = root / "data"
+    (data / "images_mask").mkdir(parents=True)
+    (data / "alldata_urls.txt").write_text("00001.jpg http://127.0.0.1:9/1_b.jpg\n")
+    (data / "crop.txt").write_text("00001.jpg 0 800 0 600\n")
+    scipy.io.savemat(data / "images_mask" / "00001_mask.mat", {"mask": np.ones((800, 600), np.uint8)})
+    scipy.io.savemat(data / "trainlist.mat", {"trainlist": np.array([[1]], np.uint16)})
+    scipy.io.savemat(data / "testlist.mat", {"testlist": np.zeros((1, 0), np.uint16)})
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory) -> Path:
+    """A workspace holding everything the bad inputs point at (the commands run with it as working folder)."""
+    ws = tmp_path_factory.mktemp("ws")
+    make_portrait_dataset(ws / "data", n_train=4, n_test=2, size=32)
+    _dataset(ws / "notest", {"a": (1, "train"), "b": (1, "train")})
+    _dataset(ws / "zero255", {"a": (255, "train"), "b": (1, "test")})
+    _dataset(ws / "bad128", {"a": (1, "train"), "b": (1, "test")})
+    ok, buf = cv2.imencode(".png", np.full((32, 32), 128, np.uint8))
+    (ws / "bad128" / "masks" / "a.png").write_bytes(buf.tobytes())
+    (ws / "mine" / "images").mkdir(parents=True)
+    (ws / "mine" / "images" / "holiday.jpg").write_bytes(b"the user's own photo")
+    (ws / "empty").mkdir()
+    (ws / "notes.txt").write_text("not a checkpoint, not a zip\n")
+    _release(ws / "release")
+    spec = [SynthImage("0001", 160, 120, [SynthPerson(60, 15, 26)])]
+    write_tree(ws / "mhp", spec, "v1", seed=1)
+    bare = write_tree(ws / "mhp-bare", spec, "v1", seed=1)
+    shutil.rmtree(bare / "annotations")
+    (bare / "annotations").mkdir()
+    r = CliRunner().invoke(bench_main, ["train", "--model", "elb", "--data", str(ws / "data"), "--out",
+                                        str(ws / "run"), "--epochs", "1", "--batch-size", "2", "--size", "32",
+                                        "--workers", "0", "--no-progress"])
+    assert r.exit_code == 0, r.output
+    return ws
+
+
+
+TRAIN = ["train", "--model", "elb", "--data", "data", "--epochs", "1", "--size", "32", "--workers", "0",
+         "--no-progress", "--out", "runs/t"]
+EVAL = ["eval", "--run", "run"]
+
+# (tool, arguments, the command's own output folder or None, a word the error line must hold)
+CASES = [
+    ("bench", [*TRAIN, "--lr", "-1"], None, "lr must be a positive"),
+    ("bench", [*TRAIN, "--lr", "nan"], None, "lr must be a positive"),
+    ("bench", [*TRAIN, "--weight-decay", "-5"], None, "weight_decay must be 0 or more"),
+    ("bench", [*TRAIN, "--workers", "-1"], None, "workers must be 0 or more"),
+    ("bench", [*TRAIN, "--device", "gpu"], None, "'gpu' is not a device"),
+    ("bench", [*TRAIN, "--device", "cuda:99"], None, "cuda:99"),
+    ("bench", [*TRAIN, "--model", "os:getcwd"], None, "cannot be called with num_classes"),
+    ("bench", [*TRAIN, "--model", "json:JSONDecodeError.nope"], None, "cannot be imported"),
+    ("bench", [*TRAIN, "--model", "nope"], None, "unknown model 'nope'"),
+    ("bench", [*TRAIN, "--size", "36"], None, "multiple of 8"),
+    ("bench", [*TRAIN, "--model", "portraitnet", "--size", "48"], None, "multiple of 32"),
+    ("bench", [*TRAIN, "--epochs", "0"], None, "epochs must be at least 1"),
+    ("bench", [*TRAIN, "--batch-size", "0"], None, "batch_size must be at least 1"),
+    ("bench", [*TRAIN, "--max-iters-per-epoch", "0"], None, "max_iters_per_epoch"),
+    ("bench", [*TRAIN, "--data", "mine"], None, "invalid portrait dataset"),
+    ("bench", [*TRAIN, "--data", "zero255"], None, "0/255"),
+    ("bench", [*TRAIN, "--data", "bad128"], None, "masks/a.png: mask values [128]"),
+    ("bench", [*TRAIN, "--schedule", "cosine"], None, "'cosine' is not one of"),
+    ("bench", ["eval"], None, "exactly one of --run, --checkpoint and --predictions"),
+    ("bench", ["eval", "--checkpoint", "notes.txt"], None, "notes.txt: not a readable checkpoint"),
+    ("bench", ["eval", "--run", "empty"], None, "no checkpoint"),
+    ("bench", [*EVAL, "--size", "100"], None, "multiple of 8"),
+    ("bench", [*EVAL, "--size", "0"], None, "0 is not in the range"),
+    ("bench", [*EVAL, "--device", "cuda:99"], None, "cuda:99"),
+    ("bench", [*EVAL, "--data", "notest"], None, "the test split is empty"),
+    ("bench", [*EVAL, "--split", "val"], None, "no such split"),
+    ("bench", [*EVAL, "--data", "bad128", "--split", "train"], None, "mask values [128]"),
+    ("bench", [*EVAL, "--native", "--data", "bad128", "--split", "train"], None, "mask values [128]"),
+    ("bench", ["complexity", "--size", "0"], None, "0 is not in the range"),
+    ("bench", ["complexity", "--size", "7"], None, "multiple of 8"),
+    ("bench", ["complexity", "--model", "nope"], None, "unknown model"),
+    ("bench", ["speed", "--model", "elb", "--size", "100"], None, "multiple of 8"),
+    ("bench", ["speed", "--model", "elb", "--batch-size", "0"], None, "--batch-size"),
+    ("bench", ["speed", "--model", "elb", "--runs", "0"], None, "--runs"),
+    ("bench", ["speed", "--model", "elb", "--device", "gpu"], None, "'gpu' is not a device"),
+    ("bench", ["models", "--size", "7"], None, "multiple of 8"),
+    ("bench", ["run-all", "--profile", "nope"], None, "unknown profile 'nope'"),
+    ("bench", ["run-all", "--models", "elb,nope", "--pfcn", "data"], None, "unknown model 'nope'"),
+    ("bench", ["run-all", "--device", "gpu"], None, "'gpu' is not a device"),
+    ("bench", ["run-all", "--pfcn", "mine"], None, "invalid portrait dataset"),
+    ("bench", ["tables", "--out", "empty"], None, "results.csv: missing"),
+    ("bench", ["eval", "--predictions", "empty"], None, "--predictions needs --data"),
+    ("bench", ["eval", "--predictions", "empty", "--data", "data"], None, "missing"),
+    ("bench", ["eval", "--predictions", "missing", "--data", "data"], None, "no such predictions folder"),
+    ("bench", ["segment", "notes.txt", "--model", "run", "--device", "gpu"], None, "'gpu' is not a device"),
+    ("bench", ["segment", "missing.jpg", "--model", "run"], None, "missing.jpg: no such file or folder"),
+    ("bench", ["segment", "data/images", "--model", "notes.txt"], None, "notes.txt: not a readable checkpoint"),
+    ("bench", ["segment", "data/images", "--model", "run", "--background", "plaid"], None, "background 'plaid'"),
+    ("bench", ["record-peer", "empty"], None, "peer.json: missing"),
+    ("bench", ["gallery", "--model", "run", "--data", "data", "--peer", "nope"], None, "expected NAME=DIR"),
+    ("bench", ["gallery", "--model", "run", "--data", "data", "--count", "0"], None, "--count"),
+    ("bench", ["nope"], None, "No such command 'nope'"),
+    ("pfcn", ["fetch", "--release", "missing.zip", "--out", "out"], None, "no such file or folder"),
+    ("pfcn", ["fetch", "--release", "notes.txt", "--out", "out"], None, "not a readable zip file"),
+    ("pfcn", ["fetch", "--release", "release", "--out", "mine", "--offline"], None, "not a portrait dataset"),
+    ("pfcn", ["fetch", "--release", "release", "--out", "data", "--offline"], None, "holds a 'tiny' dataset"),
+    ("pfcn", ["fetch", "--release", "release", "--out", "notes.txt"], None, "notes.txt"),
+    ("pfcn", ["fetch", "--release", "release", "--out", "out", "--workers", "0"], None, "--workers"),
+    ("pfcn", ["fetch", "--release", "release", "--out", "out", "--from-dir", "missing"], None, "--from-dir"),
+    ("pfcn", ["status", "mine"], None, "no manifest.csv"),
+    ("pseg", ["build", "--mhp-root", "mine", "--out", "out"], None, "not an MHP tree"),
+    ("pseg", ["build", "--mhp-root", "mhp", "--out", "out", "--size", "0x5"], None, "WIDTHxHEIGHT"),
+    ("pseg", ["build", "--mhp-root", "mhp", "--out", "mine"], None, "not a portrait dataset"),
+    ("pseg", ["build", "--mhp-root", "mhp-bare", "--out", "out", "--workers", "1"], "out", "no-annotations 1"),
+    ("pseg", ["build", "--mhp-root", "mhp", "--out", "out", "--test-fraction", "2"], None, "--test-fraction"),
+    ("pseg", ["stats", "mine"], None, "manifest"),
+    ("pseg", ["preview", "data", "--out", "sheet.png", "--split", "val"], None, "no such split"),
+    ("pseg", ["preview", "data", "--out", "sheet.png", "-n", "0"], None, "--count"),
+]
+
+
+def _snapshot(root: Path) -> dict[str, str]:
+    return {p.relative_to(root).as_posix(): ("dir" if p.is_dir() else hashlib.sha256(p.read_bytes()).hexdigest())
+            for p in root.rglob("*")}
+
+
+@pytest.mark.parametrize(("tool", "args", "own", "expected"), CASES, ids=[" ".join([c[0], *c[1]]) for c in CASES])
+def test_a_bad_input_is_one_line_of_error_and_touches_nothing_else(ws, monkeypatch, tool, args, own, expected):
+    monkeypatch.chdir(ws)
+    before = _snapshot(ws)
+    r = CliRunner().invoke(TOOLS[tool], args)
+    assert r.exit_code != 0, r.output
+    assert isinstance(r.exception, SystemExit), r.exception  # an uncaught exception would be a traceback
+    assert "Traceback" not in r.output and "weights_only" not in r.output
+    errors = [line for line in r.stderr.splitlines() if line.strip() and not line.startswith(PROGRESS)]
+    assert len(errors) == 1 and errors[0].startswith("Error: "), r.stderr
+    assert expected in errors[0]
+    after = _snapshot(ws)
+    changed = {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
+    outside = {k for k in changed if own is None or not (k == own or k.startswith(own + "/"))}
+    assert not outside, f"{tool} {' '.join(args)} changed {sorted(outside)}"
+    if own:
+        shutil.rmtree(ws / own)
+
+
+def test_the_table_covers_every_command_with_enough_cases():
+    covered = {(tool, args[0]) for tool, args, _, _ in CASES}
+    every = {(tool, name) for tool, group in TOOLS.items() for name in group.commands}
+    assert every <= covered and len(CASES) >= 30
