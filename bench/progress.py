@@ -1,7 +1,8 @@
 """Progress of long commands: a tqdm bar on a terminal, plain lines at a steady interval anywhere else.
 
 Under nohup, CI or a pipe a bar is either silent or a flood of carriage returns; a line every ``interval`` seconds
-(and one at the start and the end) shows a log reader that the run is alive and how far it got.
+(and a last one at the end of a run that printed any) shows a log reader that the run is alive and how far it got,
+while a task shorter than the interval prints nothing.
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ class Progress:
     stream allows; False: silent."""
 
     def __init__(self, total: int, desc: str, unit: str, initial: int = 0, enabled: bool | None = None,
-                 interval: float = LINE_INTERVAL_S, stream: TextIO | None = None) -> None:
+                 interval: float | None = None, stream: TextIO | None = None, leave: bool = True) -> None:
         self.stream = stream or sys.stderr
         self.total, self.desc, self.unit, self.n = total, desc, unit, initial
         self.counts: dict[str, object] = {}
-        self.interval = interval
+        self.interval = LINE_INTERVAL_S if interval is None else interval
+        self._printed = False
         self._bar = None
         self._lines = False
         if enabled is False:
@@ -30,12 +32,11 @@ class Progress:
         if _is_terminal(self.stream):
             from tqdm import tqdm
 
-            self._bar = tqdm(total=total, initial=initial, unit=unit, desc=desc, file=self.stream,
+            self._bar = tqdm(total=total, initial=initial, unit=unit, desc=desc, file=self.stream, leave=leave,
                              dynamic_ncols=True)
         else:
             self._lines = True
             self._start = self._last = time.monotonic()
-            self._line("started")
 
     def update(self, n: int = 1, **counts: object) -> None:
         self.n += n
@@ -48,6 +49,7 @@ class Progress:
 
     def _line(self, note: str) -> None:
         self._last = time.monotonic()
+        self._printed = True
         counts = ", ".join(f"{k} {v}" for k, v in self.counts.items())
         elapsed = int(self._last - self._start)
         parts = [f"{self.n}/{self.total} {self.unit}", counts, f"{elapsed // 60}m{elapsed % 60:02d}s", note]
@@ -59,7 +61,8 @@ class Progress:
             self._bar = None
         elif self._lines:
             self._lines = False
-            self._line("done" if self.n >= self.total else "stopped")
+            if self._printed:
+                self._line("done" if self.n >= self.total else "stopped")
 
 
 def _is_terminal(stream: TextIO) -> bool:

@@ -43,13 +43,13 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
-from tqdm import tqdm
 
 from bench.checkpoint import CHECKPOINT, CheckpointError, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from bench.data import Augment, PortraitTorchDataset, holdout_ids, worker_init
 from bench.dataset import atomic_write_json, atomic_write_text, read_dataset
 from bench.evaluate import evaluate
 from bench.losses import compute_loss
+from bench.progress import Progress
 from bench.registry import build_model, default_loss
 from bench.train_config import TrainConfig, TrainError
 
@@ -362,8 +362,8 @@ def _train_epoch(run: _Run, learner: _Learner, dataset: PortraitTorchDataset, sa
     optimizer, scaler = learner.optimizer, learner.scaler
     lr = optimizer.param_groups[0]["lr"]
     learner.model.train()
-    bar = tqdm(total=steps, desc=f"{cfg.model} epoch {epoch + 1}/{cfg.epochs}", unit="it", leave=False,
-               disable=not (cfg.progress and env.rank == 0), dynamic_ncols=True)
+    bar = Progress(steps, f"{cfg.model} epoch {epoch + 1}/{cfg.epochs}", "steps", leave=False,
+                   enabled=None if cfg.progress and env.rank == 0 else False)
     t0 = time.perf_counter()
     loss_sum, images = 0.0, 0
     for step, batch in enumerate(loader):
@@ -393,9 +393,7 @@ def _train_epoch(run: _Run, learner: _Learner, dataset: PortraitTorchDataset, sa
         scaler.update()
         loss_sum += value
         images += len(x) * env.world
-        bar.update(1)
-        bar.set_postfix(loss=f"{value:.4f}", lr=f"{lr:.2e}",
-                        img_s=f"{images / max(time.perf_counter() - t0, 1e-9):.1f}")
+        bar.update(1, loss=f"{value:.4f}", lr=f"{lr:.2e}", img_s=f"{images / max(time.perf_counter() - t0, 1e-9):.1f}")
     bar.close()
     if steps == 0:
         raise TrainError(f"{run.record['data']}: no full batch of {cfg.batch_size} in the train split")

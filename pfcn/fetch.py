@@ -28,7 +28,7 @@ from bench.dataset import (
     read_manifest_rows,
     remove_partial_writes,
 )
-from bench.progress import LINE_INTERVAL_S, Progress
+from bench.progress import Progress
 
 from .crop import CLAMP_TOLERANCE, OUT_H, OUT_W, BadImage, crop_portrait
 from .download import DownloadConfig, Throttle, check_jpeg, download, make_session
@@ -57,7 +57,7 @@ class FetchOptions:
     offline: bool = False
     image_format: str = "jpg"
     progress: bool | None = None  # None/True: a bar on a terminal, else a line every progress_interval s
-    progress_interval: float = LINE_INTERVAL_S
+    progress_interval: float | None = None  # None: bench.progress.LINE_INTERVAL_S
     unreachable_after: int = 20  # stop when this many first downloads all fail with one network error
 
 

@@ -86,8 +86,8 @@ def test_without_a_terminal_progress_is_plain_lines(release, tmp_path, capsys):
     fetch(release.data, tmp_path / "out", opts(offline=True, from_dir=raw, progress=None, progress_interval=0))
     err = capsys.readouterr().err
     lines = err.splitlines()
-    assert "\r" not in err and lines[0].startswith("pfcn fetch: 0/20 ids") and lines[0].endswith("started")
-    assert lines[-1].startswith("pfcn fetch: 20/20 ids") and lines[-1].endswith("done") and len(lines) == 22
+    assert "\r" not in err and lines[0].startswith("pfcn fetch: 1/20 ids; ok 0, unavailable 0, failed ")
+    assert lines[-1].startswith("pfcn fetch: 20/20 ids") and lines[-1].endswith("done") and len(lines) == 21
 
 
 def test_a_fetch_stops_early_when_the_network_is_unreachable(release, servers, tmp_path, monkeypatch):
