@@ -23,7 +23,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from bench.checkpoint import checkpoint_path, load_model
-from bench.data import PortraitTorchDataset, normalize, resize_image, worker_init
+from bench.data import PortraitTorchDataset, holdout_ids, normalize, resize_image, worker_init
 from bench.dataset import PortraitDataset, atomic_write_json, read_dataset
 from bench.metrics import BOUNDARY_TOLERANCE, MetricAccumulator
 from bench.registry import check_input_size
@@ -78,11 +78,15 @@ def evaluate_native(
     batch_size: int = 8,
     tolerance: float = BOUNDARY_TOLERANCE,
     num_classes: int = 2,
+    ids: Sequence[str] | None = None,
 ) -> dict[str, object]:
-    """Metrics at each image's own resolution: logits from a ``size`` input, upsampled bilinearly (``predict``)."""
+    """Metrics at each image's own resolution: logits from a ``size`` input, upsampled bilinearly (``predict``).
+
+    ``ids`` restricts the split to those samples (a run's held-out validation part of train).
+    """
     ds = data if isinstance(data, PortraitDataset) else read_dataset(Path(data))
     ds.check_split(split)  # as PortraitTorchDataset does for the resized path: empty, bad values or no portrait
-    ids = list(ds.ids(split))
+    ids = list(ds.ids(split) if ids is None else ids)
     acc = MetricAccumulator(num_classes, tolerance)
     for start in range(0, len(ids), batch_size):
         chunk = ids[start:start + batch_size]
@@ -136,7 +140,8 @@ def evaluate_run(
     ``data`` defaults to the dataset the run trained on and ``size`` to its training size. The file is
     ``metrics.json`` for the test split of the training dataset, ``metrics_<dataset>_<split>.json`` otherwise;
     ``native=True`` (``evaluate_native``) writes ``metrics_native.json`` / ``metrics_<dataset>_<split>_native.json``.
-    A ``size`` the run's model cannot take raises ``ValueError`` before any image is read.
+    ``split="val"`` is the part of train the run held out (its ``val_fraction``), for calibrating a protocol without
+    looking at the test split. A ``size`` the run's model cannot take raises ``ValueError`` before any image is read.
     """
     ckpt = checkpoint_path(run_dir)
     model = load_model(ckpt, device)
@@ -146,10 +151,20 @@ def evaluate_run(
     eval_size = int(size or cfg["size"])
     check_input_size(cfg["model"], eval_size)
     num_classes = int(cfg.get("num_classes", 2))
+    source_split, ids = split, None
+    if split == "val":
+        fraction = float(cfg.get("val_fraction") or 0.0)
+        if not fraction:
+            raise ValueError(f"{ckpt}: split 'val' is the part of train a run holds out, and this run held out none "
+                             "(trained with --val-fraction 0)")
+        source_split, ids = "train", holdout_ids(ds.ids("train"), fraction)[1]
     if native:
-        metrics = evaluate_native(model, ds, split, eval_size, device, batch_size, tolerance, num_classes)
+        metrics = evaluate_native(model, ds, source_split, eval_size, device, batch_size, tolerance, num_classes, ids)
     else:
-        metrics = evaluate(model, ds, split, eval_size, device, batch_size, 0, tolerance, num_classes)
+        tensors = PortraitTorchDataset(ds, source_split, eval_size, ids=ids)
+        metrics = evaluate(model, tensors, device=device, batch_size=batch_size, tolerance=tolerance,
+                           num_classes=num_classes)
+    metrics["split"] = split
     metrics.update({
         "model": cfg["model"],
         "data": str(data_path.resolve()),

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 import bench.train as train_mod
 from bench.checkpoint import CheckpointError, load_model
 from bench.cli import main
-from bench.data import normalize
+from bench.data import holdout_ids, normalize
 from bench.dataset import read_dataset
 from bench.evaluate import evaluate_run, predict
 from bench.metrics import MetricAccumulator
@@ -173,3 +173,17 @@ def test_held_out_validation_split_is_evaluated_and_timed(portrait_data, tmp_pat
     assert [r["eval_split"] for r in rows] == ["val", "val"] and all(0 <= float(r["test_miou"]) <= 1 for r in rows)
     assert float(rows[1]["elapsed_s"]) == pytest.approx(float(rows[0]["seconds"]) + float(rows[1]["seconds"]),
                                                         abs=2e-3)
+
+
+def test_eval_on_the_held_out_validation_part(portrait_data, tmp_path):
+    run = train(TrainConfig(model="elb", data=str(portrait_data), out=str(tmp_path / "v"), val_fraction=0.5,
+                            eval_split="val", eval_every=1, **SMALL))
+    val = holdout_ids(read_dataset(portrait_data).ids("train"), 0.5)[1]
+    m = evaluate_run(run, split="val")
+    assert m["split"] == "val" and m["images"] == len(val)
+    last = list(csv.DictReader(open(run / "train_log.csv")))[-1]
+    assert m["miou"] == pytest.approx(float(last["test_miou"]))  # the same samples training evaluated
+    assert evaluate_run(run, split="val", native=True)["images"] == len(val)
+    plain = train(TrainConfig(model="elb", data=str(portrait_data), out=str(tmp_path / "p"), **SMALL))
+    with pytest.raises(ValueError, match="held out none"):
+        evaluate_run(plain, split="val")
