@@ -13,7 +13,7 @@ $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "torch==2.13.0"
-	$(BIN)/python -m pip install -q -e ".[test]"
+	$(BIN)/python -m pip install -q -e ".[test,speed]"
 	touch $(STAMP)
 
 # Off-the-shelf peers run in their own environment: mediapipe 0.10.21 (the last release that bundles the Selfie

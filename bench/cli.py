@@ -22,10 +22,13 @@ def main() -> None:
     """Train, evaluate, time and count portrait segmentation models under one harness."""
 
 
-def _registered_model(_ctx: click.Context, param: click.Parameter, name: str | None) -> str | None:
-    """Option callback: an unknown model name is a usage error that lists the registered ones."""
-    from bench.registry import get_spec
+def _registered_model(_ctx: click.Context, param: click.Parameter, name: str | tuple[str, ...] | None
+                      ) -> str | tuple[str, ...] | None:
+    """Option callback: an unknown model name is a usage error that lists the registered ones ("all": every one)."""
+    from bench.registry import get_spec, model_names
 
+    if isinstance(name, tuple):
+        return tuple(model_names()) if "all" in name else tuple(_registered_model(_ctx, param, n) for n in name)
     if name is not None:
         try:
             get_spec(name)
@@ -218,38 +221,113 @@ def eval_cmd(run_dir: str | None, checkpoint: str | None, predictions: str | Non
     click.echo(f"written: {m['path']}")
 
 
-@main.command(epilog=examples("bench speed --model elb", "bench speed --model bisenet --device cuda --half --json"))
-@click.option("--model", "model_name", required=True, callback=_registered_model,
-              help="A registered model name (list: `bench models`).")
+def _choices(values: tuple[str, ...], every: tuple[str, ...]) -> list[str]:
+    """Repeated options, with "all" standing for ``every``; order kept, duplicates dropped."""
+    out: list[str] = []
+    for v in values:
+        out += [e for e in (every if v == "all" else (v,)) if e not in out]
+    return out
+
+
+@main.command(epilog=examples(
+    "bench speed --model elb",
+    "bench speed --model elb --model enet --backend all --precision fp32 --precision int8 --calib-data data/pfcn",
+    "bench speed --model bisenet --device cuda --half --json"))
+@click.option("--model", "model_names_", required=True, multiple=True, callback=_registered_model,
+              help="A registered model name (list: `bench models`); repeat it, or give all, to compare models "
+                   "(timed interleaved).")
+@click.option("--backend", "backends", multiple=True, default=("eager",), show_default=True,
+              type=click.Choice(["eager", "compile", "onnxruntime", "openvino", "cudagraphs", "tensorrt", "all"]),
+              help="Repeatable; all: every back end of the device.")
+@click.option("--precision", "precisions", multiple=True, default=("fp32",), show_default=True,
+              type=click.Choice(["fp32", "bf16", "fp16", "int8", "all"]),
+              help="Repeatable; int8: static quantization calibrated on --calib-data.")
 @click.option("--size", default=512, show_default=True, type=click.IntRange(1), help="Square input size in pixels.")
 @click.option("--device", default="cpu", show_default=True, callback=device_option, help="cpu, cuda or cuda:N.")
 @click.option("--batch-size", default=1, show_default=True, type=click.IntRange(1), help="Images per pass.")
 @click.option("--warmup", default=10, show_default=True, type=click.IntRange(0), help="Untimed passes first.")
 @click.option("--runs", default=50, show_default=True, type=click.IntRange(1),
               help="Timed passes (the median is reported).")
-@click.option("--threads", default=None, type=click.IntRange(1), help="torch.set_num_threads [default: torch's].")
-@click.option("--channels-last", is_flag=True, help="NHWC memory layout for model and input.")
-@click.option("--half", is_flag=True, help="fp16 weights and input (CUDA only).")
-@click.option("--compile", "use_compile", is_flag=True, help="torch.compile the model first.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def speed(model_name: str, size: int, device: str, batch_size: int, warmup: int, runs: int, threads: int | None,
+@click.option("--threads", default=None, type=click.IntRange(1),
+              help="Threads per back end [default: each back end's own].")
+@click.option("--calib-data", default=None, type=click.Path(file_okay=False),
+              help="A portrait dataset whose training images calibrate int8.")
+@click.option("--channels-last", is_flag=True, help="NHWC memory layout for model and input (PyTorch back ends).")
+@click.option("--half", is_flag=True, help="Same as --precision fp16 (CUDA only).")
+@click.option("--compile", "use_compile", is_flag=True, help="Same as --backend compile.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per model x back end x precision, one a line.")
+def speed(model_names_: tuple[str, ...], backends: tuple[str, ...], precisions: tuple[str, ...], size: int,
+          device: str, batch_size: int, warmup: int, runs: int, threads: int | None, calib_data: str | None,
           channels_last: bool, half: bool, use_compile: bool, as_json: bool) -> None:
-    """Inference FPS: eval mode, no autograd, warm-up, synchronised timing; median and spread."""
-    from bench.dataset import to_json
-    from bench.speed import measure_fps
+    """Inference FPS and latency: eval mode, warm-up, median and spread; several candidates are timed interleaved.
 
-    _sized_models([model_name], size)
-    try:
-        r = measure_fps(model_name, size=size, device=device, batch_size=batch_size, warmup=warmup, runs=runs,
-                        channels_last=channels_last, half=half, compile=use_compile, threads=threads)
-    except ValueError as e:
-        raise _fail(e) from None
+    Candidates that cannot run (back end not installed, precision unsupported) are listed with the reason.
+    """
+    from bench.dataset import to_json
+    from bench.speedgrid import CPU_BACKENDS, CPU_PRECISIONS, CUDA_BACKENDS, CUDA_PRECISIONS, measure_grid
+
+    _sized_models(list(model_names_), size)
+    cuda = device.startswith("cuda")
+    backends_ = _choices(("compile",) if use_compile else backends, CUDA_BACKENDS if cuda else CPU_BACKENDS)
+    precisions_ = _choices(("fp16",) if half else precisions, CUDA_PRECISIONS if cuda else CPU_PRECISIONS)
+    rows = measure_grid(list(model_names_), backends_, precisions_, size=size, batch_size=batch_size, warmup=warmup,
+                        runs=runs, threads=threads, device=device, calibration=calib_data,
+                        channels_last=channels_last or None)
     if as_json:
-        click.echo(to_json(r, indent=None))
+        for r in rows:
+            click.echo(to_json(r, indent=None))
         return
-    click.echo(f"{r['model']}: {r['fps']:.2f} FPS median (p10 {r['fps_p10']:.2f}, p90 {r['fps_p90']:.2f}; "
-               f"{r['ms_median']:.2f} ms) at {size}x{size}, batch {batch_size}, {r['dtype']}, "
-               f"{r['device_name']} ({r['device']}, {r['threads']} threads), torch {r['torch']}")
+    if len(rows) == 1 and rows[0]["status"] != "ok":
+        raise click.ClickException(str(rows[0]["status"]))
+    r0 = rows[0]
+    click.echo(f"{size}x{size}, batch {batch_size}, {r0['device_name']} ({device}), threads {r0['threads']}, "
+               f"torch {r0['torch']}; load average {r0['load_before']} -> {r0['load_after']}")
+    if len(rows) > 1:
+        click.echo(f"{r0['interleaved_with']} candidates timed interleaved (A B C A B C ...), {runs} rounds")
+    for r in sorted(rows, key=lambda r: -float(r.get("fps", -1))):
+        if r["status"] != "ok":
+            click.echo(f"{r['model']:<12} {r['backend']:<12} {r['precision']:<5} {r['status']}")
+            continue
+        click.echo(f"{r['model']:<12} {r['backend']:<12} {r['precision']:<5} {r['fps']:8.2f} FPS median "
+                   f"(p10 {r['fps_p10']:.2f}, p90 {r['fps_p90']:.2f}; {r['ms_median']:.2f} ms)")
+
+
+@main.command(epilog=examples(
+    "bench export --run runs/paper/pfcn/elb --out elb.onnx",
+    "bench export --run runs/paper/pfcn/elb --precision int8 --out elb-int8.onnx",
+    "bench export --model enet --size 256 --out enet.onnx"))
+@click.option("--model", "source", default=None, callback=_registered_model,
+              help="A registered model name (random weights, for timing; list: `bench models`).")
+@click.option("--run", "run_dir", default=None, type=click.Path(), help="A training run folder, or a checkpoint file.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="The .onnx file to write.")
+@click.option("--size", default=None, type=click.IntRange(1),
+              help="Square input size [default: the run's training size, or 512].")
+@click.option("--opset", default=18, show_default=True, type=click.IntRange(7), help="ONNX operator set version.")
+@click.option("--dynamic-batch/--static-batch", default=True, show_default=True,
+              help="Whether the batch dimension of the input is dynamic.")
+@click.option("--dynamic-size", is_flag=True, help="Dynamic height and width (TorchScript exporter).")
+@click.option("--precision", default="fp32", show_default=True, type=click.Choice(["fp32", "int8"]),
+              help="int8: post-training static quantization (QDQ), calibrated on training images.")
+@click.option("--calib-data", default=None, type=click.Path(file_okay=False),
+              help="Dataset for int8 calibration [default: the run's training dataset].")
+@click.option("--calib-images", default=16, show_default=True, type=click.IntRange(1),
+              help="Training images that calibrate int8.")
+def export(source: str | None, run_dir: str | None, out: str, size: int | None, opset: int, dynamic_batch: bool,
+           dynamic_size: bool, precision: str, calib_data: str | None, calib_images: int) -> None:
+    """Write a model as ONNX, batch norm folded into its convolutions; int8 on request."""
+    from bench.export import export_source
+    from bench.model_source import BackendError
+
+    if (source is None) == (run_dir is None):
+        raise click.UsageError("give exactly one of --model and --run")
+    if not out.lower().endswith(".onnx"):
+        raise click.UsageError(f"--out {out}: the file name must end in .onnx")
+    try:
+        path = export_source(source or run_dir, out, size, opset, dynamic_batch, dynamic_size, precision,
+                             calib_data, calib_images)
+    except BackendError as e:
+        raise _fail(e) from None
+    click.echo(str(path))
 
 
 @main.command("run-all", epilog=examples(

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from bench.speed import cpu_name
+from bench.machine import cpu_name
 from bench.synthetic import make_synthetic
 from bench.train import train
 from bench.train_config import TrainConfig

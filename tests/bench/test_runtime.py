@@ -1,0 +1,176 @@
+"""The inference runtime and ONNX export: every source on every installed back end gives the PyTorch logits."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from bench import runtime
+from bench.cli import main
+from bench.registry import build_model, model_names
+from bench.runtime import BackendError, NotInstalled, load_predictor
+from tests.bench.helpers import make_portrait_dataset
+
+SIZE = 64
+
+
+def _batch(n: int = 1, size: int = SIZE) -> np.ndarray:
+    return np.random.default_rng(1).standard_normal((n, 3, size, size)).astype(np.float32)
+
+
+def _checkpoint(tmp_path, data) -> str:
+    """A checkpoint in bench.train's format (random ELB weights, BN statistics made non-trivial)."""
+    model = build_model("elb")
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+    path = tmp_path / "checkpoint.pt"
+    torch.save({"model": model.state_dict(), "config": {"model": "elb", "size": SIZE, "data": str(data)},
+                "epoch": 3}, path)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    return make_portrait_dataset(tmp_path_factory.mktemp("data") / "tiny", n_train=6, n_test=2, size=SIZE)
+
+
+def test_eager_predictor_is_deterministic_for_a_name_and_reports_itself():
+    p = load_predictor("elb")
+    out = p(_batch(2))
+    assert out.dtype == np.float32 and out.shape == (2, 2, SIZE, SIZE)
+    assert p.backend == "eager" and p.precision == "fp32" and p.input_size is None
+    np.testing.assert_array_equal(out, load_predictor("elb")(_batch(2)))  # same name, same random weights
+
+
+@pytest.mark.parametrize("name", model_names())
+def test_export_every_model_matches_pytorch_in_onnxruntime(tmp_path, name):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    import onnx
+
+    from bench.export import export_source
+
+    path = export_source(name, tmp_path / f"{name}.onnx", size=SIZE)
+    graph = onnx.load(str(path)).graph
+    producers = {out: n.op_type for n in graph.node for out in n.output}
+    unfolded = [n for n in graph.node if n.op_type == "BatchNormalization" and producers.get(n.input[0]) == "Conv"]
+    assert not unfolded, "batch norm after a convolution must be folded into it"
+    ort_p = load_predictor(path, backend="onnxruntime", threads=1)
+    assert ort_p.input_size == SIZE and ort_p.meta["model"] == name and ort_p.meta["trained"] is False
+    x = _batch(2)  # the batch is dynamic by default
+    assert np.abs(ort_p(x) - load_predictor(name)(x)).max() <= 1e-4
+
+
+def test_checkpoint_on_every_installed_onnx_backend(tmp_path, dataset):
+    pytest.importorskip("onnxruntime")
+    ckpt = _checkpoint(tmp_path, dataset)
+    x = _batch()
+    ref = load_predictor(ckpt)(x)
+    for backend in ("onnxruntime", "openvino"):
+        if not runtime.backend_installed(backend):
+            continue
+        p = load_predictor(ckpt, backend=backend, threads=1)
+        assert p.input_size == SIZE and p.meta["trained"] is True  # the run's training size
+        assert np.abs(p(x) - ref).max() <= 1e-4, backend
+
+
+def test_int8_is_calibrated_quantized_and_close_to_fp32(tmp_path, dataset):
+    pytest.importorskip("onnxruntime")
+    from bench.export import calibration_batches, export_source, is_quantized
+
+    ckpt = _checkpoint(tmp_path, dataset)
+    path = export_source(ckpt, tmp_path / "elb-int8.onnx", precision="int8", calibration_images=4)
+    assert is_quantized(path)
+    x = calibration_batches(dataset, SIZE, 1)[0]  # a real image: int8 ranges are calibrated on such images
+    fp32 = load_predictor(ckpt)(x)
+    for backend in ("onnxruntime", "openvino"):
+        if not runtime.backend_installed(backend):
+            continue
+        p = load_predictor(path, backend=backend, threads=1)
+        assert p.precision == "int8" and p.meta["calibration"]["images"] == 4
+        out = p(x)
+        assert np.corrcoef(out.ravel(), fp32.ravel())[0, 1] > 0.9, backend
+        assert not np.array_equal(out, fp32)
+
+
+def test_int8_without_calibration_data_is_refused(dataset):
+    pytest.importorskip("onnxruntime")
+    with pytest.raises(BackendError, match="calibration"):
+        load_predictor("elb", backend="onnxruntime", precision="int8", size=SIZE)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"backend": "eager", "precision": "int8"}, "quantized ONNX"),
+    ({"backend": "eager", "precision": "fp16"}, "CUDA"),
+    ({"backend": "cudagraphs"}, "CUDA only"),
+    ({"backend": "nope"}, "unknown back end"),
+    ({"precision": "fp8"}, "unknown precision"),
+    ({"threads": 0}, "threads"),
+])
+def test_impossible_combinations_are_refused_with_the_reason(kwargs, match):
+    with pytest.raises(BackendError, match=match):
+        load_predictor("elb", **kwargs)
+
+
+def test_bad_sources_are_named(tmp_path):
+    with pytest.raises(BackendError, match="no such ONNX file"):
+        load_predictor(tmp_path / "missing.onnx")
+    with pytest.raises(BackendError, match="neither a registered model"):
+        load_predictor(str(tmp_path / "nothing-here"))
+    with pytest.raises(BackendError, match="checkpoint"):
+        load_predictor(tmp_path)  # a folder without checkpoint.pt
+
+
+def test_a_backend_that_is_not_installed_says_so(monkeypatch):
+    monkeypatch.setattr(runtime, "backend_installed", lambda backend: backend in runtime.TORCH_BACKENDS)
+    with pytest.raises(NotInstalled, match="not installed"):
+        load_predictor("elb", backend="openvino")
+    r = CliRunner().invoke(main, ["speed", "--model", "elb", "--backend", "eager", "--backend", "openvino",
+                                  "--size", "32", "--warmup", "0", "--runs", "1", "--json"])
+    assert r.exit_code == 0, r.output
+    rows = {d["backend"]: d for d in map(json.loads, r.output.splitlines())}
+    assert rows["openvino"]["status"].startswith("not installed") and "fps" not in rows["openvino"]
+    assert rows["eager"]["status"] == "ok" and rows["eager"]["fps"] > 0
+
+
+def test_fixed_size_predictor_rejects_other_sizes(tmp_path):
+    pytest.importorskip("onnxruntime")
+    p = load_predictor("elb", backend="onnxruntime", size=SIZE)
+    with pytest.raises(ValueError, match=f"{SIZE}x{SIZE}"):
+        p(_batch(1, 32))
+
+
+def test_speed_compares_backends_interleaved(tmp_path, dataset):
+    pytest.importorskip("onnxruntime")
+    r = CliRunner().invoke(main, ["speed", "--model", "elb", "--model", "elb-dr4", "--backend", "eager", "--backend",
+                                  "onnxruntime", "--precision", "fp32", "--precision", "int8", "--calib-data",
+                                  str(dataset), "--size", "32", "--warmup", "1", "--runs", "2", "--threads", "1",
+                                  "--json"])
+    assert r.exit_code == 0, r.output
+    rows = [json.loads(line) for line in r.output.splitlines()]
+    status = Counter((d["backend"], d["precision"], d["status"].split(":")[0]) for d in rows)
+    assert status == {("eager", "fp32", "ok"): 2, ("eager", "int8", "unsupported"): 2,
+                      ("onnxruntime", "fp32", "ok"): 2, ("onnxruntime", "int8", "ok"): 2}
+    assert all(d["interleaved_with"] == 6 and d["threads"] == 1 for d in rows)
+    assert all(d["fps_p10"] <= d["fps"] <= d["fps_p90"] for d in rows if d["status"] == "ok")
+
+
+def test_export_cli(tmp_path):
+    pytest.importorskip("onnxscript")
+    out = tmp_path / "elb.onnx"
+    r = CliRunner().invoke(main, ["export", "--model", "elb", "--size", "32", "--dynamic-size", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    p = load_predictor(out, backend="onnxruntime") if runtime.backend_installed("onnxruntime") else None
+    if p is not None:
+        assert p.input_size is None and p(_batch(1, 48)).shape == (1, 2, 48, 48)
+    r = CliRunner().invoke(main, ["export", "--model", "elb", "--out", str(tmp_path / "x.txt")])
+    assert r.exit_code != 0 and ".onnx" in r.output
+    r = CliRunner().invoke(main, ["export", "--run", str(tmp_path / "none"), "--out", str(out)])
+    assert r.exit_code != 0 and "Traceback" not in r.output and "none" in r.output
