@@ -172,6 +172,8 @@ def train(model_name: str, data: str, out: str | None, epochs: int, batch_size: 
     "bench eval --run runs/elb-pfcn",
     "bench eval --run runs/elb-pfcn --data data/pseg --json",
     "bench eval --checkpoint runs/elb-pfcn/checkpoint.pt --device cuda",
+    "bench eval --onnx elb-int8.onnx",
+    "bench eval --run runs/elb-pfcn --backend openvino --precision int8",
     "bench eval --predictions runs/peers/mediapipe-selfie-general --data data/pfcn"))
 @click.option("--run", "run_dir", default=None, type=click.Path(), help="A training run folder.")
 @click.option("--checkpoint", default=None, type=click.Path(), help="A checkpoint file (instead of --run).")
@@ -185,25 +187,47 @@ def train(model_name: str, data: str, out: str | None, epochs: int, batch_size: 
 @click.option("--size", default=None, type=click.IntRange(1), help="Evaluation size [default: the training size].")
 @click.option("--native", is_flag=True,
               help="Score at each image's own size (logits upsampled bilinearly), not at the model's input size.")
+@click.option("--onnx", "onnx_file", default=None, type=click.Path(dir_okay=False),
+              help="An ONNX file from `bench export` (instead of --run).")
+@click.option("--backend", default="eager", show_default=True,
+              type=click.Choice(["eager", "onnxruntime", "openvino", "auto"]),
+              help="Run the model on this back end (an ONNX file: onnxruntime unless told).")
+@click.option("--precision", default="fp32", show_default=True, type=click.Choice(["fp32", "bf16", "int8"]),
+              help="int8: quantized on the fly, calibrated on --calib-data.")
+@click.option("--calib-data", default=None, type=click.Path(file_okay=False),
+              help="A portrait dataset whose training images calibrate int8 [default: the training dataset].")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON object.")
 def eval_cmd(run_dir: str | None, checkpoint: str | None, predictions: str | None, data: str | None, split: str,
-             device: str, size: int | None, native: bool, as_json: bool) -> None:
+             device: str, size: int | None, native: bool, onnx_file: str | None, backend: str, precision: str,
+             calib_data: str | None, as_json: bool) -> None:
     """mIoU (one confusion matrix over the split), per-class IoU and boundary F; writes metrics.json."""
     from bench.checkpoint import CheckpointError
     from bench.dataset import DatasetError, to_json
+    from bench.evalbackend import evaluate_on_backend
     from bench.evaluate import evaluate_run
+    from bench.model_source import BackendError
     from bench.predictions import PredictionError, evaluate_predictions
 
-    if sum(x is not None for x in (run_dir, checkpoint, predictions)) != 1:
-        raise click.UsageError("give exactly one of --run, --checkpoint and --predictions")
+    if sum(x is not None for x in (run_dir, checkpoint, onnx_file, predictions)) != 1:
+        raise click.UsageError("give exactly one of --run, --checkpoint, --onnx and --predictions")
     if predictions is not None and data is None:
         raise click.UsageError("--predictions needs --data (the dataset the masks predict)")
+    on_backend = onnx_file is not None or backend != "eager" or precision != "fp32"
+    if predictions is not None and (on_backend or calib_data is not None):
+        raise click.UsageError("--predictions scores masks as given: --backend, --precision and --calib-data "
+                               "apply to a model")
+    if onnx_file is not None and not onnx_file.lower().endswith(".onnx"):
+        raise click.UsageError(f"--onnx {onnx_file}: the file name must end in .onnx")
+    source = run_dir or checkpoint or onnx_file
     try:
         if predictions is not None:
             m = evaluate_predictions(predictions, data, split)
+        elif on_backend:
+            m = evaluate_on_backend(source, data, split, "auto" if onnx_file and backend == "eager" else backend,
+                                    precision, size, device=device, calibration=calib_data, native=native)
         else:
-            m = evaluate_run(run_dir or checkpoint, data=data, split=split, device=device, size=size, native=native)
-    except (CheckpointError, DatasetError, KeyError, PredictionError, ValueError) as e:  # ValueError: a bad --size
+            m = evaluate_run(source, data=data, split=split, device=device, size=size, native=native)
+    except (BackendError, CheckpointError, DatasetError, KeyError, PredictionError, ValueError) as e:  # a bad --size
         raise _fail(e) from None
     if as_json:
         click.echo(to_json(m, indent=None))
@@ -215,7 +239,8 @@ def eval_cmd(run_dir: str | None, checkpoint: str | None, predictions: str | Non
         where = f"native resolution from a {m['size']}x{m['size']} input"
     else:
         where = f"{m['size']}x{m['size']}"
-    click.echo(f"{m['model']} on {m['dataset']}/{m['split']} at {where}, {m['images']} images: "
+    on = f" ({m['backend']}, {m['precision']})" if "backend" in m else ""
+    click.echo(f"{m['model']}{on} on {m['dataset']}/{m['split']} at {where}, {m['images']} images: "
                f"mIoU {m['miou']:.4f} ({iou}); boundary F {m['boundary_f']:.4f} "
                f"(within {m['boundary_tolerance_px']:g} px)")
     click.echo(f"written: {m['path']}")

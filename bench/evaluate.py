@@ -125,6 +125,37 @@ def predict(
     return out
 
 
+def evaluate_split(
+    model: nn.Module,
+    ds: PortraitDataset,
+    split: str,
+    size: int,
+    device: str | torch.device = "cpu",
+    batch_size: int = 8,
+    tolerance: float = BOUNDARY_TOLERANCE,
+    num_classes: int = 2,
+    native: bool = False,
+    val_fraction: float = 0.0,
+    source: str | os.PathLike = "the model",
+) -> dict[str, object]:
+    """``evaluate`` (or ``evaluate_native``) of a trained model on one split of ``ds``, where ``split="val"`` is the
+    part of train its run held out (``val_fraction``; ``source`` names the run in the error when it held out none)."""
+    source_split, ids = split, None
+    if split == "val":
+        if not val_fraction:
+            raise ValueError(f"{source}: split 'val' is the part of train a run holds out, and this run held out none "
+                             "(trained with --val-fraction 0)")
+        source_split, ids = "train", holdout_ids(ds.ids("train"), val_fraction)[1]
+    if native:
+        metrics = evaluate_native(model, ds, source_split, size, device, batch_size, tolerance, num_classes, ids)
+    else:
+        tensors = PortraitTorchDataset(ds, source_split, size, ids=ids)
+        metrics = evaluate(model, tensors, device=device, batch_size=batch_size, tolerance=tolerance,
+                           num_classes=num_classes)
+    metrics["split"] = split
+    return metrics
+
+
 def evaluate_run(
     run_dir: str | os.PathLike,
     data: str | os.PathLike | None = None,
@@ -150,21 +181,8 @@ def evaluate_run(
     ds = read_dataset(data_path)
     eval_size = int(size or cfg["size"])
     check_input_size(cfg["model"], eval_size)
-    num_classes = int(cfg.get("num_classes", 2))
-    source_split, ids = split, None
-    if split == "val":
-        fraction = float(cfg.get("val_fraction") or 0.0)
-        if not fraction:
-            raise ValueError(f"{ckpt}: split 'val' is the part of train a run holds out, and this run held out none "
-                             "(trained with --val-fraction 0)")
-        source_split, ids = "train", holdout_ids(ds.ids("train"), fraction)[1]
-    if native:
-        metrics = evaluate_native(model, ds, source_split, eval_size, device, batch_size, tolerance, num_classes, ids)
-    else:
-        tensors = PortraitTorchDataset(ds, source_split, eval_size, ids=ids)
-        metrics = evaluate(model, tensors, device=device, batch_size=batch_size, tolerance=tolerance,
-                           num_classes=num_classes)
-    metrics["split"] = split
+    metrics = evaluate_split(model, ds, split, eval_size, device, batch_size, tolerance, int(cfg.get("num_classes", 2)),
+                             native, float(cfg.get("val_fraction") or 0.0), ckpt)
     metrics.update({
         "model": cfg["model"],
         "data": str(data_path.resolve()),

@@ -174,3 +174,36 @@ def test_export_cli(tmp_path):
     assert r.exit_code != 0 and ".onnx" in r.output
     r = CliRunner().invoke(main, ["export", "--run", str(tmp_path / "none"), "--out", str(out)])
     assert r.exit_code != 0 and "Traceback" not in r.output and "none" in r.output
+
+
+def test_eval_on_a_backend_matches_eager_and_int8_is_measured(tmp_path, dataset):
+    pytest.importorskip("onnxruntime")
+    ckpt = _checkpoint(tmp_path, dataset)
+    runner = CliRunner()
+    eager = json.loads(runner.invoke(main, ["eval", "--checkpoint", ckpt, "--json"]).output)
+    r = runner.invoke(main, ["eval", "--checkpoint", ckpt, "--backend", "onnxruntime", "--json"])
+    assert r.exit_code == 0, r.output
+    ort_m = json.loads(r.output)
+    assert ort_m["backend"] == "onnxruntime" and ort_m["precision"] == "fp32" and ort_m["size"] == SIZE
+    assert ort_m["miou"] == pytest.approx(eager["miou"], abs=1e-3)
+    eager_native = json.loads(runner.invoke(main, ["eval", "--checkpoint", ckpt, "--native", "--json"]).output)
+    r = runner.invoke(main, ["eval", "--checkpoint", ckpt, "--backend", "onnxruntime", "--native", "--json"])
+    assert r.exit_code == 0, r.output
+    ort_native = json.loads(r.output)
+    assert ort_native["resolution"] == "native" and ort_native["path"].endswith("_native.json")
+    assert ort_native["miou"] == pytest.approx(eager_native["miou"], abs=1e-3)
+    r = runner.invoke(main, ["eval", "--checkpoint", ckpt, "--backend", "onnxruntime", "--split", "val"])
+    assert r.exit_code == 1 and "held out none" in r.output  # the same splits as evaluate_run
+    r = runner.invoke(main, ["eval", "--predictions", str(tmp_path), "--data", str(dataset), "--backend", "openvino"])
+    assert r.exit_code == 2 and "apply to a model" in r.output
+    onnx_file = tmp_path / "elb-int8.onnx"
+    r = runner.invoke(main, ["export", "--run", ckpt, "--precision", "int8", "--calib-images", "4",
+                             "--out", str(onnx_file)])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(main, ["eval", "--onnx", str(onnx_file), "--json"])  # data and size from the file's metadata
+    assert r.exit_code == 0, r.output
+    int8 = json.loads(r.output)
+    assert int8["precision"] == "int8" and int8["images"] == 2 and 0.0 <= int8["miou"] <= 1.0
+    assert json.loads((tmp_path / int8["path"]).read_text())["miou"] == int8["miou"]
+    r = runner.invoke(main, ["eval", "--onnx", str(tmp_path / "missing.onnx")])
+    assert r.exit_code != 0 and "missing.onnx" in r.output and "Traceback" not in r.output
