@@ -283,3 +283,38 @@ def time_to_accuracy(curves: Mapping[str, Sequence[tuple[float, float]]], out_pn
         ax.text(0.5, 0.5, "no evaluated epochs", ha="center", va="center", transform=ax.transAxes, color="0.4")
     ax.set_title(title, fontsize=10)
     return _save(fig, out_png)
+
+
+def roofline(rows: Sequence[Mapping[str, object]], sgemm: Mapping[int, float], out_png: str | os.PathLike) -> Path:
+    """Each model's achieved GFLOP/s (2 x MACs x FPS) per back end against the machine's measured SGEMM rate.
+
+    ``rows``: measured speed rows with model, backend, precision, threads, gmacs and fps; ``sgemm``: threads ->
+    GFLOP/s of a large fp32 matrix product. One panel per thread count; the dashed line is the SGEMM rate, the
+    dotted one 70 % of it.
+    """
+    counts = sorted({int(r["threads"]) for r in rows})
+    fig = _figure((5.2 * max(len(counts), 1), 4.2))
+    variants = sorted({f"{r['backend']} {r['precision']}" for r in rows})
+    markers = dict(zip(variants, "osD^v<>phX*", strict=False))
+    for k, threads in enumerate(counts):
+        ax = fig.add_subplot(1, len(counts), k + 1)
+        for variant in variants:
+            pts = [r for r in rows if int(r["threads"]) == threads and f"{r['backend']} {r['precision']}" == variant]
+            if pts:
+                ax.scatter([float(r["gmacs"]) for r in pts], [2 * float(r["gmacs"]) * float(r["fps"]) for r in pts],
+                           marker=markers.get(variant, "o"), label=variant, alpha=0.8)
+        for r in rows:
+            if int(r["threads"]) == threads and r["backend"] == "eager" and r["precision"] == "fp32":
+                ax.annotate(str(r["model"]), (float(r["gmacs"]), 2 * float(r["gmacs"]) * float(r["fps"])),
+                            fontsize=7, xytext=(3, 3), textcoords="offset points")
+        peak = sgemm.get(threads)
+        if peak:
+            ax.axhline(peak, color="k", ls="--", lw=1, label=f"SGEMM fp32 {peak:.0f} GFLOP/s")
+            ax.axhline(0.7 * peak, color="k", ls=":", lw=1, label="70 % of SGEMM")
+        ax.set_xscale("log")
+        ax.set_xlabel("GMACs per image")
+        ax.set_ylabel("achieved GFLOP/s (2 x MACs x FPS)")
+        ax.set_title(f"{threads} thread{'s' if threads > 1 else ''}")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    return _save(fig, out_png)

@@ -15,8 +15,10 @@ What a source is, and the errors, are ``bench.model_source``'s.
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -291,25 +293,45 @@ def load_predictor(source: str | os.PathLike, *, backend: str = "auto", precisio
         model, meta = load_torch_source(source)
         cl = device.startswith("cuda") if channels_last is None else channels_last
         return TorchPredictor(model, meta, backend, precision, device, threads, cl)
-    with tempfile.TemporaryDirectory(prefix="bench-runtime-") as tmp:
-        path = _onnx_for(source, precision, size, calibration, Path(tmp))
-        meta = onnx_metadata(path)
-        if backend == "openvino":
-            return OpenVinoPredictor(str(path), meta, precision, threads)
-        return OnnxRuntimePredictor(str(path), meta, backend, precision, device, threads)
+    path = _onnx_for(source, precision, size, calibration)
+    meta = onnx_metadata(path)
+    if backend == "openvino":
+        return OpenVinoPredictor(str(path), meta, precision, threads)
+    return OnnxRuntimePredictor(str(path), meta, backend, precision, device, threads)
 
 
-def _onnx_for(source: str | os.PathLike, precision: str, size: int | None, calibration: str | os.PathLike | None,
-              tmp: Path) -> Path:
-    """The ONNX file to run: the source itself, or an export (and int8 quantization) of it under ``tmp``."""
+_EXPORTS: dict[tuple, Path] = {}  # exports made by this process, reused by later predictors of the same source
+_EXPORT_DIR: dict[str, Path] = {}  # their folder, removed when the process ends
+
+
+def _export_dir() -> Path:
+    if "dir" not in _EXPORT_DIR:
+        _EXPORT_DIR["dir"] = Path(tempfile.mkdtemp(prefix="bench-runtime-"))
+        atexit.register(shutil.rmtree, _EXPORT_DIR["dir"], True)
+    return _EXPORT_DIR["dir"]
+
+
+def _onnx_for(source: str | os.PathLike, precision: str, size: int | None,
+              calibration: str | os.PathLike | None) -> Path:
+    """The ONNX file to run: the source itself, or this process's export (and int8 quantization) of it."""
+    src = Path(source)
+    stamp = src.stat().st_mtime_ns if src.exists() else 0  # a run trained further is exported again
+    key = (str(source), stamp, size, str(calibration) if precision == "int8" else None)
+    if key in _EXPORTS and _EXPORTS[key].is_file():
+        return _EXPORTS[key]
     if is_onnx_source(source):
-        path = Path(source)
+        path = src
     else:
-        model, meta = load_torch_source(source)
-        path = export_onnx(model, tmp / "model.onnx", size=int(size or meta["size"]), meta=meta)
+        base = (str(source), stamp, size, None)
+        if base not in _EXPORTS or not _EXPORTS[base].is_file():
+            model, meta = load_torch_source(source)
+            _EXPORTS[base] = export_onnx(model, _export_dir() / f"model{len(_EXPORTS)}.onnx",
+                                         size=int(size or meta["size"]), meta=meta)
+        path = _EXPORTS[base]
     if precision == "int8" and not is_quantized(path):
         if calibration is None:
             raise BackendError(f"{source}: int8 needs calibration images: give a dataset (--calib-data) or a "
                                "quantized ONNX file from `bench export --precision int8`")
-        path = quantize_int8(path, tmp / "model.int8.onnx", calibration)
+        path = quantize_int8(path, _export_dir() / f"model{len(_EXPORTS)}.int8.onnx", calibration)
+    _EXPORTS[key] = path
     return path
