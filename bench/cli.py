@@ -411,8 +411,10 @@ def speed_report_cmd(out: Path, model_names_: tuple[str, ...], backends: tuple[s
 @click.option("--runs", type=click.Path(file_okay=False, path_type=Path), default=Path("runs"), show_default=True,
               help="Where run folders (<runs>/<profile>/<dataset>/<model>), checkpoints, cached measurements and the "
                    "synthetic set go.")
+@click.option("--speed-backend", default="eager", show_default=True, type=click.Choice(["eager", "best"]),
+              help="FPS column: eager PyTorch, or each model's fastest installed fp32 back end (named in the footer).")
 def run_all_cmd(profile_name: str, pfcn: Path | None, pseg: Path | None, models: str | None, device: str,
-                out: Path | None, runs: Path) -> None:
+                out: Path | None, runs: Path, speed_backend: str) -> None:
     """Train, evaluate, time and count every model on every dataset given; write Table 1, Table 2 and figures.
 
     With no dataset the smoke profile runs on a synthetic portrait set, and every table says so. Finished runs are
@@ -425,7 +427,8 @@ def run_all_cmd(profile_name: str, pfcn: Path | None, pseg: Path | None, models:
         profile = load_profile(profile_name)
         names = [m.strip() for m in models.split(",") if m.strip()] if models else None
         out = out if out is not None else Path("reports") / profile.name
-        results = run_all(profile, {"pfcn": pfcn, "pseg": pseg}, names, device, out, runs, log=click.echo)
+        results = run_all(profile, {"pfcn": pfcn, "pseg": pseg}, names, device, out, runs, log=click.echo,
+                          speed_backend=speed_backend)
     except (FileNotFoundError, ValueError, KeyError, RuntimeError, DatasetError) as e:
         raise click.ClickException(str(e.args[0]) if isinstance(e, KeyError) else str(e)) from None
     click.echo(f"done: {results.parent / 'table1.md'}, {results.parent / 'table2.md'}, "

@@ -189,22 +189,53 @@ def _cached(path: Path, compute: Callable[[], dict[str, object]]) -> dict[str, o
     return value
 
 
+def _timing_key(name: str, profile: Profile, device: str) -> str:
+    """What a cached FPS depends on: the model, the device, the torch version and the profile's speed settings."""
+    settings = "-".join(f"{k}{profile.speed[k]}" for k in sorted(profile.speed))  # other settings, other timing
+    return f"{name}-{device}-torch{torch.__version__}-{settings}".replace("/", "_").replace("+", "_")
+
+
 def measure_model(name: str, profile: Profile, device: str, runs: Path) -> dict[str, object]:
     """Params and GMACs at the speed size, and FPS there (batch 1), cached per device and torch version."""
     from bench.complexity import measure
     from bench.speed import measure_fps
 
     size = int(profile.speed.get("size", 512))
-    settings = "-".join(f"{k}{profile.speed[k]}" for k in sorted(profile.speed))  # other settings, other timing
-    key = f"{name}-{device}-torch{torch.__version__}-{settings}".replace("/", "_").replace("+", "_")
     counts = _cached(runs / "measurements" / f"complexity-{name}-{size}.json",
                      lambda: measure(name, size).as_dict())
-    speed = _cached(runs / "measurements" / f"speed-{key}.json",
+    speed = _cached(runs / "measurements" / f"speed-{_timing_key(name, profile, device)}.json",
                     lambda: measure_fps(name, size=size, device=device,
                                         batch_size=int(profile.speed.get("batch_size", 1)),
                                         warmup=int(profile.speed.get("warmup", 10)),
                                         runs=int(profile.speed.get("runs", 50))))
     return {"params": counts["params"], "gmacs": counts["gmacs"], **speed}
+
+
+def measure_best_speeds(models: list[str], profile: Profile, device: str, runs: Path) -> dict[str, dict[str, object]]:
+    """Each model's FPS on its fastest installed fp32 back end, cached per model, device and torch version.
+
+    The models still to measure are timed together, every model on every back end in one interleaved grid, so the
+    choice of back end and the comparison between models both hold on a busy machine. fp32 only: the tables' mIoU
+    is the fp32 model's, and int8's accuracy is measured on its own (``bench eval --onnx``).
+    """
+    from bench.runtime import backend_installed
+    from bench.speedgrid import CPU_BACKENDS, CUDA_BACKENDS, best_per_model, measure_grid
+
+    size = int(profile.speed.get("size", 512))
+    paths = {m: runs / "measurements" / f"speed-best-{_timing_key(m, profile, device)}.json" for m in models}
+    missing = [m for m, p in paths.items() if not p.exists()]
+    if missing:
+        backends = [b for b in (CUDA_BACKENDS if device.startswith("cuda") else CPU_BACKENDS) if backend_installed(b)]
+        rows = measure_grid(missing, backends, ["fp32"], size=size, batch_size=int(profile.speed.get("batch_size", 1)),
+                            warmup=int(profile.speed.get("warmup", 10)), runs=int(profile.speed.get("runs", 50)),
+                            device=device)
+        best = best_per_model(rows)
+        for m in missing:
+            if m not in best:
+                raise RuntimeError(f"{m}: no back end could time it: "
+                                   + "; ".join(str(r["status"]) for r in rows if r["model"] == m))
+            atomic_write_json(paths[m], best[m])
+    return {m: json.loads(p.read_text(encoding="utf-8")) for m, p in paths.items()}
 
 
 # The small files of a finished run that the report folder keeps (never the checkpoint).
@@ -282,8 +313,13 @@ def run_all(
     out: str | Path = "reports",
     runs: str | Path = "runs",
     log: Callable[[str], None] = print,
+    speed_backend: str = "eager",
 ) -> Path:
-    """Run the whole grid and write ``results.csv``, ``run_info.json``, the tables and the figures to ``out``."""
+    """Run the whole grid and write ``results.csv``, ``run_info.json``, the tables and the figures to ``out``.
+
+    ``speed_backend``: ``eager`` times every model in eager PyTorch; ``best`` on its fastest fp32 back end
+    (``measure_best_speeds``), and the tables' footer names it.
+    """
     out, runs = Path(out), Path(runs)
     device = resolve_device(device)
     models = models or profile.models
@@ -296,8 +332,14 @@ def run_all(
         log(f"[measure] {m}: params, GMACs and FPS at {profile.speed.get('size', 512)}x"
             f"{profile.speed.get('size', 512)} on {device}")
         measured[m] = measure_model(m, profile, device, runs)
+    if speed_backend == "best":
+        log(f"[measure] FPS of {', '.join(models)} on every installed back end, interleaved; keeping each one's best")
+        for m, best in measure_best_speeds(models, profile, device, runs).items():
+            measured[m].update({k: best[k] for k in ("fps", "fps_iqr", "backend", "precision", "version")})
     out.mkdir(parents=True, exist_ok=True)
     info = run_info(profile, data, device, measured)
+    if speed_backend == "best":
+        info["speed_backends"] = {m: f"{v['backend']} {v['precision']} ({v['version']})" for m, v in measured.items()}
     atomic_write_json(out / "run_info.json", info)
     rows = []
     for i, job in enumerate(jobs, 1):
@@ -363,6 +405,9 @@ def build_reports(out: str | Path, log: Callable[[str], None] = print) -> list[P
                               for role, v in info["datasets"].items()),
         "date": info["date"], "commit": info["commit"],
     }
+    if info.get("speed_backends"):
+        footer["FPS back end"] = ("each model's fastest measured fp32 back end, all timed interleaved: "
+                                  + ", ".join(f"{m} {b}" for m, b in info["speed_backends"].items()))
     written = tables.write_tables(out / "results.csv", out, footer=footer, datasets=roles)
     written += make_figures(out, info, log)
     for p in written:

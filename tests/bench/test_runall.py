@@ -223,3 +223,19 @@ def test_each_finished_job_is_recorded_and_a_machine_without_runs_trains_nothing
     job = runall.plan_jobs(profile, {"synthetic": runall.read_dataset(data)}, ["elb"])[0]
     cfg = profile.train_config(model="elb", data=str(data), out="x", loss="adaptive", device="cpu", resume=True)
     assert runall._recorded(reports / "runs" / "synthetic" / job.run_name, cfg, job.data.name) is None
+
+
+def test_speed_backend_best_times_every_backend_interleaved_and_names_the_winner(grid, tmp_path, monkeypatch):
+    root, _, _ = grid
+    monkeypatch.setattr("bench.speedgrid.CPU_BACKENDS", ("eager", "onnxruntime"))
+    profile = load_profile(str(root / "tiny.toml"))  # trained already: only the speeds are new
+    run_all(profile, device="cpu", out=tmp_path / "reports", runs=root / "runs", log=lambda s: None,
+            speed_backend="best")
+    info = json.loads((tmp_path / "reports" / "run_info.json").read_text())
+    assert set(info["speed_backends"]) == {"elb", "elb-dr4"}
+    assert all(v.split()[0] in ("eager", "onnxruntime") for v in info["speed_backends"].values())
+    footer = (tmp_path / "reports" / "table1.md").read_text()
+    assert "fastest measured fp32 back end" in footer and f"elb {info['speed_backends']['elb']}" in footer
+    monkeypatch.setattr("bench.speedgrid.measure_grid", lambda *a, **k: pytest.fail("cached speeds measured again"))
+    run_all(profile, device="cpu", out=tmp_path / "reports", runs=root / "runs", log=lambda s: None,
+            speed_backend="best")
