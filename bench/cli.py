@@ -357,16 +357,17 @@ def export(source: str | None, run_dir: str | None, out: str, size: int | None, 
 
 @main.command("speed-report", epilog=examples(
     "bench speed-report",
+    "bench speed-report --device cuda --runs 200  # speed_gpu.{csv,md}",
     "bench speed-report --model elb --model enet --backend eager --backend onnxruntime --threads 1 --out speed-try"))
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("reports"), show_default=True,
               help="Where speed.csv, speed.md and figures/roofline.png go.")
 @click.option("--model", "model_names_", multiple=True, default=("all",), show_default=True,
               callback=_registered_model, help="Repeatable registered model names (list: `bench models`).")
 @click.option("--backend", "backends", multiple=True, default=("all",), show_default=True,
-              type=click.Choice(["eager", "compile", "onnxruntime", "openvino", "all"]),
+              type=click.Choice(["eager", "compile", "onnxruntime", "openvino", "cudagraphs", "tensorrt", "all"]),
               help="Repeatable; all: every back end of the device.")
 @click.option("--precision", "precisions", multiple=True, default=("all",), show_default=True,
-              type=click.Choice(["fp32", "bf16", "int8", "all"]), help="Repeatable; all: every precision.")
+              type=click.Choice(["fp32", "bf16", "fp16", "int8", "all"]), help="Repeatable; all: every precision.")
 @click.option("--threads", "thread_counts", multiple=True, type=click.IntRange(0), default=(1, 0), show_default=True,
               help="Repeatable thread counts; 0: all cores.")
 @click.option("--size", default=512, show_default=True, type=click.IntRange(1), help="Square input size in pixels.")
@@ -377,18 +378,21 @@ def export(source: str | None, run_dir: str | None, out: str, size: int | None, 
               help="Dataset calibrating int8 [default: a small synthetic set].")
 @click.option("--sgemm-size", default=4096, show_default=True, type=click.IntRange(16),
               help="Side of the SGEMM matrices.")
+@click.option("--device", default="cpu", show_default=True, callback=device_option,
+              help="cpu, or cuda[:N] for the GPU table (speed_gpu.*).")
 def speed_report_cmd(out: Path, model_names_: tuple[str, ...], backends: tuple[str, ...],
                      precisions: tuple[str, ...], thread_counts: tuple[int, ...], size: int, warmup: int, runs: int,
-                     calib_data: str | None, sgemm_size: int) -> None:
-    """The CPU speed table: every model x back end x precision, 1 thread and all cores, and the roofline figure."""
-    from bench.speedgrid import CPU_BACKENDS, CPU_PRECISIONS
+                     calib_data: str | None, sgemm_size: int, device: str) -> None:
+    """The speed table: every model x back end x precision, 1 thread and all cores (or the GPU), and a roofline."""
+    from bench.speedgrid import CPU_BACKENDS, CPU_PRECISIONS, CUDA_BACKENDS, CUDA_PRECISIONS
     from bench.speedreport import speed_report
 
     _sized_models(list(model_names_), size)
+    cuda = device.startswith("cuda")
     threads = list(dict.fromkeys(t or os.cpu_count() or 1 for t in thread_counts))
-    paths = speed_report(out, list(model_names_), _choices(backends, CPU_BACKENDS),
-                         _choices(precisions, CPU_PRECISIONS), threads, size, warmup, runs, calib_data, sgemm_size,
-                         log=click.echo)
+    paths = speed_report(out, list(model_names_), _choices(backends, CUDA_BACKENDS if cuda else CPU_BACKENDS),
+                         _choices(precisions, CUDA_PRECISIONS if cuda else CPU_PRECISIONS), threads, size, warmup,
+                         runs, calib_data, sgemm_size, device, log=click.echo)
     for p in paths:
         click.echo(f"wrote {p}")
 

@@ -285,36 +285,37 @@ def time_to_accuracy(curves: Mapping[str, Sequence[tuple[float, float]]], out_pn
     return _save(fig, out_png)
 
 
-def roofline(rows: Sequence[Mapping[str, object]], sgemm: Mapping[int, float], out_png: str | os.PathLike) -> Path:
+def roofline(rows: Sequence[Mapping[str, object]], sgemm: Mapping[str, float], out_png: str | os.PathLike) -> Path:
     """Each model's achieved GFLOP/s (2 x MACs x FPS) per back end against the machine's measured SGEMM rate.
 
-    ``rows``: measured speed rows with model, backend, precision, threads, gmacs and fps; ``sgemm``: threads ->
-    GFLOP/s of a large fp32 matrix product. One panel per thread count; the dashed line is the SGEMM rate, the
-    dotted one 70 % of it.
+    ``rows``: measured speed rows with model, backend, precision, setting (e.g. "1 thread"), gmacs and fps;
+    ``sgemm``: setting -> GFLOP/s of a large fp32 matrix product. One panel per setting; the dashed line is the SGEMM
+    rate, the dotted one 70 % of it.
     """
-    counts = sorted({int(r["threads"]) for r in rows})
-    fig = _figure((5.2 * max(len(counts), 1), 4.2))
+    settings = list(dict.fromkeys(str(r["setting"]) for r in rows))
+    fig = _figure((5.2 * max(len(settings), 1), 4.2))
     variants = sorted({f"{r['backend']} {r['precision']}" for r in rows})
     markers = dict(zip(variants, "osD^v<>phX*", strict=False))
-    for k, threads in enumerate(counts):
-        ax = fig.add_subplot(1, len(counts), k + 1)
+    for k, setting in enumerate(settings):
+        ax = fig.add_subplot(1, len(settings), k + 1)
+        here = [r for r in rows if r["setting"] == setting]
         for variant in variants:
-            pts = [r for r in rows if int(r["threads"]) == threads and f"{r['backend']} {r['precision']}" == variant]
+            pts = [r for r in here if f"{r['backend']} {r['precision']}" == variant]
             if pts:
                 ax.scatter([float(r["gmacs"]) for r in pts], [2 * float(r["gmacs"]) * float(r["fps"]) for r in pts],
                            marker=markers.get(variant, "o"), label=variant, alpha=0.8)
-        for r in rows:
-            if int(r["threads"]) == threads and r["backend"] == "eager" and r["precision"] == "fp32":
+        for r in here:
+            if r["backend"] == "eager" and r["precision"] == "fp32":
                 ax.annotate(str(r["model"]), (float(r["gmacs"]), 2 * float(r["gmacs"]) * float(r["fps"])),
                             fontsize=7, xytext=(3, 3), textcoords="offset points")
-        peak = sgemm.get(threads)
+        peak = sgemm.get(setting)
         if peak:
             ax.axhline(peak, color="k", ls="--", lw=1, label=f"SGEMM fp32 {peak:.0f} GFLOP/s")
             ax.axhline(0.7 * peak, color="k", ls=":", lw=1, label="70 % of SGEMM")
         ax.set_xscale("log")
         ax.set_xlabel("GMACs per image")
         ax.set_ylabel("achieved GFLOP/s (2 x MACs x FPS)")
-        ax.set_title(f"{threads} thread{'s' if threads > 1 else ''}")
+        ax.set_title(setting)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     return _save(fig, out_png)

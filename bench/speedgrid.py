@@ -53,6 +53,8 @@ def measure_grid(models: Sequence[str], backends: Sequence[str], precisions: Seq
                  log: Callable[[str], None] | None = None) -> list[dict[str, object]]:
     """One row per model x back end x precision: status, then FPS and latency medians with their spread."""
     x = np.random.default_rng(0).standard_normal((batch_size, 3, size, size)).astype(np.float32)
+    dev = torch.device(device)
+    name = device_name(dev) if dev.type != "cuda" or torch.cuda.is_available() else "no CUDA device visible"
     rows: list[dict[str, object]] = []
     candidates: dict[int, Callable[[], object]] = {}
     for model in models:
@@ -63,7 +65,7 @@ def measure_grid(models: Sequence[str], backends: Sequence[str], precisions: Seq
                                           "threads": threads or (torch.get_num_threads() if backend in TORCH_BACKENDS
                                                                  else "default"),
                                           "size": size, "batch_size": batch_size,
-                                          "device": device, "device_name": device_name(torch.device(device)),
+                                          "device": device, "device_name": name,
                                           "version": backend_version(backend), "status": "ok"}
                 try:
                     p = load_predictor(model, backend=backend, precision=precision, threads=threads, device=device,

@@ -1,4 +1,4 @@
-"""``bench speed-report``: every model x back end x precision at 1 thread and all cores, and the roofline figure.
+"""``bench speed-report``: every model x back end x precision at 1 thread and all cores (or on a GPU), and a roofline.
 
 Writes ``speed.csv`` (one row per model, back end, precision and thread count, with the reason for any that could
 not run), ``speed.md`` (FPS per model and back end, each model's best, and the footer: device, load average, the
@@ -26,18 +26,32 @@ SGEMM_N = 4096
 SGEMM_REPEATS = 5
 
 
-def sgemm_gflops(n: int = SGEMM_N, repeats: int = SGEMM_REPEATS, threads: int | None = None) -> float:
-    """GFLOP/s of the best of ``repeats`` fp32 products of two n x n matrices (2 n^3 flops each), via torch.mm."""
+def sgemm_gflops(n: int = SGEMM_N, repeats: int = SGEMM_REPEATS, threads: int | None = None,
+                 device: str = "cpu") -> float:
+    """GFLOP/s of the best of ``repeats`` fp32 products of two n x n matrices (2 n^3 flops each), via torch.mm.
+
+    On CUDA, TF32 is switched off for the measurement: the ceiling is true fp32, as the models' fp32 rows are.
+    """
     if threads is not None:
         torch.set_num_threads(threads)
+    dev = torch.device(device)
     g = torch.Generator().manual_seed(0)
-    a, b = torch.randn(n, n, generator=g), torch.randn(n, n, generator=g)
-    torch.mm(a, b)  # warm-up: thread pool and allocation
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        torch.mm(a, b)
-        best = min(best, time.perf_counter() - t0)
+    a, b = torch.randn(n, n, generator=g).to(dev), torch.randn(n, n, generator=g).to(dev)
+    tf32 = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        torch.mm(a, b)  # warm-up: thread pool, allocation, kernel selection
+        best = float("inf")
+        for _ in range(repeats):
+            if dev.type == "cuda":
+                torch.cuda.synchronize(dev)
+            t0 = time.perf_counter()
+            torch.mm(a, b)
+            if dev.type == "cuda":
+                torch.cuda.synchronize(dev)
+            best = min(best, time.perf_counter() - t0)
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = tf32
     return 2.0 * n**3 / best / 1e9
 
 
@@ -53,51 +67,57 @@ def _calibration_set(calibration: str | os.PathLike | None, tmp: Path, log: Call
 def speed_report(out: str | os.PathLike, models: Sequence[str], backends: Sequence[str],
                  precisions: Sequence[str], thread_counts: Sequence[int], size: int = 512, warmup: int = 3,
                  runs: int = 20, calibration: str | os.PathLike | None = None, sgemm_n: int = SGEMM_N,
-                 log: Callable[[str], None] = print) -> list[Path]:
-    """Measure the grid at each thread count (each count one interleaved round) and write the report files."""
+                 device: str = "cpu", log: Callable[[str], None] = print) -> list[Path]:
+    """Measure the grid for each setting (each thread count on a CPU; the GPU) and write the report files.
+
+    A setting is one interleaved round. Files: ``speed.{csv,md}`` and ``figures/roofline.png`` on a CPU,
+    ``speed_gpu.{csv,md}`` and ``figures/roofline_gpu.png`` on CUDA.
+    """
     from bench.complexity import measure
     from bench.figures import roofline
 
     out = Path(out)
+    cuda = device.startswith("cuda")
+    settings = [("GPU", None)] if cuda else [(f"{t} thread{'s' if t > 1 else ''}", t) for t in thread_counts]
     counts = {m: measure(m, size) for m in models}
     rows: list[dict[str, object]] = []
-    sgemm: dict[int, float] = {}
+    sgemm: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="bench-speed-") as tmp:
         calib = _calibration_set(calibration, Path(tmp), log) if "int8" in precisions else None
-        for threads in thread_counts:
-            sgemm[threads] = sgemm_gflops(sgemm_n, threads=threads)
-            log(f"{threads} thread(s): SGEMM {sgemm_n}x{sgemm_n} fp32 {sgemm[threads]:.1f} GFLOP/s")
+        for label, threads in settings:
+            sgemm[label] = sgemm_gflops(sgemm_n, threads=threads, device=device)
+            log(f"{label}: SGEMM {sgemm_n}x{sgemm_n} fp32 {sgemm[label]:.1f} GFLOP/s")
             for r in measure_grid(models, backends, precisions, size=size, warmup=warmup, runs=runs,
-                                  threads=threads, calibration=calib, log=log):
+                                  threads=threads, device=device, calibration=calib, log=log):
                 c = counts[str(r["model"])]
-                r.update({"params": c.params, "gmacs": c.gmacs, "sgemm_gflops": round(sgemm[threads], 1),
-                          "sgemm_n": sgemm_n,
+                r.update({"setting": label, "params": c.params, "gmacs": c.gmacs,
+                          "sgemm_gflops": round(sgemm[label], 1), "sgemm_n": sgemm_n,
                           "calibration": (str(calibration or "synthetic") if r["precision"] == "int8" else "")})
                 if "fps" in r:
                     r["gflops"] = 2 * c.gmacs * float(r["fps"])
-                    r["of_sgemm"] = r["gflops"] / sgemm[threads]
+                    r["of_sgemm"] = r["gflops"] / sgemm[label]
                 rows.append(r)
     df = pd.DataFrame(rows)
     out.mkdir(parents=True, exist_ok=True)
-    paths = [out / "speed.csv", out / "speed.md"]
+    stem = "speed_gpu" if cuda else "speed"
+    paths = [out / f"{stem}.csv", out / f"{stem}.md"]
     atomic_write_text(paths[0], df.to_csv(index=False, float_format="%.4g"))
     atomic_write_text(paths[1], speed_markdown(df, sgemm))
     measured = [r for r in rows if "fps" in r]
     if measured:
-        paths.append(roofline(measured, sgemm, out / "figures" / "roofline.png"))
+        paths.append(roofline(measured, sgemm, out / "figures" / f"roofline{stem[5:]}.png"))
     return paths
 
 
-def speed_markdown(df: pd.DataFrame, sgemm: dict[int, float]) -> str:
-    """One FPS table per thread count (models x back end/precision), each model's best, then the footer."""
+def speed_markdown(df: pd.DataFrame, sgemm: dict[str, float]) -> str:
+    """One FPS table per setting (models x back end/precision), each model's best, then the footer."""
     from bench.tables import git_commit
 
     lines = ["# Inference speed by back end and precision", ""]
     ok = df[df["status"] == "ok"] if "fps" in df else df.iloc[0:0]
-    for threads, part in df.groupby("threads", sort=True):
-        lines += [f"## {threads} thread{'s' if int(threads) > 1 else ''} (SGEMM fp32: {sgemm[int(threads)]:.0f} "
-                  "GFLOP/s)", ""]
-        good = ok[ok["threads"] == threads]
+    for setting, part in df.groupby("setting", sort=False):
+        lines += [f"## {setting} (SGEMM fp32: {sgemm[str(setting)]:.0f} GFLOP/s)", ""]
+        good = ok[ok["setting"] == setting]
         if not good.empty:
             table = good.assign(variant=good["backend"] + " " + good["precision"]).pivot_table(
                 index="model", columns="variant", values="fps", aggfunc="first")
@@ -117,18 +137,19 @@ def speed_markdown(df: pd.DataFrame, sgemm: dict[int, float]) -> str:
         lines.append("")
     r0 = df.iloc[0]
     loads = sorted(set(df["load_before"]) | set(df["load_after"]))
-    busy = max(loads) > 0.5 * int(r0["cpu_count"])
+    busy = max(loads) > 0.5 * int(r0["cpu_count"]) and not str(r0["device"]).startswith("cuda")
     lines += [
         f"- FPS: images per second, median of {r0['runs']} timed passes at {r0['size']}x{r0['size']}, batch "
-        f"{r0['batch_size']}, after {r0['warmup']} warm-up passes; all candidates of a thread count were timed "
+        f"{r0['batch_size']}, after {r0['warmup']} warm-up passes; all candidates of a setting were timed "
         "interleaved (A B C A B C ...), so load from other processes fell on all of them alike. Spreads "
         "(p10/p90, IQR) and latencies are in speed.csv.",
         "- GFLOP/s = 2 x GMACs x FPS (GMACs as `bench complexity` counts them); SGEMM: best of 5 fp32 torch.mm of "
-        f"{r0['sgemm_n']}x{r0['sgemm_n']} matrices at the same thread count, measured in the same process.",
+        f"{r0['sgemm_n']}x{r0['sgemm_n']} matrices in the same setting, measured in the same process.",
         "- int8: post-training static quantization (onnxruntime QDQ, per-channel s8 weights, u8 activations, min/max "
         "calibration); its accuracy is measured with `bench eval --onnx` on a trained model, not here.",
         "- Random weights: speed does not depend on them.",
-        f"- Device: {r0['device_name']} ({r0['cpu_count']} logical CPUs), torch {r0['torch']}; load average (1 min) "
+        f"- Device: {r0['device_name']} ({r0['device']}; host {r0['cpu_count']} logical CPUs), torch {r0['torch']}; "
+        "load average (1 min) "
         f"during the runs: {min(loads):.2f}-{max(loads):.2f}"
         + (" -- measured while the machine was busy: regenerate on a quiet machine." if busy else "."),
         f"- Date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}; commit {git_commit()}.",

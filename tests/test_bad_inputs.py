@@ -127,6 +127,7 @@ CASES = [
     ("bench", ["speed-report", "--model", "nope"], None, "unknown model 'nope'"),
     ("bench", ["speed-report", "--model", "portraitnet", "--size", "48"], None, "multiple of 32"),
     ("bench", ["speed-report", "--threads", "-1"], None, "--threads"),
+    ("bench", ["speed-report", "--device", "cuda:99"], None, "cuda:99"),
     ("bench", ["models", "--size", "7"], None, "multiple of 8"),
     ("bench", ["run-all", "--profile", "nope"], None, "unknown profile 'nope'"),
     ("bench", ["run-all", "--models", "elb,nope", "--pfcn", "data"], None, "unknown model 'nope'"),
