@@ -20,6 +20,7 @@ import io
 import json
 import logging
 import os
+import sys
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -55,9 +56,23 @@ def _need(module: str) -> None:
 
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
-    """The exporters and the quantizer print progress and notes; a command's output is its own."""
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        yield
+    """The exporters and the quantizer print progress and notes, some from C++ (a failed TorchScript trace dumps its
+    whole graph there); a command's output is its own, so both Python's streams and file descriptors 1 and 2 are
+    silenced meanwhile. Errors still arrive as exceptions."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 1)
+        os.dup2(null, 2)
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            yield
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (*saved, null):
+            os.close(fd)
 
 
 def export_onnx(model: nn.Module, out: str | os.PathLike, size: int = 512, opset: int = DEFAULT_OPSET,
