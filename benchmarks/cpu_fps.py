@@ -1,9 +1,10 @@
 """CPU inference speed of every registered model at 512x512, as one table (Table 1's columns on a CPU).
 
-Protocol (``bench.speed.measure_fps``): batch 1, eval mode, no autograd, warm-up passes, then the median of
-timed runs. Next to FPS the table gives parameters, GMACs and the effective rate (GMACs x FPS, in GMAC/s): a
-model whose rate is far below the others' spends its time in operations that MAC counts do not weigh
-(depthwise, 1-D factorised or transposed convolutions, pooling/unpooling, interpolation, element-wise work).
+Protocol (``bench.timing``, through ``bench.speedgrid.measure_grid``): batch 1, eval mode, no autograd, warm-up
+passes, then the median of timed runs, the models' runs interleaved. Next to FPS the table gives parameters, GMACs
+and the effective rate (GMACs x FPS, in GMAC/s): a model whose rate is far below the others' spends its time in
+operations that MAC counts do not weigh (depthwise, 1-D factorised or transposed convolutions, pooling/unpooling,
+interpolation, element-wise work).
 ``--breakdown`` times each kind of layer in each model (forward hooks) with its GMAC/s.
 
 FPS depends on the machine and on whatever else runs on it: the script prints the CPU, the torch thread count
@@ -26,7 +27,7 @@ from bench.complexity import count_gmacs, count_params
 from bench.machine import cpu_name
 from bench.paper import GPU_FPS
 from bench.registry import build_model, model_names
-from bench.speed import measure_fps
+from bench.speedgrid import measure_grid
 
 
 def layer_kind(module: nn.Module) -> str | None:
@@ -112,20 +113,20 @@ def main(
         torch.set_num_threads(threads)
     names = list(models) or model_names()
     load_before = os.getloadavg()
-    rows = []
+    counts = {}
     for name in names:
         model = build_model(name)
-        params, gmacs = count_params(model), count_gmacs(model, (size, size))
+        counts[name] = count_params(model), count_gmacs(model, (size, size))
         del model
-        r = measure_fps(name, size=size, device="cpu", warmup=warmup, runs=runs, threads=threads)
-        rows.append((name, params, gmacs, r))
-        click.echo(f"  measured {name}: {r['fps']:.2f} FPS", err=True)
+    # all models timed together, interleaved (bench.timing), so machine load cannot reorder them
+    timed = measure_grid(names, ["eager"], ["fp32"], size=size, warmup=warmup, runs=runs, threads=threads)
+    rows = [(r["model"], *counts[r["model"]], r) for r in timed]
     load_after = os.getloadavg()
 
     click.echo(
         f"CPU: {cpu_name()} ({os.cpu_count()} logical CPUs), torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads, fp32, input 1x3x{size}x{size}, "
-        f"warm-up {warmup}, median of {runs}"
+        f"warm-up {warmup}, median of {runs}, models timed interleaved"
     )
     before, after = "/".join(f"{v:.2f}" for v in load_before), "/".join(f"{v:.2f}" for v in load_after)
     click.echo(f"load average (1/5/15 min): before {before}, after {after}")
