@@ -70,11 +70,16 @@ def measure_grid(models: Sequence[str], backends: Sequence[str], precisions: Seq
                 try:
                     p = load_predictor(model, backend=backend, precision=precision, threads=threads, device=device,
                                        size=size, calibration=calibration, channels_last=channels_last)
-                    candidates[len(rows)] = p.timed(x)
+                    fn = p.timed(x)
+                    fn()  # the first pass compiles, captures or allocates: its failure is this row's, not the grid's
+                    candidates[len(rows)] = fn
                 except NotInstalled as e:
                     row["status"] = f"not installed: {e}"
                 except BackendError as e:
                     row["status"] = f"unsupported: {e}"
+                except Exception as e:  # a back end failing on one model must not stop the others
+                    first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+                    row["status"] = f"failed: {type(e).__name__}: {first}"
                 if log:
                     log(f"  {model} {backend} {precision}: {row['status']}")
                 rows.append(row)

@@ -207,3 +207,20 @@ def test_eval_on_a_backend_matches_eager_and_int8_is_measured(tmp_path, dataset)
     assert json.loads((tmp_path / int8["path"]).read_text())["miou"] == int8["miou"]
     r = runner.invoke(main, ["eval", "--onnx", str(tmp_path / "missing.onnx")])
     assert r.exit_code != 0 and "missing.onnx" in r.output and "Traceback" not in r.output
+
+
+def test_a_candidate_that_fails_on_its_first_pass_is_a_row_not_a_crash(monkeypatch):
+    from bench import speedgrid
+
+    real = speedgrid.load_predictor
+
+    def flaky(source, **kw):
+        p = real(source, **kw)
+        if kw["backend"] == "compile":
+            p.timed = lambda x: (lambda: (_ for _ in ()).throw(RuntimeError("no C++ compiler\nmore")))
+        return p
+
+    monkeypatch.setattr(speedgrid, "load_predictor", flaky)
+    rows = speedgrid.measure_grid(["elb"], ["eager", "compile"], size=32, warmup=0, runs=1)
+    assert rows[1]["status"] == "failed: RuntimeError: no C++ compiler" and "fps" not in rows[1]
+    assert rows[0]["status"] == "ok" and rows[0]["interleaved_with"] == 1
