@@ -33,3 +33,22 @@ def test_speed_report_writes_every_candidate_and_says_what_could_not_run(tmp_pat
     assert "| elb |" in md and "interleaved" in md and "openvino fp32: not installed" in md
     assert "eager int8: unsupported" in md and "load average" in md
     assert (tmp_path / "figures" / "roofline.png").stat().st_size > 1000
+
+
+def test_markdown_ranks_models_by_their_best_fp32_backend():
+    from bench.speedreport import speed_markdown
+
+    base = {"setting": "1 thread", "status": "ok", "threads": 1, "size": 64, "batch_size": 1, "warmup": 0, "runs": 2,
+            "load_before": 0.1, "load_after": 0.2, "cpu_count": 2, "device": "cpu", "device_name": "cpu",
+            "torch": "x", "sgemm_n": 64}
+    rows = [{**base, "model": "a", "backend": "eager", "precision": "fp32", "fps": 10.0, "gmacs": 1.0},
+            {**base, "model": "a", "backend": "onnxruntime", "precision": "int8", "fps": 30.0, "gmacs": 1.0},
+            {**base, "model": "b", "backend": "onnxruntime", "precision": "fp32", "fps": 20.0, "gmacs": 1.0}]
+    for r in rows:
+        r["gflops"] = 2 * r["gmacs"] * r["fps"]
+        r["of_sgemm"] = r["gflops"] / 100.0
+    md = speed_markdown(pd.DataFrame(rows), {"1 thread": 100.0})
+    table = [line for line in md.splitlines() if line.startswith("| a ") or line.startswith("| b ")]
+    assert table[0].startswith("| b ") and "onnxruntime fp32 | 40 (40%)" in table[0]
+    assert "| 30.0 |" in table[1] and "eager fp32 | 20 (20%)" in table[1]
+    assert "measured while the machine was busy" not in md
