@@ -1,10 +1,11 @@
 """Apply a trained portrait model to a user's own photos: read, fit to the model, predict, map back, render.
 
 The model is any *predictor*: a callable taking a float32 (N, 3, H, W) ImageNet-normalised batch and returning float32
-(N, 2, H, W) logits, with an ``input_size`` attribute. Photos keep their aspect ratio: each is scaled to fit inside
-the model's input and padded with the ImageNet mean colour (zero after normalisation), and the logit map is cropped
-back to the photo's area and resized to the photo's size. Everything downstream works on the portrait probability
-map (the sigmoid of the portrait-minus-background logit, so ``p > 0.5`` is exactly the arg-max).
+(N, 2, H, W) logits, with an ``input_size`` attribute (``load_segment_predictor`` gets one for a run, a checkpoint or
+an ONNX file from ``bench.runtime``, the project's one inference runtime). Photos keep their aspect ratio: each is
+scaled to fit inside the model's input and padded with the ImageNet mean colour (zero after normalisation), and the
+logit map is cropped back to the photo's area and resized to the photo's size. Everything downstream works on the
+portrait probability map (the sigmoid of the portrait-minus-background logit, so ``p > 0.5`` is exactly the arg-max).
 """
 
 from __future__ import annotations
@@ -34,51 +35,27 @@ Predictor = Callable[[np.ndarray], np.ndarray]
 
 
 # -- models ----------------------------------------------------------------------------------------------------
-class TorchPredictor:
-    """A trained run's model behind the predictor interface (numpy in, numpy logits out)."""
-
-    backend = "torch"
-    precision = "fp32"
-
-    def __init__(self, model, input_size: int, device: str = "cpu") -> None:
-        self.model, self.input_size, self.device = model, int(input_size), device
-
-    def __call__(self, batch: np.ndarray) -> np.ndarray:
-        import torch
-
-        with torch.inference_mode():
-            out = self.model(torch.from_numpy(np.ascontiguousarray(batch)).to(self.device))
-            out = out["out"] if isinstance(out, dict) else out
-            return out.float().cpu().numpy()
-
-
 def load_segment_predictor(source: str | os.PathLike, device: str = "cpu", threads: int | None = None) -> Predictor:
-    """A predictor for a run folder, a checkpoint or an ``.onnx`` file."""
-    source = Path(source)
-    if source.suffix.lower() == ".onnx":
-        if not source.is_file():
-            raise SegmentError(f"{source}: no such ONNX file")
-        try:
-            from bench.runtime import load_predictor
-        except ImportError as e:
-            raise SegmentError(f"{source}: ONNX models need bench.runtime, which this install lacks ({e})") from None
-        return load_predictor(source, threads=threads, device=device)
-    import torch
+    """A predictor for a run folder, a checkpoint or an ``.onnx`` file, from the project's one inference runtime
+    (``bench.runtime.load_predictor``: eager PyTorch for a run or checkpoint, onnxruntime or OpenVINO for ONNX)."""
+    from bench.model_source import BackendError, is_onnx_source
+    from bench.registry import MODELS
+    from bench.runtime import load_predictor
 
-    from bench.checkpoint import CheckpointError, load_model
-
-    if threads:
-        torch.set_num_threads(threads)
+    # the runtime gives a registered name (or module:callable) random weights: segment needs a trained model
+    if not is_onnx_source(source) and (str(source) in MODELS or not Path(source).exists()):
+        raise SegmentError(f"{source}: not a run folder or checkpoint (segment needs a trained model)")
     try:
-        model = load_model(source, device)
-    except CheckpointError as e:
+        return load_predictor(source, threads=threads, device=device)
+    except BackendError as e:
         raise SegmentError(str(e)) from None
-    return TorchPredictor(model, int(model.run_config["size"]), device)
 
 
 def input_hw(predictor: Predictor, size: int | None = None) -> tuple[int, int]:
-    """The (H, W) a photo is fitted into: ``size`` if given, else the predictor's own input size."""
-    s = size if size is not None else getattr(predictor, "input_size", None)
+    """The (H, W) a photo is fitted into: ``size`` if given, else the predictor's own input size (the one it accepts,
+    else the size its model was trained at, from its ``meta``)."""
+    s = size if size is not None else getattr(predictor, "input_size", None) or \
+        getattr(predictor, "meta", {}).get("size")
     if s is None:
         raise SegmentError("the model does not fix its input size; give one (--size)")
     h, w = (s, s) if isinstance(s, int | np.integer) else tuple(s)[-2:]

@@ -23,7 +23,8 @@ import cv2
 import torch
 
 from bench.machine import cpu_name
-from bench.segment import OUTPUTS, TorchPredictor, input_hw, load_segment_predictor, parse_background
+from bench.runtime import load_predictor
+from bench.segment import OUTPUTS, input_hw, load_segment_predictor, parse_background
 from bench.segment_files import IMAGE_SUFFIXES, segment_images
 from bench.synthetic import render_sample
 
@@ -53,12 +54,10 @@ def main(photos: Path | None, source: str | None, size: int, count: int, passes:
     if threads:
         torch.set_num_threads(threads)
     if source:
-        predictor = load_segment_predictor(source, threads=threads)
+        predictor, hw = load_segment_predictor(source, threads=threads), None
     else:
-        from bench.registry import build_model
-
-        predictor = TorchPredictor(build_model("elb").eval(), size)
-    hw = input_hw(predictor)
+        predictor, hw = load_predictor("elb", threads=threads), size
+    hw = input_hw(predictor, hw)
     wanted = tuple(o.strip() for o in outputs.split(",") if o.strip())
     background = parse_background("blur") if "background" in wanted else None
     with tempfile.TemporaryDirectory(prefix="segment-bench-") as tmp:
@@ -70,7 +69,7 @@ def main(photos: Path | None, source: str | None, size: int, count: int, passes:
             paths = generated_photos(tmp / "in", count)
         shape = cv2.imread(str(paths[0])).shape
         print(f"{len(paths)} photos ({shape[1]}x{shape[0]} first) -> {', '.join(wanted)}; model input "
-              f"{hw[0]}x{hw[1]}, {getattr(predictor, 'backend', 'torch')}, {torch.get_num_threads()} torch threads; "
+              f"{hw[0]}x{hw[1]}, {predictor.backend}, {torch.get_num_threads()} torch threads; "
               f"CPU: {cpu_name()} ({os.cpu_count()} logical CPUs)")
         print(f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
         segment_images(paths[:5], predictor, hw, tmp / "warmup", wanted, background)  # warm-up

@@ -217,23 +217,24 @@ def test_segment_command_errors_are_one_line(tiny_run, tmp_path):
     assert r.exit_code == 1 and "not blur[:SIGMA], a colour" in r.output
 
 
-def test_onnx_models_go_through_the_project_runtime(tiny_run, tmp_path):
-    runtime = pytest.importorskip("bench.runtime", reason="bench.runtime (the ONNX runtime) is not in this branch")
+def test_runs_and_onnx_models_go_through_the_project_runtime(tiny_run, tmp_path):
+    from bench.segment import load_segment_predictor
+
+    predictor = load_segment_predictor(tiny_run)  # bench.runtime's eager predictor, sized by the run's training
+    assert predictor.backend == "eager" and input_hw(predictor) == (32, 32)
+    with pytest.raises(SegmentError, match="trained model"):
+        load_segment_predictor("elb")  # a registered name has no trained weights
     pytest.importorskip("onnxruntime")
-    import torch
+    from bench.export import export_source
 
-    from bench.checkpoint import load_model
-
-    onnx_path = tmp_path / "elb.onnx"
-    torch.onnx.export(load_model(tiny_run), torch.zeros(1, 3, 32, 32), str(onnx_path), input_names=["image"],
-                      output_names=["logits"])
-    predictor = runtime.load_predictor(onnx_path)
+    onnx_path = export_source(tiny_run, tmp_path / "elb.onnx")  # at the run's 32x32
+    predictor = load_segment_predictor(onnx_path)
+    assert predictor.backend == "onnxruntime" and predictor.input_size == 32
     cv2.imwrite(str(tmp_path / "x.png"), np.zeros((40, 30, 3), np.uint8))
     r = CliRunner().invoke(main, ["segment", str(tmp_path / "x.png"), "--model", str(onnx_path), "--out",
                                   str(tmp_path / "o"), "--no-progress"])
     assert r.exit_code == 0, r.output
     assert cv2.imread(str(tmp_path / "o" / "x_mask.png"), cv2.IMREAD_UNCHANGED).shape == (40, 30)
-    assert predictor.input_size is not None
 
 
 def test_exif_jpeg_bytes_roundtrip_is_what_pillow_wrote():
