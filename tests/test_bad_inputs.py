@@ -108,7 +108,7 @@ CASES = [
     ("bench", [*EVAL, "--size", "0"], None, "0 is not in the range"),
     ("bench", [*EVAL, "--device", "cuda:99"], None, "cuda:99"),
     ("bench", [*EVAL, "--data", "notest"], None, "the test split is empty"),
-    ("bench", [*EVAL, "--split", "val"], None, "no such split"),
+    ("bench", [*EVAL, "--split", "val"], None, "held out none"),
     ("bench", [*EVAL, "--data", "bad128", "--split", "train"], None, "mask values [128]"),
     ("bench", [*EVAL, "--native", "--data", "bad128", "--split", "train"], None, "mask values [128]"),
     ("bench", ["complexity", "--size", "0"], None, "0 is not in the range"),
