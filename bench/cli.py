@@ -402,7 +402,8 @@ def speed_report_cmd(out: Path, model_names_: tuple[str, ...], backends: tuple[s
     "bench run-all --profile paper --pfcn data/pfcn --pseg data/pseg --device cuda",
     "bench run-all --models elb,enet --pfcn data/pfcn --out reports-try --runs runs-try"))
 @click.option("--profile", "profile_name", default="smoke", show_default=True,
-              help="smoke (built-in default: synthetic data, minutes on a CPU), paper (Section 3.2), or a .toml file.")
+              help="smoke (built-in default: synthetic data, minutes on a CPU), cpu (the paper's recipe reduced to "
+                   "hours on a 2-core CPU), paper (Section 3.2, for a GPU), or a .toml file.")
 @click.option("--pfcn", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="A PFCN portrait dataset folder (from `pfcn fetch`).")
 @click.option("--pseg", type=click.Path(file_okay=False, path_type=Path), default=None,

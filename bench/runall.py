@@ -102,8 +102,8 @@ def load_profile(name_or_path: str) -> Profile:
         try:
             text = (resources.files("bench") / "profiles" / f"{name_or_path}.toml").read_text(encoding="utf-8")
         except FileNotFoundError:
-            raise FileNotFoundError(f"unknown profile {name_or_path!r}: use smoke, paper or a path to a .toml file") \
-                from None
+            raise FileNotFoundError(f"unknown profile {name_or_path!r}: use smoke, cpu, paper or a path to a "
+                                    ".toml file") from None
         source = f"bench/profiles/{name_or_path}.toml"
     try:
         data = tomllib.loads(text)
