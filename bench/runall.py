@@ -408,7 +408,9 @@ def build_reports(out: str | Path, log: Callable[[str], None] = print) -> list[P
     if info.get("speed_backends"):
         footer["FPS back end"] = ("each model's fastest measured fp32 back end, all timed interleaved: "
                                   + ", ".join(f"{m} {b}" for m, b in info["speed_backends"].items()))
-    written = tables.write_tables(out / "results.csv", out, footer=footer, datasets=roles)
+    # off-the-shelf peers (`bench record-peer`) live beside the profile folders, in reports/peers.csv
+    written = tables.write_tables(out / "results.csv", out, footer=footer, datasets=roles,
+                                  peers_csv=out.parent / "peers.csv")
     written += make_figures(out, info, log)
     for p in written:
         log(f"wrote {p}")

@@ -315,9 +315,38 @@ def table_markdown(table: Table) -> str:
     return "\n".join(out) + "\n"
 
 
+def _off_the_shelf(table: Table, peers_csv: str | os.PathLike | None, datasets: Mapping[str, str | None]) -> int:
+    """Append ``peers.csv``'s models (measured, not trained here) to Table 1 as "off-the-shelf" rows.
+
+    A peer's scores go in the column of the dataset role whose dataset it was measured on (by name); a peer measured
+    on a dataset of none of this table's roles is left out. Returns the number of rows added.
+    """
+    if peers_csv is None or not Path(peers_csv).is_file():
+        return 0
+    peers = pd.read_csv(peers_csv, dtype=str, keep_default_na=False)
+    rows = []
+    for p in peers.to_dict("records"):
+        role = next((r for r, name in datasets.items() if name and name == p.get("dataset_name")), None)
+        if role is None:
+            continue
+        rows.append({"method": p["paper_name"], "model": p["model"], "row": "off-the-shelf",
+                     "fps_ours": float(p["fps"]), "fps_spread_ours": float(p["fps_spread"]), "device": p["device"],
+                     f"miou_{role}_ours": float(p["miou"]), f"boundary_f_{role}_ours": float(p["boundary_f"]),
+                     f"miou_native_{role}_ours": float(p["miou"]),
+                     "note": f"off-the-shelf ({p['runtime']}), input {p['input_hw']}, not trained here"})
+        for other in REAL_ROLES:
+            if not datasets.get(other):
+                rows[-1].update({f"{metric}_{other}_ours": NOT_RUN for metric in SCORES})
+    if rows:
+        table.frame = pd.concat([table.frame, pd.DataFrame(rows).reindex(columns=table.frame.columns)],
+                                ignore_index=True).astype(object)
+    return len(rows)
+
+
 def build_tables(results_csv: str | os.PathLike, footer: Mapping[str, object],
-                 datasets: Mapping[str, str | None]) -> list[Table]:
-    """Table 1, Table 2 and the ablation, built from ``results.csv`` (nothing written)."""
+                 datasets: Mapping[str, str | None], peers_csv: str | os.PathLike | None = None) -> list[Table]:
+    """Table 1, Table 2 and the ablation, built from ``results.csv`` (nothing written); Table 1 also carries the
+    off-the-shelf models of ``peers_csv`` measured on one of the datasets."""
     results = load_results(results_csv)
     footer = dict(footer)
     if "commit" in footer:  # accepted as an alias
@@ -342,6 +371,10 @@ def build_tables(results_csv: str | os.PathLike, footer: Mapping[str, object],
         "PortraitNet: the paper's row is cited (GFLOPs at 224x224); ours is re-trained and measured at 512x512.",
         "Models use their own default loss (ELB: adaptive weight loss; baselines: cross-entropy).",
     ])
+    if _off_the_shelf(t1, peers_csv, datasets):
+        t1.footer.insert(1, "off-the-shelf rows: models a user would pick instead of training one, scored here on "
+                            "the same test split (masks at the images' own size) and timed at their own input size "
+                            "with their own runtime (reports/peers.csv); they were not trained on PFCN's train split.")
     t2 = _comparison_table("table2", "Table 2: BFB channel reduction rate, DR4 vs DR2 (paper vs ours)" + suffix,
                            TABLE2, results, run_roles, [])
     t2.footer = _footer(footer, results, datasets, run_roles, profile, [
@@ -356,7 +389,7 @@ def build_tables(results_csv: str | os.PathLike, footer: Mapping[str, object],
 
 
 def write_tables(results_csv: str | os.PathLike, out_dir: str | os.PathLike, footer: Mapping[str, object],
-                 datasets: Mapping[str, str | None]) -> list[Path]:
+                 datasets: Mapping[str, str | None], peers_csv: str | os.PathLike | None = None) -> list[Path]:
     """Write ``table1``, ``table2`` and ``ablation`` as ``.csv`` and ``.md`` into ``out_dir``; return the paths.
 
     ``footer``: device, torch, profile, schedule, date, git_commit (or commit), and optionally datasets (a line
@@ -367,7 +400,7 @@ def write_tables(results_csv: str | os.PathLike, out_dir: str | os.PathLike, foo
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
-    for table in build_tables(results_csv, footer, datasets):
+    for table in build_tables(results_csv, footer, datasets, peers_csv):
         for suffix, text in ((".csv", table_csv(table)), (".md", table_markdown(table))):
             path = out / f"{table.name}{suffix}"
             atomic_write_text(path, text)

@@ -229,3 +229,33 @@ def test_footer_aliases_and_dataset_line(tmp_path: Path) -> None:
     text = next(p for p in paths if p.name == "table2.md").read_text(encoding="utf-8")
     assert "Git commit: def5678" in text and "commit: def5678" not in text.replace("Git commit", "")
     assert "Datasets: synthetic-smoke (synthetic: 80 train / 20 test)" in text and "seed: 0" in text
+
+
+PEERS = ("model,paper_name,kind,dataset_name,split,n_test,input_hw,miou,iou_bg,iou_fg,boundary_f,"
+         "boundary_tolerance_px,fps,fps_spread,ms_median,fps_photo,ms_median_photo,photo_hw,batch_size,warmup,runs,"
+         "device,runtime,date\n"
+         "mp-general,MediaPipe Selfie Segmentation (general),off-the-shelf,pfcn-official,test,264,256x256,95.064,"
+         "93.9,96.2,58.903,3.0,226.27,78.61,4.42,186.69,5.356,800x600,1,10,50,cpu,mediapipe 0.10.21,2026-11-29\n"
+         "mp-other,MediaPipe on another set,off-the-shelf,elsewhere,test,10,256x256,50.0,50,50,50,3.0,1,1,1,1,1,"
+         "800x600,1,10,50,cpu,mediapipe 0.10.21,2026-11-29\n")
+
+
+def test_off_the_shelf_peers_join_table1_in_their_dataset_column(tmp_path: Path) -> None:
+    rows = [r.replace(",synthetic,synthetic,", ",pfcn,pfcn-official,") for r in SYNTHETIC_ROWS]
+    peers = tmp_path / "peers.csv"
+    peers.write_text(PEERS, encoding="utf-8")
+    datasets = {"pfcn": "pfcn-official", "pseg": None}
+    paths = {p.name: p for p in write_tables(_results(tmp_path, rows), tmp_path / "out", FOOTER, datasets, peers)}
+    _, t1 = _csv(paths["table1.csv"])
+    mp = [r for r in t1 if r["row"] == "off-the-shelf"]
+    assert [r["method"] for r in mp] == ["MediaPipe Selfie Segmentation (general)"]  # the other set is left out
+    assert (mp[0]["miou_pfcn_ours"], mp[0]["miou_native_pfcn_ours"], mp[0]["fps_ours"]) == ("95.064", "95.064",
+                                                                                            "226.27")
+    assert mp[0]["miou_pseg_ours"] == NOT_RUN and "not trained here" in mp[0]["note"]
+    md = paths["table1.md"].read_text(encoding="utf-8")
+    assert "| MediaPipe Selfie Segmentation (general) | off-the-shelf |" in md and "off-the-shelf rows" in md
+    _, t2 = _csv(paths["table2.csv"])
+    assert not any(r["row"] == "off-the-shelf" for r in t2)
+    # without a peers file, nothing changes
+    plain = {p.name: p for p in write_tables(_results(tmp_path, rows), tmp_path / "plain", FOOTER, datasets)}
+    assert all(r["row"] != "off-the-shelf" for r in _csv(plain["table1.csv"])[1])
