@@ -459,7 +459,7 @@ main.add_command(segment_cmd)
 @main.command("record-peer", epilog=examples("bench record-peer runs/peers/mediapipe-selfie-general"))
 @click.argument("pred_dir", type=click.Path(file_okay=False))
 @click.option("--csv", "csv_path", default="reports/peers.csv", show_default=True, type=click.Path(dir_okay=False),
-              help="The off-the-shelf peers, read beside Table 1.")
+              help="The off-the-shelf peers, which Table 1 shows as their own rows.")
 def record_peer_cmd(pred_dir: str, csv_path: str) -> None:
     """Add a scored peer's row (PRED_DIR's peer.json and bench eval --predictions metrics) to the peers CSV."""
     from bench.peers import record_peer
