@@ -141,6 +141,7 @@ class Job:
     role: str
     loss: str
     data: Path
+    dataset_name: str  # the dataset's own name (dataset.json), which a recorded run is matched by
 
     @property
     def run_name(self) -> str:
@@ -155,11 +156,10 @@ def plan_jobs(profile: Profile, datasets: Mapping[str, PortraitDataset], models:
     """The grid: every model on every dataset with its own default loss, plus ELB with plain CE (the ablation)."""
     jobs = []
     for role, ds in datasets.items():
-        data = ds.root
         for m in models:
-            jobs.append(Job(m, role, default_loss(m), data))
+            jobs.append(Job(m, role, default_loss(m), ds.root, ds.name))
         if profile.ablation and "elb" in models:
-            jobs.append(Job("elb", role, "ce", data))
+            jobs.append(Job("elb", role, "ce", ds.root, ds.name))
     return jobs
 
 
@@ -281,7 +281,7 @@ def train_and_evaluate(job: Job, profile: Profile, device: str, runs: Path,
                                resume=True)
     record = record_root / job.role / job.run_name if record_root is not None else None
     if record is not None and not (run_dir / "checkpoint.pt").exists():
-        done = _recorded(record, cfg, read_dataset(job.data).name)
+        done = _recorded(record, cfg, job.dataset_name)
         if done is not None:
             return record, *done
     train(cfg)
@@ -293,10 +293,15 @@ def train_and_evaluate(job: Job, profile: Profile, device: str, runs: Path,
     return run_dir, metrics, native
 
 
+def _log_rows(run_dir: str | Path) -> list[dict[str, str]]:
+    """The rows of a run's ``train_log.csv`` (none when the run folder has no log)."""
+    path = Path(run_dir) / "train_log.csv"
+    return list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8")))) if path.is_file() else []
+
+
 def _train_minutes(run_dir: Path) -> object:
     """Training wall time of a run (evaluation excluded), from the last row of its ``train_log.csv``."""
-    path = run_dir / "train_log.csv"
-    rows = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8")))) if path.is_file() else []
+    rows = _log_rows(run_dir)
     elapsed = rows[-1].get("elapsed_s") if rows else None
     return round(float(elapsed) / 60.0, 2) if elapsed else ""
 
@@ -419,8 +424,7 @@ def build_reports(out: str | Path, log: Callable[[str], None] = print) -> list[P
 
 def _curve(result: Mapping[str, object]) -> list[tuple[float, float]]:
     """(training seconds, test mIoU) of a run: its evaluated epochs, and the final score of ``results.csv``."""
-    log_csv = Path(str(result["run_dir"])) / "train_log.csv"
-    rows = list(csv.DictReader(io.StringIO(log_csv.read_text(encoding="utf-8")))) if log_csv.is_file() else []
+    rows = _log_rows(str(result["run_dir"]))
     points = [(float(x["elapsed_s"]), float(x["test_miou"])) for x in rows
               if x.get("test_miou") and x.get("elapsed_s") and x.get("eval_split", "test") in ("test", "")]
     minutes, miou = result.get("train_minutes"), result.get("miou")

@@ -225,7 +225,7 @@ def test_each_finished_job_is_recorded_and_a_machine_without_runs_trains_nothing
     profile.train = {**profile.train, "lr": 1e-3}
     job = runall.plan_jobs(profile, {"synthetic": runall.read_dataset(data)}, ["elb"])[0]
     cfg = profile.train_config(model="elb", data=str(data), out="x", loss="adaptive", device="cpu", resume=True)
-    assert runall._recorded(reports / "runs" / "synthetic" / job.run_name, cfg, job.data.name) is None
+    assert runall._recorded(reports / "runs" / "synthetic" / job.run_name, cfg, job.dataset_name) is None
 
 
 def test_speed_backend_best_times_every_backend_interleaved_and_names_the_winner(grid, tmp_path, monkeypatch):
