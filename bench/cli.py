@@ -125,6 +125,8 @@ def _fail(e: Exception) -> click.ClickException:
               help="Autocast precision; auto: bf16 where the device has it natively (CUDA, AVX512-BF16/AMX CPUs).")
 @click.option("--channels-last/--no-channels-last", default=_TRAIN["channels_last"], show_default=True,
               help="NHWC activations (faster convolutions on CUDA and oneDNN CPUs).")
+@click.option("--compile", "use_compile", is_flag=True,
+              help="torch.compile the model for training (inductor); pays off only on long runs, see docs/runs.md.")
 @click.option("--cache-mb", default=_TRAIN["cache_mb"], show_default=True, type=click.IntRange(min=0),
               help="Decode and resize the train split once into memory if it fits in this many MB.")
 @click.option("--val-fraction", default=_TRAIN["val_fraction"], show_default=True,
@@ -144,7 +146,7 @@ def _fail(e: Exception) -> click.ClickException:
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def train(model_name: str, data: str, out: str | None, epochs: int, batch_size: int, size: int, lr: float,
           weight_decay: float, schedule: str, loss: str | None, device: str, amp: str, channels_last: bool,
-          cache_mb: int, val_fraction: float, eval_split: str, workers: int, seed: int,
+          use_compile: bool, cache_mb: int, val_fraction: float, eval_split: str, workers: int, seed: int,
           max_iters_per_epoch: int | None, eval_every: int, resume: bool, no_progress: bool) -> None:
     """Train a model with the paper's recipe (Section 3.2); under torchrun, data-parallel over the processes."""
     import logging
@@ -156,8 +158,8 @@ def train(model_name: str, data: str, out: str | None, epochs: int, batch_size: 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     cfg = TrainConfig(model=model_name, data=data, out=out, epochs=epochs, batch_size=batch_size, size=size, lr=lr,
                       weight_decay=weight_decay, schedule=schedule, loss=loss, device=device, amp=amp,
-                      channels_last=channels_last, cache_mb=cache_mb, val_fraction=val_fraction,
-                      eval_split=eval_split, workers=workers, seed=seed,
+                      channels_last=channels_last, compile=use_compile, cache_mb=cache_mb,
+                      val_fraction=val_fraction, eval_split=eval_split, workers=workers, seed=seed,
                       max_iters_per_epoch=max_iters_per_epoch, eval_every=eval_every, resume=resume,
                       progress=not no_progress)
     try:

@@ -314,6 +314,8 @@ def _train(cfg: TrainConfig, data, data_path: Path, env: _Dist, stop_after_epoch
     if env.world > 1:
         learner.net = DistributedDataParallel(learner.model,
                                               device_ids=[run.device.index] if run.device.type == "cuda" else None)
+    if cfg.compile:  # the training step only: checkpoints hold the eager module's weights, evaluation runs eager
+        learner.net = torch.compile(learner.net)
     train_ids, val_ids = holdout_ids(data.ids("train"), cfg.val_fraction)
     cache = _fits(len(train_ids), cfg.size, cfg.cache_mb)
     dataset = PortraitTorchDataset(data, "train", cfg.size, Augment(), cfg.seed, weights=run.loss_kind == "adaptive",

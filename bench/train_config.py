@@ -37,6 +37,7 @@ class TrainConfig:
     device: str = "auto"  # auto, cpu, cuda, cuda:N
     amp: str = "auto"  # auto: bf16 where the device computes it natively (CUDA, CPUs with AVX512-BF16/AMX), else none
     channels_last: bool = True
+    compile: bool = False  # torch.compile the training step's model (inductor); execution only, not a run's identity
     cache_mb: int = 4096  # decode and resize the train split once into memory when it fits in this many MB (0: never)
     workers: int = 2
     seed: int = 0

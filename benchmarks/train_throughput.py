@@ -11,6 +11,7 @@ images/s from its ``train_log.csv`` (the first holds one-off costs: oneDNN kerne
   fp32-cl      fp32, channels-last
   bf16         bf16 autocast, NCHW, cached
   bf16-cl      bf16 autocast and channels-last, cached (what --amp auto picks on an AVX512-BF16 CPU)
+  bf16-cl-compile  the same with --compile (torch.compile, inductor); its one-off compilation falls in epoch 1
 
 Without --data a synthetic set of 600x800 portraits (PFCN's size) is written to a temporary folder. Settings are run
 round-robin over --repeats rounds and the median is printed, so load on a shared machine falls on all of them alike.
@@ -37,6 +38,7 @@ SETTINGS = {
     "fp32-cl": dict(amp="none", channels_last=True),
     "bf16": dict(amp="bf16", channels_last=False),
     "bf16-cl": dict(amp="bf16", channels_last=True),
+    "bf16-cl-compile": dict(amp="bf16", channels_last=True, compile=True),
 }
 
 

@@ -82,6 +82,24 @@ def test_interrupted_and_resumed_run_ends_with_the_same_weights(portrait_data, t
     assert json.loads((tmp_path / "cut" / "config.json").read_text())["amp"] == amp
 
 
+def test_compiled_training_matches_eager_and_resumes_an_eager_run(portrait_data, tmp_path, monkeypatch):
+    # --compile changes how the step executes, not what it computes: same losses to float tolerance, checkpoints
+    # an eager model loads, and a run may switch it on between sessions. (A model with dropout draws other masks
+    # when compiled: inductor has its own RNG. TinyNet has none, and its small graph compiles in seconds.)
+    base = TrainConfig(model="tests.bench.helpers:TinyNet", data=str(portrait_data), amp="none",
+                       max_iters_per_epoch=2, **SMALL)
+    eager = train(replace(base, out=str(tmp_path / "eager")))
+    train(replace(base, out=str(tmp_path / "mixed")), stop_after_epoch=1)
+    compiled, real_compile = [], torch.compile
+    monkeypatch.setattr(torch, "compile", lambda m, **kw: compiled.append(m) or real_compile(m, **kw))
+    mixed = train(replace(base, out=str(tmp_path / "mixed"), compile=True, resume=True))
+    a, b = weights(eager), weights(mixed)
+    assert set(a["model"]) == set(b["model"])  # no torch.compile wrapper prefix in the saved weights
+    assert [r["loss"] for r in a["history"]] == pytest.approx([r["loss"] for r in b["history"]], rel=1e-4)
+    assert len(compiled) == 1 and json.loads((mixed / "config.json").read_text())["compile"] is True
+    assert load_model(mixed).trained_epochs == 2
+
+
 def test_changed_settings_are_refused_on_resume(portrait_data, tmp_path):
     cfg = TrainConfig(model="elb-dr4", data=str(portrait_data), out=str(tmp_path / "r"), max_iters_per_epoch=1,
                       **SMALL)
