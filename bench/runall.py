@@ -293,6 +293,16 @@ def train_and_evaluate(job: Job, profile: Profile, device: str, runs: Path,
     return run_dir, metrics, native
 
 
+def _finished(job: Job, profile: Profile, runs: Path, record_root: Path) -> bool:
+    """Whether a job's result exists without training: evaluated in its run folder, or recorded in the report."""
+    run_dir = runs / profile.name / job.role / job.run_name
+    cfg = profile.train_config(model=job.model, data=str(job.data), out=str(run_dir), loss=job.loss)
+    if not (run_dir / "checkpoint.pt").exists():
+        return _recorded(record_root / job.role / job.run_name, cfg, job.dataset_name) is not None
+    metrics = [_read_json(run_dir / n) for n in ("metrics.json", "metrics_native.json")]
+    return all(m and m.get("epochs_trained") == cfg.epochs for m in metrics)
+
+
 def _log_rows(run_dir: str | Path) -> list[dict[str, str]]:
     """The rows of a run's ``train_log.csv`` (none when the run folder has no log)."""
     path = Path(run_dir) / "train_log.csv"
@@ -346,13 +356,17 @@ def run_all(
     if speed_backend == "best":
         info["speed_backends"] = {m: f"{v['backend']} {v['precision']} ({v['version']})" for m, v in measured.items()}
     atomic_write_json(out / "run_info.json", info)
-    rows = []
-    for i, job in enumerate(jobs, 1):
+    # finished jobs first, so results.csv holds every finished result before any training starts (a kill in the
+    # middle of a job must not drop the rows of the jobs planned after it); rows are written in plan order
+    order = sorted(range(len(jobs)), key=lambda k: not _finished(jobs[k], profile, runs, out / "runs"))
+    rows: dict[int, dict[str, object]] = {}
+    for i, k in enumerate(order, 1):
+        job = jobs[k]
         log(f"[{i}/{len(jobs)}] {job.run_name} on {job.role}: train and evaluate")
         run_dir, metrics, native = train_and_evaluate(job, profile, device, runs, out / "runs")
         ds = data[job.role]
         meas = measured[job.model]
-        rows.append({
+        rows[k] = {
             "model": job.model, "paper_name": get_spec(job.model).paper_name, "loss": job.loss,
             "loss_default": job.is_default,
             "dataset": job.role, "dataset_name": ds.name, "n_train": len(ds.ids("train")),
@@ -364,8 +378,8 @@ def run_all(
             "size": profile.train_setting("size"), "train_minutes": _train_minutes(run_dir),
             "epochs": profile.train_setting("epochs"),
             "schedule": profile.train_setting("schedule"), "profile": profile.name, "run_dir": str(run_dir),
-        })
-        _write_results(out / "results.csv", rows)  # after every job: a kill loses no finished result
+        }
+        _write_results(out / "results.csv", [rows[j] for j in sorted(rows)])  # after every job
     build_reports(out, log=log)
     return out / "results.csv"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -220,6 +221,16 @@ def test_each_finished_job_is_recorded_and_a_machine_without_runs_trains_nothing
     again = _csv(reports / "results.csv")
     key = ("model", "loss", "miou", "miou_native", "boundary_f", "train_minutes")
     assert [tuple(r[k] for k in key) for r in again] == [tuple(r[k] for k in key) for r in rows]
+
+    # killed while training a job in the middle of the plan: the rows of the recorded jobs after it are written too
+    partial = tmp_path / "partial"
+    shutil.copytree(reports, partial)
+    shutil.rmtree(partial / "runs" / "synthetic" / "elb-dr4")
+    monkeypatch.setattr("bench.train.train", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt()))
+    with pytest.raises(KeyboardInterrupt):
+        run_all(profile, device="cpu", out=partial, runs=tmp_path / "runs2", log=lambda s: None)
+    assert [(r["model"], r["loss"]) for r in _csv(partial / "results.csv")] == [
+        (r["model"], r["loss"]) for r in rows if r["model"] != "elb-dr4"]
 
     # a recorded job made with other settings does not stand for this one
     profile.train = {**profile.train, "lr": 1e-3}
