@@ -260,14 +260,24 @@ def _recorded(record: Path, cfg: TrainConfig, dataset_name: str) -> tuple[dict, 
     return metrics, native
 
 
+def _saved_metrics(run_dir: Path, name: str, epochs: int) -> dict | None:
+    """The run's metrics file if it scores the finished run (all ``epochs`` trained), else None."""
+    metrics = _read_json(run_dir / name)
+    return metrics if metrics and metrics.get("epochs_trained") == epochs else None
+
+
 def _evaluated(run_dir: Path, name: str, epochs: int, native: bool, device: str) -> dict:
     """The run's metrics file if it is of the finished run, else a fresh evaluation (which writes it)."""
     from bench.evaluate import evaluate_run
 
-    metrics = _read_json(run_dir / name)
-    if metrics and metrics.get("epochs_trained") == epochs:
-        return metrics
-    return evaluate_run(run_dir, split="test", device=device, native=native)
+    return _saved_metrics(run_dir, name, epochs) or evaluate_run(run_dir, split="test", device=device, native=native)
+
+
+def _job_run(job: Job, profile: Profile, runs: Path, device: str = "auto") -> tuple[Path, TrainConfig]:
+    """A job's run folder and its training settings."""
+    run_dir = runs / profile.name / job.role / job.run_name
+    return run_dir, profile.train_config(model=job.model, data=str(job.data), out=str(run_dir), loss=job.loss,
+                                         device=device, resume=True)
 
 
 def train_and_evaluate(job: Job, profile: Profile, device: str, runs: Path,
@@ -276,9 +286,7 @@ def train_and_evaluate(job: Job, profile: Profile, device: str, runs: Path,
     the model's input size and at native resolution; copy its small files to ``record_root`` when given."""
     from bench.train import train
 
-    run_dir = runs / profile.name / job.role / job.run_name
-    cfg = profile.train_config(model=job.model, data=str(job.data), out=str(run_dir), loss=job.loss, device=device,
-                               resume=True)
+    run_dir, cfg = _job_run(job, profile, runs, device)
     record = record_root / job.role / job.run_name if record_root is not None else None
     if record is not None and not (run_dir / "checkpoint.pt").exists():
         done = _recorded(record, cfg, job.dataset_name)
@@ -295,12 +303,10 @@ def train_and_evaluate(job: Job, profile: Profile, device: str, runs: Path,
 
 def _finished(job: Job, profile: Profile, runs: Path, record_root: Path) -> bool:
     """Whether a job's result exists without training: evaluated in its run folder, or recorded in the report."""
-    run_dir = runs / profile.name / job.role / job.run_name
-    cfg = profile.train_config(model=job.model, data=str(job.data), out=str(run_dir), loss=job.loss)
+    run_dir, cfg = _job_run(job, profile, runs)
     if not (run_dir / "checkpoint.pt").exists():
         return _recorded(record_root / job.role / job.run_name, cfg, job.dataset_name) is not None
-    metrics = [_read_json(run_dir / n) for n in ("metrics.json", "metrics_native.json")]
-    return all(m and m.get("epochs_trained") == cfg.epochs for m in metrics)
+    return all(_saved_metrics(run_dir, n, cfg.epochs) for n in ("metrics.json", "metrics_native.json"))
 
 
 def _log_rows(run_dir: str | Path) -> list[dict[str, str]]:

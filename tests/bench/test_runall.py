@@ -226,7 +226,10 @@ def test_each_finished_job_is_recorded_and_a_machine_without_runs_trains_nothing
     partial = tmp_path / "partial"
     shutil.copytree(reports, partial)
     shutil.rmtree(partial / "runs" / "synthetic" / "elb-dr4")
-    monkeypatch.setattr("bench.train.train", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt()))
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("bench.train.train", killed)
     with pytest.raises(KeyboardInterrupt):
         run_all(profile, device="cpu", out=partial, runs=tmp_path / "runs2", log=lambda s: None)
     assert [(r["model"], r["loss"]) for r in _csv(partial / "results.csv")] == [
