@@ -249,21 +249,22 @@ def _read_json(path: Path) -> dict | None:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
+def _saved_metrics(run_dir: Path, name: str, epochs: int) -> dict | None:
+    """The run's metrics file if it scores the finished run (all ``epochs`` trained), else None."""
+    metrics = _read_json(run_dir / name)
+    return metrics if metrics and metrics.get("epochs_trained") == epochs else None
+
+
 def _recorded(record: Path, cfg: TrainConfig, dataset_name: str) -> tuple[dict, dict] | None:
     """The (metrics, native metrics) a report folder holds for this job, if it finished with the same settings."""
-    config, metrics, native = (_read_json(record / n) for n in ("config.json", "metrics.json", "metrics_native.json"))
-    if not (config and metrics and native) or metrics.get("epochs_trained") != cfg.epochs:
+    config, native = _read_json(record / "config.json"), _read_json(record / "metrics_native.json")
+    metrics = _saved_metrics(record, "metrics.json", cfg.epochs)
+    if not (config and metrics and native):
         return None
     wanted = json.loads(json.dumps({k: getattr(cfg, k) for k in RECORD_FIELDS}))
     if any(config.get(k) != v for k, v in wanted.items()) or config.get("dataset", {}).get("name") != dataset_name:
         return None
     return metrics, native
-
-
-def _saved_metrics(run_dir: Path, name: str, epochs: int) -> dict | None:
-    """The run's metrics file if it scores the finished run (all ``epochs`` trained), else None."""
-    metrics = _read_json(run_dir / name)
-    return metrics if metrics and metrics.get("epochs_trained") == epochs else None
 
 
 def _evaluated(run_dir: Path, name: str, epochs: int, native: bool, device: str) -> dict:
