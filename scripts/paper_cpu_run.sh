@@ -9,7 +9,7 @@
 #
 #   scripts/paper_cpu_run.sh [elb|elb-dr4]        # start or resume; log in runs/paper-cpu-<model>.log
 set -euo pipefail
-PAPER_COMMIT=${PAPER_COMMIT:-afae65c8e3a1}
+PAPER_COMMIT=${PAPER_COMMIT:-afae65c5218b}
 MODEL=${1:-elb}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WT=${WT:-$(dirname "$ROOT")/paper-run}
