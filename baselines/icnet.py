@@ -12,7 +12,8 @@ Three branches share work (Fig. 2):
 Two cascade feature fusion units (Fig. 3) merge them: the coarser map is upsampled x2 to the finer map's size,
 goes through a 3x3 dilation-2 conv + BN, the finer map through a 1x1 conv + BN, the sum through ReLU (128
 channels). The result at 1/8 is upsampled x2, classified (conv6_cls) and upsampled x4 to the input size. All
-resizing uses the actual tensor shapes, so any input divisible by 32 works (512x512 included).
+resizing uses the actual tensor shapes, so any input side that is a multiple of 8 works (the registry's size step;
+512x512 included).
 
 Cascade label guidance: in training the model returns ``{"out", "sub4", "sub24"}``: the main logits at input
 size, and the logits of each CFF unit's classifier on its upsampled coarse input (1/16 and 1/8 of the input).

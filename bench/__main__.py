@@ -1,5 +1,5 @@
 """``python -m bench`` (what ``torchrun ... -m bench train`` runs)."""
 
-from bench.cli import main
+from bench.cli.main import main
 
 main()

@@ -15,16 +15,18 @@ LINE_INTERVAL_S = 30.0
 
 
 class Progress:
-    """``update(n, **counts)`` as work finishes; ``close()`` at the end. ``enabled`` None: bar or lines as the
-    stream allows; False: silent."""
+    """``update(n, **counts)`` (or ``set(done)``) as work finishes; ``close()`` at the end, which returns the measured
+    items per second. ``total`` None: unknown (a video's frames). ``enabled`` None: bar or lines as the stream
+    allows; False: silent."""
 
-    def __init__(self, total: int, desc: str, unit: str, initial: int = 0, enabled: bool | None = None,
+    def __init__(self, total: int | None, desc: str, unit: str, initial: int = 0, enabled: bool | None = None,
                  interval: float | None = None, stream: TextIO | None = None, leave: bool = True) -> None:
         self.stream = stream or sys.stderr
-        self.total, self.desc, self.unit, self.n = total, desc, unit, initial
+        self.total, self.desc, self.unit, self.n, self._initial = total, desc, unit, initial, initial
         self.counts: dict[str, object] = {}
         self.interval = LINE_INTERVAL_S if interval is None else interval
         self._printed = False
+        self._t0 = time.perf_counter()
         self._bar = None
         self._lines = False
         if enabled is False:
@@ -47,22 +49,33 @@ class Progress:
         elif self._lines and time.monotonic() - self._last >= self.interval:
             self._line("")
 
+    def set(self, done: int, _total: int | None = None) -> None:
+        """The count so far (a callback's ``(done, total)``), instead of an increment."""
+        self.update(done - self.n)
+
+    def rate(self) -> float:
+        """Items per second since the start (tqdm's own rate is smoothed over a window)."""
+        return (self.n - self._initial) / max(time.perf_counter() - self._t0, 1e-9)
+
     def _line(self, note: str) -> None:
         self._last = time.monotonic()
         self._printed = True
         counts = ", ".join(f"{k} {v}" for k, v in self.counts.items())
         elapsed = int(self._last - self._start)
-        parts = [f"{self.n}/{self.total} {self.unit}", counts, f"{elapsed // 60}m{elapsed % 60:02d}s", note]
+        done = f"{self.n}/{self.total}" if self.total else f"{self.n}"
+        parts = [f"{done} {self.unit}", counts, f"{elapsed // 60}m{elapsed % 60:02d}s", note]
         print(f"{self.desc}: " + "; ".join(p for p in parts if p), file=self.stream, flush=True)
 
-    def close(self) -> None:
+    def close(self) -> float:
+        rate = self.rate()
         if self._bar is not None:
             self._bar.close()
             self._bar = None
         elif self._lines:
             self._lines = False
             if self._printed:
-                self._line("done" if self.n >= self.total else "stopped")
+                self._line("done" if self.total is None or self.n >= self.total else "stopped")
+        return rate
 
 
 def _is_terminal(stream: TextIO) -> bool:

@@ -13,7 +13,7 @@ The contract every registered model follows, so the harness trains, times and co
   - ``"boundary"``: PortraitNet's boundary loss (focal loss, gamma 2) against the mask's boundary band.
 
   The total loss is ``main_loss + sum(weight * aux_loss)`` with the weights each model's paper uses
-  (``bench.losses`` computes it).
+  (``bench.train.losses`` computes it).
 
 Constructors take ``num_classes`` and keyword options; they are imported lazily so that listing the registry does not
 import every model. How to add one: ``docs/models.md``.
@@ -22,9 +22,13 @@ import every model. How to add one: ``docs/models.md``.
 from __future__ import annotations
 
 import importlib
+import inspect
 from dataclasses import dataclass
 
 from torch import nn
+
+from bench.defaults import NUM_CLASSES
+from bench.errors import InputSizeError, UnknownModelError
 
 
 @dataclass(frozen=True)
@@ -58,22 +62,24 @@ def get_spec(name: str) -> ModelSpec:
     try:
         return MODELS[name]
     except KeyError:
-        raise KeyError(f"unknown model {name!r}; registered: {', '.join(MODELS)}") from None
+        raise UnknownModelError(f"unknown model {name!r}; registered: {', '.join(MODELS)}") from None
 
 
 def check_input_size(name: str, size: int) -> None:
-    """Raise ``ValueError`` unless ``size`` is a positive multiple of the model's stride (8 for "module:callable")."""
+    """Raise ``InputSizeError`` unless ``size`` is a positive multiple of the model's stride (8 for a
+    "module:callable")."""
     stride = MODELS[name].stride if name in MODELS else 8
     if size < stride or size % stride:
         near = max(stride, int(round(size / stride)) * stride)
-        raise ValueError(f"size {size} does not suit {name}: use a multiple of {stride} (e.g. {near})")
+        raise InputSizeError(f"size {size} does not suit {name}: use a multiple of {stride} (e.g. {near})")
 
 
-def build_model(name: str, num_classes: int = 2, **kwargs: object) -> nn.Module:
+def build_model(name: str, num_classes: int = NUM_CLASSES, **kwargs: object) -> nn.Module:
     """A registered model by name, or ``"module:callable"``: any factory taking ``num_classes`` (a user's model).
 
     A name that does not resolve to a model (unknown, not importable, not callable with ``num_classes``, or
-    returning something other than an ``nn.Module``) raises ``KeyError`` with a one-line message.
+    returning something other than an ``nn.Module``) raises ``UnknownModelError`` with a one-line message.
+    An exception raised inside the factory itself is a bug in that model and propagates as it is.
     """
     if ":" not in name:
         module_name, attr = get_spec(name).factory.split(":")
@@ -82,13 +88,14 @@ def build_model(name: str, num_classes: int = 2, **kwargs: object) -> nn.Module:
     try:
         factory = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError, ValueError) as e:
-        raise KeyError(f"model factory {name!r} cannot be imported ({e})") from e
+        raise UnknownModelError(f"model factory {name!r} cannot be imported ({e})") from e
     try:
-        model = factory(num_classes=num_classes, **kwargs)
-    except TypeError as e:
-        raise KeyError(f"model factory {name!r} cannot be called with num_classes ({e})") from e
+        inspect.signature(factory).bind(num_classes=num_classes, **kwargs)
+    except (TypeError, ValueError) as e:  # not callable, or not with these arguments
+        raise UnknownModelError(f"model factory {name!r} cannot be called with num_classes ({e})") from e
+    model = factory(num_classes=num_classes, **kwargs)  # what it raises is the model's own bug: not caught
     if not isinstance(model, nn.Module):
-        raise KeyError(f"model factory {name!r} returned a {type(model).__name__}, not a torch nn.Module")
+        raise UnknownModelError(f"model factory {name!r} returned a {type(model).__name__}, not a torch nn.Module")
     return model
 
 

@@ -2,7 +2,7 @@
 
     python benchmarks/boundary_weights.py [--runs 200]
 
-Masks are the synthetic portrait set's silhouettes (``bench.synthetic``), not noise. Two figures: one map per
+Masks are the synthetic portrait set's silhouettes (``bench.data.synthetic``), not noise. Two figures: one map per
 call (``boundary_weight_map``, each result dropped at once, the worst case for the allocator) and a batch of 16
 (``boundary_weight_maps``, written into one array, per map).
 """
@@ -16,12 +16,12 @@ import time
 import cv2
 import numpy as np
 
-from bench.synthetic import render_sample
+from bench.data.synthetic import render_sample
 from elb.boundary import boundary_weight_map, boundary_weight_maps
 
 
 def portrait_mask(size: int = 512, seed: int = 0) -> np.ndarray:
-    """A ``bench.synthetic`` portrait mask with a small ignore (255) patch, as real masks have."""
+    """A ``bench.data.synthetic`` portrait mask with a small ignore (255) patch, as real masks have."""
     m = render_sample(seed, 0, (size, size)).mask.copy()
     m[size - 20 :, :10] = 255
     return m

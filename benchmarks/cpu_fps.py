@@ -1,6 +1,6 @@
 """CPU inference speed of every registered model at 512x512, as one table (Table 1's columns on a CPU).
 
-Protocol (``bench.timing``, through ``bench.speedgrid.measure_grid``): batch 1, eval mode, no autograd, warm-up
+Protocol (``bench.speed.timing``, through ``bench.speed.grid.measure_grid``): batch 1, eval mode, no autograd, warm-up
 passes, then the median of timed runs, the models' runs interleaved. Next to FPS the table gives parameters, GMACs
 and the effective rate (GMACs x FPS, in GMAC/s): a model whose rate is far below the others' spends its time in
 operations that MAC counts do not weigh (depthwise, 1-D factorised or transposed convolutions, pooling/unpooling,
@@ -23,11 +23,11 @@ import click
 import torch
 from torch import nn
 
-from bench.complexity import count_gmacs, count_params
 from bench.machine import cpu_name
-from bench.paper import GPU_FPS
 from bench.registry import build_model, model_names
-from bench.speedgrid import measure_grid
+from bench.report.paper import GPU_FPS
+from bench.speed.complexity import count_gmacs, count_params
+from bench.speed.grid import measure_grid
 
 
 def layer_kind(module: nn.Module) -> str | None:
@@ -118,7 +118,7 @@ def main(
         model = build_model(name)
         counts[name] = count_params(model), count_gmacs(model, (size, size))
         del model
-    # all models timed together, interleaved (bench.timing), so machine load cannot reorder them
+    # all models timed together, interleaved (bench.speed.timing), so machine load cannot reorder them
     timed = measure_grid(names, ["eager"], ["fp32"], size=size, warmup=warmup, runs=runs, threads=threads)
     rows = [(r["model"], *counts[r["model"]], r) for r in timed]
     load_after = os.getloadavg()

@@ -2,7 +2,7 @@
 # The GPU speed table in one command: reports/speed_gpu.{csv,md} and reports/figures/roofline_gpu.png.
 #
 # Every model x {eager, compile, cudagraphs, onnxruntime (CUDA provider), tensorrt (onnxruntime's TensorRT provider)}
-# x {fp32, fp16, bf16, int8} at 512x512, batch 1, timed interleaved (bench.timing), with the GPU's fp32 SGEMM rate
+# x {fp32, fp16, bf16, int8} at 512x512, batch 1, timed interleaved (bench.speed.timing), with the GPU's fp32 SGEMM rate
 # as the roofline's ceiling. Candidates that cannot run (no TensorRT provider, bf16 on onnxruntime, ...) are listed
 # with the reason. PyTorch back ends run channels-last on CUDA.
 #

@@ -2,7 +2,7 @@
 
 Exports the run to ONNX in fp32 and in int8 (static quantization calibrated on ``--calib-images`` of its training
 images), evaluates both with ``bench eval``'s pipeline on the run's test split, and times fp32 and int8 interleaved
-(``bench.timing``) on each ONNX back end at the run's size. Prints a median-FPS table, the speed-up and the mIoU
+(``bench.speed.timing``) on each ONNX back end at the run's size. Prints a median-FPS table, the speed-up and the mIoU
 change in points; the ONNX files and metrics land in ``--out``.
 
     .venv/bin/python benchmarks/int8_gain.py --run runs/paper/pfcn/elb [--size 512] [--runs 30] [--threads N]
@@ -16,10 +16,11 @@ from pathlib import Path
 import click
 import numpy as np
 
-from bench.evalbackend import evaluate_on_backend
-from bench.export import CALIBRATION_IMAGES, export_source
-from bench.runtime import BackendError, backend_installed, load_predictor
-from bench.timing import summarize, time_interleaved
+from bench.deploy.backends import BackendError, backend_installed
+from bench.deploy.export import CALIBRATION_IMAGES, export_source
+from bench.deploy.runtime import load_predictor
+from bench.eval.backend import evaluate_on_backend
+from bench.speed.timing import summarize, time_interleaved
 
 
 @click.command()

@@ -1,9 +1,9 @@
-"""Samples/s of the training input pipeline (bench.data) at 512x512 for 0, 1 and 2 DataLoader workers.
+"""Samples/s of the training input pipeline (bench.data.pipeline) at 512x512 for 0, 1 and 2 DataLoader workers.
 
     python benchmarks/loader_throughput.py [--data DIR] [--size 512] [--workers 0 1 2] [--samples 96]
 
 Each sample is decoded, resized, flipped, jittered, normalised and given its boundary weight map (the adaptive
-loss's), as in ELB training. Without --data the synthetic portrait set of ``bench.synthetic`` is written at 600x800
+loss's), as in ELB training. Without --data the synthetic portrait set of ``bench.data.synthetic`` is written at 600x800
 (PFCN's size) to a temporary folder. The first batch (worker start-up) is not timed.
 """
 
@@ -17,8 +17,8 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from bench.data import Augment, PortraitTorchDataset, worker_init
-from bench.synthetic import make_synthetic
+from bench.data.pipeline import Augment, PortraitTorchDataset, worker_init
+from bench.data.synthetic import make_synthetic
 
 
 def loader_rate(data: Path, size: int, workers: int, samples: int, batch_size: int = 16) -> float:

@@ -5,7 +5,7 @@
 ELB predicts at 1/8 of its input and upsamples bilinearly x8; ICNet at 1/4; ENet and ERFNet decode to full
 resolution. For each input size S and stride s, every test mask is resized to S (as evaluation does), its portrait
 share is area-averaged to (S/s)^2 cells (the best a stride-s map can hold with no knowledge finer than a cell),
-upsampled bilinearly back to S and thresholded at 0.5, then scored like a prediction (bench.metrics). The mIoU and
+upsampled bilinearly back to S and thresholded at 0.5, then scored like a prediction (bench.eval.metrics). The mIoU and
 boundary F printed are an oracle's at that stride: not a strict bound (a learned logit map can place an edge inside
 a cell better than an average can), but the size of what the decoder alone gives away at that resolution.
 """
@@ -18,9 +18,9 @@ from concurrent.futures import ThreadPoolExecutor
 import cv2
 import numpy as np
 
-from bench.data import resize_mask
-from bench.dataset import read_dataset
-from bench.metrics import MetricAccumulator
+from bench.data.format import read_dataset
+from bench.data.preprocess import resize_mask
+from bench.eval.metrics import MetricAccumulator
 
 
 def through_stride(target: np.ndarray, stride: int) -> np.ndarray:

@@ -15,7 +15,7 @@ import click
 import cv2
 import numpy as np
 
-from bench.dataset import decode_image, encode_image
+from bench.data.format import decode_image, encode_image
 from pfcn.crop import OUT_H, OUT_W, crop_portrait
 from pfcn.release import read_release
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import click
 
-from bench.dataset import encode_image, encode_mask
+from bench.data.format import encode_image, encode_mask
 from pfcn.crop import crop_portrait
 from pfcn.fetch import FetchOptions, fetch
 from pfcn.release import read_release

@@ -2,9 +2,10 @@
 
 Issue 13's target: at least 10 images/s on 100 photos of 600x800 with ELB at 512x512 on a 2-core CPU. The photos are
 the first 100 of ``--photos`` (a folder, e.g. a PFCN ``images/`` folder), or, without it, 100 generated 600x800
-JPEGs (``bench.synthetic``'s portraits, so they decode like photos rather than like noise). The model is ``--model``
+JPEGs (``bench.data.synthetic``'s portraits, so they decode like photos rather than like noise). The model is
+``--model``
 (a run folder, checkpoint or .onnx file), or ELB with its initial weights (the time does not depend on the weights).
-Each pass goes through ``bench.segment_files.segment_images``, the code `bench segment` runs; the script prints every
+Each pass goes through ``bench.segment.files.segment_images``, the code `bench segment` runs; the script prints every
 pass, the median, the torch thread count and the load average before and after (the machine may be shared).
 
     .venv/bin/python benchmarks/segment_throughput.py [--photos DIR] [--model RUN] [--passes 3] [--outputs mask]
@@ -22,15 +23,15 @@ import click
 import cv2
 import torch
 
+from bench.data.synthetic import render_sample
+from bench.deploy.runtime import load_predictor
 from bench.machine import cpu_name
-from bench.runtime import load_predictor
-from bench.segment import OUTPUTS, input_hw, load_segment_predictor, parse_background
-from bench.segment_files import IMAGE_SUFFIXES, segment_images
-from bench.synthetic import render_sample
+from bench.segment.files import IMAGE_SUFFIXES, segment_images
+from bench.segment.photos import OUTPUTS, input_hw, load_segment_predictor, parse_background
 
 
 def generated_photos(folder: Path, n: int, seed: int = 0) -> list[Path]:
-    """``n`` 600x800 (width x height) JPEGs of the synthetic portrait set (``bench.synthetic``)."""
+    """``n`` 600x800 (width x height) JPEGs of the synthetic portrait set (``bench.data.synthetic``)."""
     paths = []
     for i in range(n):
         p = folder / f"g{i:03d}.jpg"

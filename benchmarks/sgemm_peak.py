@@ -14,7 +14,7 @@ import click
 import torch
 
 from bench.machine import cpu_name
-from bench.speedreport import SGEMM_N, SGEMM_REPEATS, sgemm_gflops
+from bench.speed.report import SGEMM_N, SGEMM_REPEATS, sgemm_gflops
 
 
 @click.command()

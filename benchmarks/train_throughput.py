@@ -1,9 +1,10 @@
-"""Training images/s of bench.train, end to end (data pipeline included), for each speed setting, ELB and a baseline.
+"""Training images/s of bench.train.loop, end to end (data pipeline included), for each speed setting, ELB and a
+baseline.
 
     python benchmarks/train_throughput.py [--data DIR] [--models elb enet] [--size 256] [--batch-size 16]
                                           [--steps 12] [--settings fp32-stream fp32 bf16 bf16-cl]
 
-Each setting is a real ``bench.train`` run of two epochs of ``--steps`` steps; the figure is the second epoch's
+Each setting is a real ``bench.train.loop`` run of two epochs of ``--steps`` steps; the figure is the second epoch's
 images/s from its ``train_log.csv`` (the first holds one-off costs: oneDNN kernel selection, compilation). Settings:
 
   fp32-stream  fp32, NCHW, every sample decoded and resized each time it is drawn (the engine before caching)
@@ -27,10 +28,10 @@ from pathlib import Path
 
 import torch
 
+from bench.data.synthetic import make_synthetic
 from bench.machine import cpu_name
-from bench.synthetic import make_synthetic
-from bench.train import train
-from bench.train_config import TrainConfig
+from bench.train.config import TrainConfig
+from bench.train.loop import train
 
 SETTINGS = {
     "fp32-stream": dict(amp="none", channels_last=False, cache_mb=0),

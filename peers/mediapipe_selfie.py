@@ -1,16 +1,17 @@
 """MediaPipe Selfie Segmentation as an off-the-shelf peer: masks for one split of a portrait dataset, and CPU latency.
 
 Runs in the peers environment (``make peers``; ``.venv-peers/bin/python peers/mediapipe_selfie.py``), never in the
-main one, and imports no torch. It reads the dataset through ``bench.dataset`` (numpy and OpenCV only) and writes
+main one, and imports no torch. It reads the dataset through ``bench.data.format`` (numpy and OpenCV only) and writes
 
 * ``<out>/<id>.png``: the mask at the photo's resolution, 0 background / 255 portrait (MediaPipe's probability > 0.5);
 * ``<out>/peer.json``: what ran (model file, input size, versions) and its latency.
 
-Latency follows ``bench speed``'s protocol: batch 1, ``warmup`` untimed calls, then ``runs`` calls each timed with
-``time.perf_counter``; the median and the 10th/90th percentiles and IQR of FPS. It is measured twice: on an input at
-the model's own size (the model alone, as ``bench speed`` times our models) and on the split's first photo at its
-resolution (MediaPipe's resizing in and out included). ``bench eval --predictions <out> --data ...`` then scores the
-masks, and ``bench record-peer <out>`` adds the row to ``reports/peers.csv``.
+Latency follows ``bench speed``'s protocol (``bench.speed.timing``, which needs no torch): batch 1, ``warmup`` untimed
+calls, then ``runs`` calls each timed with ``time.perf_counter``; the median and the 10th/90th percentiles and IQR of
+FPS. It is measured twice, interleaved: on an input at the model's own size (the model alone, as ``bench speed`` times
+our models) and on the split's first photo at its resolution (MediaPipe's resizing in and out included).
+``bench eval --predictions <out> --data ...`` then scores the masks, and ``bench record-peer <out>`` adds the row
+to ``reports/peers.csv``.
 """
 
 from __future__ import annotations
@@ -18,35 +19,20 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.dataset import DatasetError, atomic_write_bytes, atomic_write_json, read_dataset  # noqa: E402
+from bench.data.format import DatasetError, read_dataset  # noqa: E402
+from bench.data.io import atomic_write_bytes, atomic_write_json, utc_now  # noqa: E402
 from bench.machine import cpu_name  # noqa: E402
+from bench.speed.timing import summarize, time_interleaved  # noqa: E402
 
 # the two models the 0.10.21 wheel bundles: (model_selection, file, input (H, W))
 MODELS = {"general": (0, "selfie_segmentation.tflite", (256, 256)),
           "landscape": (1, "selfie_segmentation_landscape.tflite", (144, 256))}
-
-
-def time_calls(fn, x: np.ndarray, warmup: int, runs: int) -> dict[str, float]:
-    """``bench speed``'s statistics of ``fn(x)``: median FPS and ms, 10th/90th percentile and IQR of FPS."""
-    for _ in range(warmup):
-        fn(x)
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn(x)
-        times.append(time.perf_counter() - t0)
-    fps = 1.0 / np.array(times)
-    return {"fps": float(np.median(fps)), "fps_p10": float(np.percentile(fps, 10)),
-            "fps_p90": float(np.percentile(fps, 90)),
-            "fps_iqr": float(np.percentile(fps, 75) - np.percentile(fps, 25)),
-            "ms_median": float(np.median(times) * 1000.0)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,8 +68,10 @@ def main(argv: list[str] | None = None) -> int:
 
         first = ds.load_image(ids[0])
         rng = np.random.default_rng(0)
-        at_model = time_calls(predict, rng.integers(0, 256, (mh, mw, 3), dtype=np.uint8), args.warmup, args.runs)
-        at_photo = time_calls(predict, first, args.warmup, args.runs)
+        at_input = rng.integers(0, 256, (mh, mw, 3), dtype=np.uint8)
+        times = time_interleaved({"model": lambda: predict(at_input), "photo": lambda: predict(first)},
+                                 args.warmup, args.runs)
+        at_model, at_photo = summarize(times["model"]), summarize(times["photo"])
         for i, sid in enumerate(ids, 1):
             rgb = ds.load_image(sid)
             mask = np.where(predict(rgb) > 0.5, np.uint8(255), np.uint8(0))
@@ -110,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         "device": "cpu",
         "device_name": cpu_name(),
         "cpu_count": os.cpu_count(),
-        "date": time.strftime("%Y-%m-%d"),
+        "date": utc_now(),
     }
     atomic_write_json(out / "peer.json", info)
     print(f"{info['peer']}: {len(ids)} masks in {out}; {at_model['fps']:.1f} FPS median at {mh}x{mw} "

@@ -7,8 +7,8 @@ from pathlib import Path
 import click
 
 import bench
-from bench.cli_help import HELP_OPTIONS, OneLineErrors, examples
-from bench.dataset import DatasetError
+from bench.cli.help import HELP_OPTIONS, OneLineErrors, examples
+from bench.data.format import DatasetError
 
 from .download import DownloadConfig
 from .fetch import FetchOptions, NetworkUnreachable, fetch, status_table

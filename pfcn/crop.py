@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from bench.dataset import DatasetError, decode_image
+from bench.data.format import DatasetError, decode_image
 
 from .release import CropBox
 

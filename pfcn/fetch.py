@@ -18,16 +18,15 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import bench
-from bench.dataset import (
+from bench.data.format import (
     DatasetError,
     DatasetWriter,
-    atomic_write_bytes,
     build_finished,
     encode_image,
     encode_mask,
     read_manifest_rows,
-    remove_partial_writes,
 )
+from bench.data.io import atomic_write_bytes, remove_partial_writes
 from bench.progress import Progress
 
 from .crop import CLAMP_TOLERANCE, OUT_H, OUT_W, BadImage, crop_portrait

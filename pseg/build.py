@@ -1,4 +1,4 @@
-"""The PSEG build: MHP tree -> per-image jobs in worker processes -> one ``bench.dataset.DatasetWriter``.
+"""The PSEG build: MHP tree -> per-image jobs in worker processes -> one ``bench.data.format.DatasetWriter``.
 
 Workers read an image and its person files, decide each person's fate and return encoded crops and manifest
 rows; only the parent writes. Every random choice is a function of (seed, image id, person index) and the
@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 import bench
-from bench.dataset import DatasetError, DatasetWriter, encode_image, encode_mask
+from bench.data.format import DatasetError, DatasetWriter, encode_image, encode_mask
 from bench.progress import Progress
 from pseg import crop as cropmod
 from pseg.classes import IGNORE, ClassTable, table

@@ -7,8 +7,9 @@ import re
 import click
 
 import bench
-from bench.cli_help import HELP_OPTIONS, OneLineErrors, examples
-from bench.dataset import DatasetError, to_json
+from bench.cli.help import HELP_OPTIONS, OneLineErrors, examples
+from bench.data.format import DatasetError
+from bench.data.io import to_json
 from pseg.build import BuildOptions, build_pseg, default_workers
 from pseg.mhp import MHPError
 from pseg.preview import contact_sheet

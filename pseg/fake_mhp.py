@@ -1,5 +1,5 @@
 """Fake LV-MHP-v1 / v2 source trees in the real layouts, for tests and throughput benchmarks (never for training;
-the finished synthetic portrait dataset is ``bench.synthetic``).
+the finished synthetic portrait dataset is ``bench.data.synthetic``).
 
 A person is drawn as labelled parts (hair, face, optional hat and glasses, neck skin, upper clothes, arms,
 pants) around a head of a chosen height; persons later in the list stand in front and occlude the earlier ones

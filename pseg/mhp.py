@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from bench.dataset import DatasetError, decode_image
+from bench.data.format import DatasetError, decode_image
 
 V1_DIR, V2_DIR = "LV-MHP-v1", "LV-MHP-v2"
 V1_LISTS = ("train_list.txt", "test_list.txt")  # PSEG pools both (train_list holds train+val)

@@ -8,7 +8,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from bench.dataset import IGNORE, DatasetError, atomic_write_bytes, read_dataset
+from bench.data.format import IGNORE, DatasetError, read_dataset
+from bench.data.io import atomic_write_bytes
 
 PORTRAIT_RGB = (40, 255, 120)  # overlay colour of mask == 1
 IGNORE_RGB = (60, 160, 255)  # hatched overlay of mask == 255

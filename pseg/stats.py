@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.dataset import DatasetError
+from bench.data.format import DatasetError
 
 PAPER_COUNTS = {"total": 20514, "train": 18462, "test": 2052}
 

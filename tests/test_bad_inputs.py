@@ -14,8 +14,8 @@ import pytest
 import scipy.io
 from click.testing import CliRunner
 
-from bench.cli import main as bench_main
-from bench.dataset import DatasetWriter
+from bench.cli.main import main as bench_main
+from bench.data.format import DatasetWriter
 from pfcn.cli import main as pfcn_main
 from pseg.cli import main as pseg_main
 from pseg.fake_mhp import SynthImage, SynthPerson, write_tree
@@ -192,3 +192,23 @@ def test_the_table_covers_every_command_with_enough_cases():
     covered = {(tool, args[0]) for tool, args, _, _ in CASES}
     every = {(tool, name) for tool, group in TOOLS.items() for name in group.commands}
     assert every <= covered and len(CASES) >= 30
+
+
+def test_a_bug_in_our_code_shows_its_traceback_and_a_user_error_does_not(ws):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    base = [sys.executable, "-m", "bench", "train", "--data", str(ws / "data"), "--epochs", "1", "--size", "32",
+            "--out", str(ws / "bug-run"), "--no-progress"]
+    bug = subprocess.run([*base, "--model", "tests.bench.helpers:broken_factory"], capture_output=True, text=True,
+                         env=env, timeout=300)
+    assert bug.returncode != 0
+    assert "Traceback (most recent call last)" in bug.stderr and "ZeroDivisionError: a bug inside" in bug.stderr
+    assert not any(line.startswith("Error: ") for line in bug.stderr.splitlines())
+    user = subprocess.run([*base, "--model", "tests.bench.helpers:no_such_factory"], capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert user.returncode == 1 and "Traceback" not in user.stderr
+    assert user.stderr.strip().splitlines() == [line for line in user.stderr.strip().splitlines()
+                                                if line.startswith("Error: model factory")]

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 from setuptools import find_namespace_packages
 
-from bench.cli import main as bench_main
+from bench.cli.main import main as bench_main
 from bench.registry import MODELS
 from pfcn.cli import main as pfcn_main
 from pseg.cli import main as pseg_main
@@ -58,6 +58,6 @@ def test_package_data_folders_are_packages_so_setuptools_does_not_warn():
     for pkg in cfg["options.package_data"]:
         assert pkg in packages
     data_dirs = {p.parent.relative_to(ROOT).as_posix().replace("/", ".")
-                 for pattern in ("bench/profiles/*.toml", "pfcn/data/*.txt") for p in ROOT.glob(pattern)}
+                 for pattern in ("bench/runall/profiles/*.toml", "pfcn/data/*.txt") for p in ROOT.glob(pattern)}
     assert data_dirs <= set(packages)
     assert not any("__pycache__" in p or p.startswith("tests") for p in packages)

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 import bench
-from bench.cli import main as bench_main
+from bench.cli.main import main as bench_main
 
 
 def test_packages_import_without_torch_in_the_dataset_format():
@@ -20,7 +20,7 @@ def test_packages_import_without_torch_in_the_dataset_format():
     assert out.stdout.strip() == "ok"
 
 
-@pytest.mark.parametrize("module", ["bench.cli", "pfcn.cli", "pseg.cli"])
+@pytest.mark.parametrize("module", ["bench.cli.main", "pfcn.cli", "pseg.cli"])
 def test_each_command_has_help_and_version(module):
     cli = __import__(module, fromlist=["main"]).main
     runner = CliRunner()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.complexity import measure
+from bench.speed.complexity import measure
 
 # name -> (size, (params M low, high), (GMACs low, high)): the reference ranges of docs/models.md, 2 classes.
 REFERENCE = {

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.dataset import DatasetWriter
+from bench.data.format import DatasetWriter
 
 
 def make_portrait_dataset(root: Path, n_train: int = 8, n_test: int = 4, size: int = 64, seed: int = 0,
@@ -66,3 +66,8 @@ class BrightPredictor:
         self.batches.append(x.shape)
         d = 4.0 * x[:, :1, ::self.stride, ::self.stride]
         return np.concatenate([np.zeros_like(d), d], axis=1).astype(np.float32)
+
+
+def broken_factory(num_classes: int = 2) -> nn.Module:
+    """A model factory with a bug in it: what it raises is ours to fix, not the user's to read as one line."""
+    raise ZeroDivisionError("a bug inside the model factory")

@@ -1,4 +1,4 @@
-"""bench.data: the training augmentation, its seeding and the boundary weights of the final mask."""
+"""bench.data.pipeline: the training augmentation, its seeding and the boundary weights of the final mask."""
 
 from __future__ import annotations
 
@@ -7,19 +7,16 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from bench.data import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
+from bench.data.format import read_dataset
+from bench.data.pipeline import (
     Augment,
     PortraitTorchDataset,
     adjust_brightness_contrast,
     holdout_ids,
-    resize_image,
-    resize_mask,
     sample_rng,
     worker_init,
 )
-from bench.dataset import read_dataset
+from bench.data.preprocess import IMAGENET_MEAN, IMAGENET_STD, resize_image, resize_mask
 from elb.boundary import boundary_weight_map
 
 

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from bench.dataset import (
+from bench.data.format import (
     DatasetError,
     DatasetWriter,
     check_id,
@@ -99,7 +99,7 @@ def test_sigkill_mid_build_then_rerun(tmp_path):
         f"""
         import os, signal, sys
         import numpy as np
-        from bench.dataset import DatasetWriter
+        from bench.data.format import DatasetWriter
         w = DatasetWriter({str(tmp_path / 'k')!r}, "toy", "tests", {{}}, image_format="png")
         for i in range(6):
             if w.done(f"{{i:05d}}"):
@@ -243,6 +243,6 @@ def test_read_dataset_raises_naming_the_file(tmp_path):
 
 
 def test_dataset_module_does_not_import_torch():
-    code = "import sys, bench.dataset; print('torch' in sys.modules)"
+    code = "import sys, bench.data.format; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

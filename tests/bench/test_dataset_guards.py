@@ -8,8 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
-from bench.data import PortraitTorchDataset
-from bench.dataset import DatasetError, DatasetWriter, read_dataset, to_json
+from bench.data.format import DatasetError, DatasetWriter, read_dataset
+from bench.data.io import to_json
+from bench.data.pipeline import PortraitTorchDataset
 
 
 def _write(root, masks: dict[str, tuple[np.ndarray, str]], name: str = "toy") -> None:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import torch
 
-from bench.train import train
-from bench.train_config import TrainConfig
+from bench.train.config import TrainConfig
+from bench.train.loop import train
 from tests.bench.helpers import TinyNet
 
 REPO = Path(__file__).resolve().parents[2]

@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from bench.figures import boundary_weight_example, fps_vs_miou, prediction_grid, time_to_accuracy
-from bench.synthetic import render_sample
+from bench.data.synthetic import render_sample
+from bench.report.figures import boundary_weight_example, fps_vs_miou, prediction_grid, time_to_accuracy
 
 HEADER = ("model,paper_name,loss,loss_default,dataset,dataset_name,n_train,n_test,params,gmacs,fps,fps_spread,device,"
           "miou,iou_bg,iou_fg,boundary_f,epochs,schedule,profile,run_dir")

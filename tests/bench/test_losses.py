@@ -1,4 +1,4 @@
-"""bench.losses: the main loss choice and the auxiliary-output contract of the registry."""
+"""bench.train.losses: the main loss choice and the auxiliary-output contract of the registry."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bench.losses import boundary_band, compute_loss, focal_loss, resize_target
+from bench.train.losses import boundary_band, compute_loss, focal_loss, resize_target
 from elb.loss import adaptive_weight_loss
 
 

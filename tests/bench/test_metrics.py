@@ -1,11 +1,11 @@
-"""bench.metrics against hand-computed cases."""
+"""bench.eval.metrics against hand-computed cases."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from bench.metrics import (
+from bench.eval.metrics import (
     MetricAccumulator,
     boundary_counts,
     boundary_f,

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from bench.cli import main
-from bench.dataset import read_dataset
-from bench.peers import COLUMNS, record_peer
-from bench.predictions import PredictionError
+from bench.cli.main import main
+from bench.data.format import read_dataset
+from bench.eval.predictions import PredictionError
+from bench.report.peers import COLUMNS, record_peer
 
 ROOT = Path(__file__).resolve().parents[2]
 PEERS_PYTHON = ROOT / ".venv-peers" / "bin" / "python"

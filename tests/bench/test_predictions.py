@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from bench.cli import main
-from bench.dataset import read_dataset
-from bench.metrics import MetricAccumulator
-from bench.predictions import PredictionError, evaluate_predictions
+from bench.cli.main import main
+from bench.data.format import read_dataset
+from bench.eval.metrics import MetricAccumulator
+from bench.eval.predictions import PredictionError, evaluate_predictions
 
 
 def write_predictions(data_root, out, transform=lambda m: m):

@@ -5,12 +5,16 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from bench import runall
-from bench.runall import load_profile, run_all
+from bench.deploy.backends import DEVICE_BACKENDS
+from bench.errors import UnknownModelError
+from bench.runall import run as runall
+from bench.runall.profile import ProfileError, load_profile
+from bench.runall.run import run_all
 
 TEST_PROFILE = """
 name = "tiny"
@@ -106,7 +110,7 @@ def test_second_call_trains_and_measures_nothing(grid, monkeypatch):
     def no_timing(*a, **k):
         raise AssertionError("speed was measured again")
 
-    monkeypatch.setattr("bench.speed.measure_fps", no_timing)
+    monkeypatch.setattr("bench.speed.grid.measure_fps", no_timing)
     run_all(profile, device="cpu", out=root / "reports", runs=root / "runs", log=lambda s: None)
     assert {p: p.stat().st_mtime_ns for p in ckpts} == before
 
@@ -114,7 +118,7 @@ def test_second_call_trains_and_measures_nothing(grid, monkeypatch):
 def test_tables_rebuild_without_training(grid, monkeypatch):
     root, _, _ = grid
     (root / "reports" / "table1.md").unlink()
-    monkeypatch.setattr("bench.train.train", lambda *a, **k: pytest.fail("tables must not train"))
+    monkeypatch.setattr("bench.train.loop.train", lambda *a, **k: pytest.fail("tables must not train"))
     runall.build_reports(root / "reports", log=lambda s: None)
     assert (root / "reports" / "table1.md").exists()
 
@@ -142,32 +146,32 @@ def test_profiles_ship_and_bad_ones_are_named(tmp_path):
     # the CPU protocol keeps the paper's batch, optimiser settings and schedule shape; only size, epochs and lr change
     assert (cpu.train["batch_size"], cpu.train_setting("weight_decay"), cpu.train_setting("schedule")) == (
         16, 1e-4, "poly") and cpu.ablation
-    with pytest.raises(FileNotFoundError, match="unknown profile 'nope'"):
+    with pytest.raises(ProfileError, match="unknown profile 'nope'"):
         load_profile("nope")
     bad = tmp_path / "bad.toml"
     bad.write_text("[train\nsize = 1")
-    with pytest.raises(ValueError, match="bad.toml: not valid TOML"):
+    with pytest.raises(ProfileError, match="bad.toml: not valid TOML"):
         load_profile(str(bad))
     typo = tmp_path / "typo.toml"
     typo.write_text("[train]\nepochs = 2\nlearning_rate = 0.1\n")
-    with pytest.raises(ValueError, match=r"typo.toml: unknown key \[train\] 'learning_rate'"):
+    with pytest.raises(ProfileError, match=r"typo.toml: unknown key \[train\] 'learning_rate'"):
         load_profile(str(typo))
     typo.write_text('[speed]\nrun = 3\n')
-    with pytest.raises(ValueError, match=r"typo.toml: unknown key \[speed\] 'run'"):
+    with pytest.raises(ProfileError, match=r"typo.toml: unknown key \[speed\] 'run'"):
         load_profile(str(typo))
     typo.write_text('[train]\nschedule = "cosine"\n')
-    with pytest.raises(ValueError, match=r"typo.toml: \[train\] unknown schedule 'cosine'"):
+    with pytest.raises(ProfileError, match=r"typo.toml: \[train\] unknown schedule 'cosine'"):
         load_profile(str(typo))
     typo.write_text('[train]\nmodel = "elb"\n')  # run-all sets the model of each job itself
-    with pytest.raises(ValueError, match=r"unknown key \[train\] 'model'"):
+    with pytest.raises(ProfileError, match=r"unknown key \[train\] 'model'"):
         load_profile(str(typo))
     unknown = tmp_path / "unknown.toml"
     unknown.write_text('[models]\nnames = ["elb", "resnet9000"]\n')
-    with pytest.raises(KeyError, match="resnet9000"):
+    with pytest.raises(UnknownModelError, match="resnet9000"):
         load_profile(str(unknown))
     unsized = tmp_path / "unsized.toml"
     unsized.write_text("[train]\nsize = 48\n")  # a multiple of 8, but PortraitNet takes multiples of 32
-    with pytest.raises(ValueError, match=r"unsized.toml: \[train\] size 48 does not suit portraitnet"):
+    with pytest.raises(ProfileError, match=r"unsized.toml: \[train\] size 48 does not suit portraitnet"):
         load_profile(str(unsized))
 
 
@@ -188,8 +192,8 @@ def test_other_speed_settings_are_timed_again(grid, monkeypatch):
         calls.append((name, kw["runs"]))
         return {"fps": 1.0, "device": "cpu", "fps_iqr": 0.0}
 
-    monkeypatch.setattr("bench.speed.measure_fps", fake_fps)
-    profile.speed = {**profile.speed, "runs": 3}
+    monkeypatch.setattr("bench.speed.grid.measure_fps", fake_fps)
+    profile.speed = replace(profile.speed, runs=3)
     meas = runall.measure_model("elb", profile, "cpu", root / "runs")
     assert calls == [("elb", 3)] and meas["fps"] == 1.0 and meas["params"] == 662558
     runall.measure_model("elb", profile, "cpu", root / "runs")
@@ -215,8 +219,8 @@ def test_each_finished_job_is_recorded_and_a_machine_without_runs_trains_nothing
     (fresh / "data").mkdir(parents=True)
     data = next((root / "runs" / "data").iterdir())
     (fresh / "data" / data.name).symlink_to(data)
-    monkeypatch.setattr("bench.train.train", lambda *a, **k: pytest.fail("a recorded job was trained again"))
-    monkeypatch.setattr("bench.evaluate.evaluate_run", lambda *a, **k: pytest.fail("a recorded job was evaluated"))
+    monkeypatch.setattr("bench.train.loop.train", lambda *a, **k: pytest.fail("a recorded job was trained again"))
+    monkeypatch.setattr("bench.eval.evaluate.evaluate_run", lambda *a, **k: pytest.fail("a recorded job was evaluated"))
     run_all(profile, device="cpu", out=reports, runs=fresh, log=lambda s: None)
     again = _csv(reports / "results.csv")
     key = ("model", "loss", "miou", "miou_native", "boundary_f", "train_minutes")
@@ -229,7 +233,7 @@ def test_each_finished_job_is_recorded_and_a_machine_without_runs_trains_nothing
     def killed(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("bench.train.train", killed)
+    monkeypatch.setattr("bench.train.loop.train", killed)
     with pytest.raises(KeyboardInterrupt):
         run_all(profile, device="cpu", out=partial, runs=tmp_path / "runs2", log=lambda s: None)
     assert [(r["model"], r["loss"]) for r in _csv(partial / "results.csv")] == [
@@ -244,7 +248,7 @@ def test_each_finished_job_is_recorded_and_a_machine_without_runs_trains_nothing
 
 def test_speed_backend_best_times_every_backend_interleaved_and_names_the_winner(grid, tmp_path, monkeypatch):
     root, _, _ = grid
-    monkeypatch.setattr("bench.speedgrid.CPU_BACKENDS", ("eager", "onnxruntime"))
+    monkeypatch.setitem(DEVICE_BACKENDS, "cpu", ("eager", "onnxruntime"))
     profile = load_profile(str(root / "tiny.toml"))  # trained already: only the speeds are new
     run_all(profile, device="cpu", out=tmp_path / "reports", runs=root / "runs", log=lambda s: None,
             speed_backend="best")
@@ -253,6 +257,6 @@ def test_speed_backend_best_times_every_backend_interleaved_and_names_the_winner
     assert all(v.split()[0] in ("eager", "onnxruntime") for v in info["speed_backends"].values())
     footer = (tmp_path / "reports" / "table1.md").read_text()
     assert "fastest measured fp32 back end" in footer and f"elb {info['speed_backends']['elb']}" in footer
-    monkeypatch.setattr("bench.speedgrid.measure_grid", lambda *a, **k: pytest.fail("cached speeds measured again"))
+    monkeypatch.setattr("bench.speed.grid.measure_grid", lambda *a, **k: pytest.fail("cached speeds measured again"))
     run_all(profile, device="cpu", out=tmp_path / "reports", runs=root / "runs", log=lambda s: None,
             speed_backend="best")

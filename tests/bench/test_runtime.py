@@ -10,10 +10,11 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from bench import runtime
-from bench.cli import main
+from bench.cli.main import main
+from bench.deploy import backends
+from bench.deploy.backends import BackendError, NotInstalled
+from bench.deploy.runtime import load_predictor
 from bench.registry import build_model, model_names
-from bench.runtime import BackendError, NotInstalled, load_predictor
 from tests.bench.helpers import make_portrait_dataset
 
 SIZE = 64
@@ -24,7 +25,7 @@ def _batch(n: int = 1, size: int = SIZE) -> np.ndarray:
 
 
 def _checkpoint(tmp_path, data) -> str:
-    """A checkpoint in bench.train's format (random ELB weights, BN statistics made non-trivial)."""
+    """A checkpoint in bench.train.loop's format (random ELB weights, BN statistics made non-trivial)."""
     model = build_model("elb")
     for m in model.modules():
         if isinstance(m, torch.nn.BatchNorm2d):
@@ -55,7 +56,7 @@ def test_export_every_model_matches_pytorch_in_onnxruntime(tmp_path, name):
     pytest.importorskip("onnxscript")
     import onnx
 
-    from bench.export import export_source
+    from bench.deploy.export import export_source
 
     path = export_source(name, tmp_path / f"{name}.onnx", size=SIZE)
     graph = onnx.load(str(path)).graph
@@ -74,7 +75,7 @@ def test_checkpoint_on_every_installed_onnx_backend(tmp_path, dataset):
     x = _batch()
     ref = load_predictor(ckpt)(x)
     for backend in ("onnxruntime", "openvino"):
-        if not runtime.backend_installed(backend):
+        if not backends.backend_installed(backend):
             continue
         p = load_predictor(ckpt, backend=backend, threads=1)
         assert p.input_size == SIZE and p.meta["trained"] is True  # the run's training size
@@ -83,7 +84,7 @@ def test_checkpoint_on_every_installed_onnx_backend(tmp_path, dataset):
 
 def test_int8_is_calibrated_quantized_and_close_to_fp32(tmp_path, dataset):
     pytest.importorskip("onnxruntime")
-    from bench.export import calibration_batches, export_source, is_quantized
+    from bench.deploy.export import calibration_batches, export_source, is_quantized
 
     ckpt = _checkpoint(tmp_path, dataset)
     path = export_source(ckpt, tmp_path / "elb-int8.onnx", precision="int8", calibration_images=4)
@@ -91,7 +92,7 @@ def test_int8_is_calibrated_quantized_and_close_to_fp32(tmp_path, dataset):
     x = calibration_batches(dataset, SIZE, 1)[0]  # a real image: int8 ranges are calibrated on such images
     fp32 = load_predictor(ckpt)(x)
     for backend in ("onnxruntime", "openvino"):
-        if not runtime.backend_installed(backend):
+        if not backends.backend_installed(backend):
             continue
         p = load_predictor(path, backend=backend, threads=1)
         assert p.precision == "int8" and p.meta["calibration"]["images"] == 4
@@ -129,7 +130,7 @@ def test_bad_sources_are_named(tmp_path):
 
 
 def test_a_backend_that_is_not_installed_says_so(monkeypatch):
-    monkeypatch.setattr(runtime, "backend_installed", lambda backend: backend in runtime.TORCH_BACKENDS)
+    monkeypatch.setattr(backends, "backend_installed", lambda backend: backend in backends.TORCH_BACKENDS)
     with pytest.raises(NotInstalled, match="not installed"):
         load_predictor("elb", backend="openvino")
     r = CliRunner().invoke(main, ["speed", "--model", "elb", "--backend", "eager", "--backend", "openvino",
@@ -167,7 +168,7 @@ def test_export_cli(tmp_path):
     out = tmp_path / "elb.onnx"
     r = CliRunner().invoke(main, ["export", "--model", "elb", "--size", "32", "--dynamic-size", "--out", str(out)])
     assert r.exit_code == 0, r.output
-    p = load_predictor(out, backend="onnxruntime") if runtime.backend_installed("onnxruntime") else None
+    p = load_predictor(out, backend="onnxruntime") if backends.backend_installed("onnxruntime") else None
     if p is not None:
         assert p.input_size is None and p(_batch(1, 48)).shape == (1, 2, 48, 48)
     r = CliRunner().invoke(main, ["export", "--model", "elb", "--out", str(tmp_path / "x.txt")])
@@ -210,7 +211,7 @@ def test_eval_on_a_backend_matches_eager_and_int8_is_measured(tmp_path, dataset)
 
 
 def test_a_candidate_that_fails_on_its_first_pass_is_a_row_not_a_crash(monkeypatch):
-    from bench import speedgrid
+    from bench.speed import grid as speedgrid
 
     real = speedgrid.load_predictor
 

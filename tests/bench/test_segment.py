@@ -1,4 +1,4 @@
-"""bench.segment, bench.segment_files and `bench segment` on photos: reading, fitting, rendering and the command."""
+"""bench.segment.photos, bench.segment.files and `bench segment` on photos: reading, fitting, rendering, the command."""
 
 from __future__ import annotations
 
@@ -10,22 +10,23 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from bench.cli import main
-from bench.segment import (
+from bench.cli.main import main
+from bench.data.preprocess import letterbox
+from bench.errors import ModelOutputError
+from bench.segment.files import expand_inputs, output_stems, segment_images
+from bench.segment.photos import (
     COLOURS,
     Background,
     SegmentError,
     composite,
     cutout,
     input_hw,
-    letterbox,
     mask_image,
     parse_background,
     predict_probabilities,
     read_image,
     render,
 )
-from bench.segment_files import expand_inputs, output_stems, segment_images
 from tests.bench.helpers import BrightPredictor
 
 
@@ -72,7 +73,7 @@ def test_three_class_output_is_refused():
     def three(x):
         return np.zeros((len(x), 3, *x.shape[2:]), np.float32)
 
-    with pytest.raises(SegmentError, match="2 classes"):
+    with pytest.raises(ModelOutputError, match="2 classes"):
         predict_probabilities(three, [np.zeros((8, 8, 3), np.uint8)], (8, 8))
 
 
@@ -218,14 +219,14 @@ def test_segment_command_errors_are_one_line(tiny_run, tmp_path):
 
 
 def test_runs_and_onnx_models_go_through_the_project_runtime(tiny_run, tmp_path):
-    from bench.segment import load_segment_predictor
+    from bench.segment.photos import load_segment_predictor
 
-    predictor = load_segment_predictor(tiny_run)  # bench.runtime's eager predictor, sized by the run's training
+    predictor = load_segment_predictor(tiny_run)  # bench.deploy.runtime's eager predictor, sized by the run's training
     assert predictor.backend == "eager" and input_hw(predictor) == (32, 32)
     with pytest.raises(SegmentError, match="trained model"):
         load_segment_predictor("elb")  # a registered name has no trained weights
     pytest.importorskip("onnxruntime")
-    from bench.export import export_source
+    from bench.deploy.export import export_source
 
     onnx_path = export_source(tiny_run, tmp_path / "elb.onnx")  # at the run's 32x32
     predictor = load_segment_predictor(onnx_path)
@@ -247,7 +248,7 @@ def test_exif_jpeg_bytes_roundtrip_is_what_pillow_wrote():
 
 
 def test_gallery_puts_model_and_peers_side_by_side(tiny_run, portrait_data, tmp_path):
-    from bench.dataset import read_dataset
+    from bench.data.format import read_dataset
 
     ds = read_dataset(portrait_data)
     peer = tmp_path / "peer"

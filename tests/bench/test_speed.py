@@ -8,9 +8,9 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from bench.cli import main
+from bench.cli.main import main
 from bench.registry import get_spec, model_names
-from bench.speed import measure_fps
+from bench.speed.grid import measure_fps
 
 
 @pytest.mark.parametrize("name", ["elb", "elb-dr4"])

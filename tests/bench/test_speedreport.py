@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 from click.testing import CliRunner
 
-from bench import runtime
-from bench.cli import main
-from bench.speedreport import sgemm_gflops
+from bench.cli.main import main
+from bench.deploy import backends
+from bench.speed.report import sgemm_gflops
 
 
 def test_sgemm_rate_is_positive_and_finite():
@@ -16,7 +16,7 @@ def test_sgemm_rate_is_positive_and_finite():
 
 
 def test_speed_report_writes_every_candidate_and_says_what_could_not_run(tmp_path, monkeypatch):
-    monkeypatch.setattr(runtime, "backend_installed", lambda backend: backend in runtime.TORCH_BACKENDS)
+    monkeypatch.setattr(backends, "backend_installed", lambda backend: backend in backends.TORCH_BACKENDS)
     r = CliRunner().invoke(main, ["speed-report", "--out", str(tmp_path), "--model", "elb", "--model", "elb-dr4",
                                   "--backend", "eager", "--backend", "openvino", "--precision", "fp32",
                                   "--precision", "int8", "--threads", "1", "--size", "32", "--warmup", "0",
@@ -36,7 +36,7 @@ def test_speed_report_writes_every_candidate_and_says_what_could_not_run(tmp_pat
 
 
 def test_markdown_ranks_models_by_their_best_fp32_backend():
-    from bench.speedreport import speed_markdown
+    from bench.speed.report import speed_markdown
 
     base = {"setting": "1 thread", "status": "ok", "threads": 1, "size": 64, "batch_size": 1, "warmup": 0, "runs": 2,
             "load_before": 0.1, "load_after": 0.2, "cpu_count": 2, "device": "cpu", "device_name": "cpu",

@@ -10,9 +10,9 @@ import cv2
 import numpy as np
 import pytest
 
-from bench import synthetic
-from bench.dataset import DatasetError, read_dataset, validate
-from bench.synthetic import HEAD, Figure, figure_parts, make_synthetic, paint_figure, render_sample
+from bench.data import synthetic
+from bench.data.format import DatasetError, read_dataset, validate
+from bench.data.synthetic import HEAD, Figure, figure_parts, make_synthetic, paint_figure, render_sample
 
 SIZE = (64, 80)  # (W, H), 3:4 like the default, small for speed
 
@@ -37,7 +37,7 @@ def test_same_seed_gives_byte_identical_valid_datasets(tmp_path: Path) -> None:
     assert validate(a, full=True) == []
     ds = read_dataset(a, full=True)
     assert len(ds.ids("train")) == 6 and len(ds.ids("test")) == 3
-    assert ds.meta["name"] == "synthetic" and ds.meta["created_by"] == "bench.synthetic"
+    assert ds.meta["name"] == "synthetic" and ds.meta["created_by"] == "bench.data.synthetic"
     assert ds.meta["image_format"] == "jpg"
     assert ds.meta["params"] == {"seed": 3, "n_train": 6, "n_test": 3, "width": 64, "height": 80,
                                  "generator_version": synthetic.GENERATOR_VERSION}

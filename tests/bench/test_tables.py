@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from bench import tables
-from bench.paper import GPU_FPS, TABLE1, TABLE2
+from bench.machine import git_commit
 from bench.registry import MODELS
-from bench.tables import NOT_RUN, git_commit, load_results, write_tables
+from bench.report.paper import GPU_FPS, TABLE1, TABLE2
+from bench.report.tables import NOT_RUN, ResultsError, load_results, write_tables
 
 HEADER = ("model,paper_name,loss,loss_default,dataset,dataset_name,n_train,n_test,params,gmacs,fps,fps_spread,device,"
           "miou,iou_bg,iou_fg,boundary_f,epochs,schedule,profile,run_dir")
@@ -177,14 +177,14 @@ def test_missing_date_and_commit_are_filled_in(tmp_path: Path) -> None:
 
 
 def test_bad_results_files(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="nope.csv"):
+    with pytest.raises(ResultsError, match="nope.csv"):
         load_results(tmp_path / "nope.csv")
     bad = tmp_path / "bad.csv"
     bad.write_text("a,b\n1,2\n", encoding="utf-8")
-    with pytest.raises(ValueError, match=r"bad.csv.*missing"):
+    with pytest.raises(ResultsError, match=r"bad.csv.*missing"):
         load_results(bad)
     role = _results(tmp_path, [SYNTHETIC_ROWS[0].replace(",synthetic,synthetic,", ",coco,coco,")])
-    with pytest.raises(ValueError, match=r"results.csv:2: dataset role 'coco'"):
+    with pytest.raises(ResultsError, match=r"results.csv:2: dataset role 'coco'"):
         load_results(role)
 
 
@@ -218,7 +218,7 @@ def test_git_commit(tmp_path: Path) -> None:
     expected = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=tmp_path, capture_output=True,
                               text=True, check=True).stdout.strip()
     assert git_commit(tmp_path) == expected
-    assert tables.git_commit() != ""
+    assert git_commit() != ""
 
 
 def test_footer_aliases_and_dataset_line(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""bench.train and bench.evaluate end to end on a tiny dataset (CPU): files, resume, finished runs, NaN, predict."""
+"""bench.train.loop and bench.eval.evaluate end to end on a tiny dataset (CPU): files, resume, finished runs, NaN,
+predict."""
 
 from __future__ import annotations
 
@@ -11,16 +12,18 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-import bench.train as train_mod
-from bench.checkpoint import CheckpointError, load_model
-from bench.cli import main
-from bench.data import holdout_ids, normalize
-from bench.dataset import read_dataset
-from bench.evaluate import evaluate_run, predict
-from bench.metrics import MetricAccumulator
+import bench.train.loop as train_mod
+from bench.cli.main import main
+from bench.data.format import read_dataset
+from bench.data.pipeline import holdout_ids
+from bench.data.preprocess import normalize
+from bench.errors import UnknownModelError
+from bench.eval.evaluate import SplitError, evaluate_run, predict
+from bench.eval.metrics import MetricAccumulator
 from bench.registry import build_model, default_loss
-from bench.train import NonFiniteLossError, resolve_amp, train
-from bench.train_config import TrainConfig, TrainError
+from bench.runs.checkpoint import CheckpointError, load_model
+from bench.train.config import TrainConfig, TrainError
+from bench.train.loop import NonFiniteLossError, resolve_amp, train
 
 SMALL = dict(epochs=2, batch_size=4, size=32, workers=0, progress=False)
 
@@ -150,16 +153,16 @@ def test_load_model_and_predict(portrait_data, tmp_path):
     maps = predict(model, images, size=32, batch_size=1)
     assert [m.shape for m in maps] == [(32, 32), (50, 70)] and all(m.dtype == np.uint8 for m in maps)
     with torch.no_grad():
-        direct = model(normalize(images[0])[None]).argmax(1)[0].numpy()
+        direct = model(torch.from_numpy(normalize(images[0]))[None]).argmax(1)[0].numpy()
     assert np.array_equal(maps[0], direct)
 
 
 def test_a_module_callable_model_is_built_and_a_bad_one_is_named():
     model = build_model("tests.bench.helpers:TinyNet", num_classes=3)
     assert model.conv2.out_channels == 3 and default_loss("tests.bench.helpers:TinyNet") == "ce"
-    with pytest.raises(KeyError, match="'tests.bench.helpers:Nope' cannot be imported"):
+    with pytest.raises(UnknownModelError, match="'tests.bench.helpers:Nope' cannot be imported"):
         build_model("tests.bench.helpers:Nope")
-    with pytest.raises(KeyError, match="unknown model 'nope'"):
+    with pytest.raises(UnknownModelError, match="unknown model 'nope'"):
         build_model("nope")
 
 
@@ -203,5 +206,5 @@ def test_eval_on_the_held_out_validation_part(portrait_data, tmp_path):
     assert m["miou"] == pytest.approx(float(last["test_miou"]))  # the same samples training evaluated
     assert evaluate_run(run, split="val", native=True)["images"] == len(val)
     plain = train(TrainConfig(model="elb", data=str(portrait_data), out=str(tmp_path / "p"), **SMALL))
-    with pytest.raises(ValueError, match="held out none"):
+    with pytest.raises(SplitError, match="held out none"):
         evaluate_run(plain, split="val")

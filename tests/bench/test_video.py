@@ -1,4 +1,4 @@
-"""bench.video and `bench segment` on a short generated video: streamed frames, smoothing, mp4 outputs."""
+"""bench.segment.video and `bench segment` on a short generated video: streamed frames, smoothing, mp4 outputs."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from bench.cli import main
-from bench.segment import SegmentError, parse_background
-from bench.video import Smoother, segment_video
+from bench.cli.main import main
+from bench.segment.photos import SegmentError, parse_background
+from bench.segment.video import Smoother, segment_video
 from tests.bench.helpers import BrightPredictor
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bench.complexity import count_gmacs, count_params
 from bench.registry import build_model
+from bench.speed.complexity import count_gmacs, count_params
 from elb import BFB, DSB, ELB, adaptive_weight_loss
 
 

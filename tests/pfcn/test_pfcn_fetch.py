@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from bench.dataset import read_dataset, validate
+from bench.data.format import read_dataset, validate
 from pfcn.download import DownloadConfig
 from pfcn.fetch import FetchOptions, fetch, status_table
 from pfcn.release import eg1800_lists
@@ -193,7 +193,7 @@ def test_eg1800_split(release, tmp_path):
 def test_output_of_another_build_is_refused(release, tmp_path):
     out = tmp_path / "out"
     fetch(release.data, out, opts(offline=True))
-    from bench.dataset import DatasetError
+    from bench.data.format import DatasetError
 
     with pytest.raises(DatasetError, match="other parameters"):
         fetch(release.data, out, opts(offline=True, split="eg1800"))

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 import pseg.build as build_mod
-from bench.dataset import read_dataset, validate
+from bench.data.format import read_dataset, validate
 
 from .conftest import OPTIONS, build
 

@@ -1,0 +1,473 @@
+"""The ``bench`` command: thin click wrappers over the harness's library functions."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from bench import __version__
+from bench.cli.help import HELP_OPTIONS, OneLineErrors, examples
+from bench.cli.segment import segment as segment_cmd
+from bench.defaults import INPUT_SIZE
+from bench.deploy.backends import BACKENDS, EVAL_BACKENDS, PRECISIONS, backends_for, expand, precisions_for
+from bench.devices import DEVICES_HELP, device_option
+from bench.errors import InputSizeError, UnknownModelError
+from bench.train.config import AMP_MODES, SCHEDULES, train_defaults
+
+_TRAIN = train_defaults()  # the dataclass's defaults, shown in --help
+
+
+@click.group(cls=OneLineErrors, context_settings=HELP_OPTIONS)
+@click.version_option(__version__, prog_name="bench")
+def main() -> None:
+    """Train, evaluate, time and count portrait segmentation models under one harness."""
+
+
+def _registered_model(_ctx: click.Context, param: click.Parameter, name: str | tuple[str, ...] | None
+                      ) -> str | tuple[str, ...] | None:
+    """Option callback: an unknown model name is a usage error that lists the registered ones ("all": every one)."""
+    from bench.registry import get_spec, model_names
+
+    if isinstance(name, tuple):
+        return tuple(model_names()) if "all" in name else tuple(_registered_model(_ctx, param, n) for n in name)
+    if name is not None:
+        try:
+            get_spec(name)
+        except UnknownModelError as e:
+            raise click.BadParameter(str(e), param=param) from None
+    return name
+
+
+def _sized_models(names: list[str], size: int) -> list[str]:
+    """``names`` if every model takes a SIZE x SIZE input, else a usage error naming the size that would."""
+    from bench.registry import check_input_size
+
+    try:
+        for n in names:
+            check_input_size(n, size)
+    except InputSizeError as e:
+        raise click.BadParameter(str(e), param_hint="'--size'") from None
+    return names
+
+
+@main.command(epilog=examples("bench models", "bench models --size 224"))
+@click.option("--size", default=INPUT_SIZE, show_default=True, type=click.IntRange(1),
+              help="Square input size the GMACs are counted at.")
+def models(size: int) -> None:
+    """The registered models (the names --model takes): paper name, default loss, parameters, GMACs, size step."""
+    from bench.registry import MODELS
+    from bench.speed.complexity import measure
+
+    _sized_models(list(MODELS), size)
+    click.echo(f"{'name':<12} {'paper name':<12} {'loss':<9} {'params (M)':>10} {'GMACs':>8}  {'size step':>9}")
+    for name, spec in MODELS.items():
+        c = measure(name, size)
+        click.echo(f"{name:<12} {spec.paper_name:<12} {spec.default_loss:<9} {c.params / 1e6:>10.3f} "
+                   f"{c.gmacs:>8.3f}  {spec.stride:>9}")
+    click.echo(f"GMACs at {size}x{size}; --size must be a multiple of the size step; bench train --model also takes "
+               "module:callable (a factory of num_classes).")
+
+
+@main.command(epilog=examples("bench complexity", "bench complexity --model elb --size 256 --json"))
+@click.option("--model", "model_name", default=None, callback=_registered_model,
+              help="A registered model name (default: all of them; see `bench models`).")
+@click.option("--size", default=INPUT_SIZE, show_default=True, type=click.IntRange(1),
+              help="Square input size in pixels.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per model, one a line.")
+def complexity(model_name: str | None, size: int, as_json: bool) -> None:
+    """Parameters and GMACs (conv and linear multiply-accumulates, FlopCounterMode / 2) at SIZE x SIZE."""
+    from bench.data.io import to_json
+    from bench.registry import model_names
+    from bench.speed.complexity import measure
+
+    names = _sized_models([model_name] if model_name else model_names(), size)
+    rows = [measure(n, size) for n in names]
+    if as_json:
+        for r in rows:
+            click.echo(to_json(r.as_dict(), indent=None))
+        return
+    click.echo(f"{'model':<12} {'params (M)':>10} {'GMACs':>8}  input {size}x{size}")
+    for r in rows:
+        click.echo(f"{r.model:<12} {r.params / 1e6:>10.3f} {r.gmacs:>8.3f}")
+    click.echo("GMACs: convolution and linear multiply-accumulates (FlopCounterMode total / 2); "
+               "BN, pooling and interpolation are not counted.")
+
+
+@main.command(epilog=examples(
+    "bench train --model elb --data data/pfcn",
+    "bench train --model erfnet --data data/pseg --epochs 10 --size 256 --device cuda --out runs/erfnet-try",
+    "torchrun --nproc-per-node 2 .venv/bin/bench train --model elb --data data/pfcn --device cuda"))
+@click.option("--model", "model_name", required=True,
+              help="A registered model name (list: `bench models`), or module:callable (a factory of num_classes).")
+@click.option("--data", required=True, type=click.Path(file_okay=False), help="A portrait dataset folder.")
+@click.option("--out", default=None, help="Run folder [default: runs/<model>-<dataset>].")
+@click.option("--epochs", default=_TRAIN["epochs"], show_default=True, type=int, help="Passes over the train split.")
+@click.option("--batch-size", default=_TRAIN["batch_size"], show_default=True, type=int,
+              help="Global batch (all processes).")
+@click.option("--size", default=_TRAIN["size"], show_default=True, type=int,
+              help="Square training and evaluation size.")
+@click.option("--lr", default=_TRAIN["lr"], show_default=True, type=float, help="Adam's initial learning rate (> 0).")
+@click.option("--weight-decay", default=_TRAIN["weight_decay"], show_default=True, type=float,
+              help="Adam's L2 penalty (>= 0).")
+@click.option("--schedule", default=_TRAIN["schedule"], show_default=True, type=click.Choice(SCHEDULES),
+              help="poly: lr0 (1 - e/E)^0.9 (ERFNet); exp: lr0 0.9^e.")
+@click.option("--loss", default=None, type=click.Choice(["adaptive", "ce"]),
+              help="Main loss [default: the model's own: adaptive for ELB, ce for the baselines].")
+@click.option("--device", default=_TRAIN["device"], show_default=True, callback=device_option,
+              help=DEVICES_HELP)
+@click.option("--amp", default=_TRAIN["amp"], show_default=True, type=click.Choice(AMP_MODES),
+              help="Autocast precision; auto: bf16 where the device has it natively (CUDA, AVX512-BF16/AMX CPUs).")
+@click.option("--channels-last/--no-channels-last", default=_TRAIN["channels_last"], show_default=True,
+              help="NHWC activations (faster convolutions on CUDA and oneDNN CPUs).")
+@click.option("--compile", "use_compile", is_flag=True,
+              help="torch.compile the model for training (inductor); pays off only on long runs, see docs/runs.md.")
+@click.option("--cache-mb", default=_TRAIN["cache_mb"], show_default=True, type=click.IntRange(min=0),
+              help="Decode and resize the train split once into memory if it fits in this many MB.")
+@click.option("--val-fraction", default=_TRAIN["val_fraction"], show_default=True,
+              type=click.FloatRange(0.0, 1.0, max_open=True),
+              help="Hold this share of train out of training as a validation split (for calibration).")
+@click.option("--eval-split", default=_TRAIN["eval_split"], show_default=True,
+              help="Split the periodic evaluation uses: test, or val (needs --val-fraction).")
+@click.option("--workers", default=_TRAIN["workers"], show_default=True, type=int,
+              help="DataLoader worker processes (>= 0).")
+@click.option("--seed", default=_TRAIN["seed"], show_default=True, type=int,
+              help="Decides initial weights, order and augmentation.")
+@click.option("--max-iters-per-epoch", default=_TRAIN["max_iters_per_epoch"], type=int,
+              help="Cap the steps per epoch (smoke runs).")
+@click.option("--eval-every", default=_TRAIN["eval_every"], show_default=True, type=int,
+              help="Evaluate the test split every K epochs and at the end (0: never while training).")
+@click.option("--resume", is_flag=True, help="Continue an unfinished run in --out.")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+def train(model_name: str, data: str, out: str | None, epochs: int, batch_size: int, size: int, lr: float,
+          weight_decay: float, schedule: str, loss: str | None, device: str, amp: str, channels_last: bool,
+          use_compile: bool, cache_mb: int, val_fraction: float, eval_split: str, workers: int, seed: int,
+          max_iters_per_epoch: int | None, eval_every: int, resume: bool, no_progress: bool) -> None:
+    """Train a model with the paper's recipe (Section 3.2); under torchrun, data-parallel over the processes."""
+    import logging
+
+    from bench.train.config import TrainConfig
+    from bench.train.loop import train as run_training
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    cfg = TrainConfig(model=model_name, data=data, out=out, epochs=epochs, batch_size=batch_size, size=size, lr=lr,
+                      weight_decay=weight_decay, schedule=schedule, loss=loss, device=device, amp=amp,
+                      channels_last=channels_last, compile=use_compile, cache_mb=cache_mb,
+                      val_fraction=val_fraction, eval_split=eval_split, workers=workers, seed=seed,
+                      max_iters_per_epoch=max_iters_per_epoch, eval_every=eval_every, resume=resume,
+                      progress=not no_progress)
+    run_dir = run_training(cfg)
+    if os.environ.get("RANK", "0") == "0":
+        click.echo(str(run_dir))
+
+
+@main.command(name="eval", epilog=examples(
+    "bench eval --run runs/elb-pfcn",
+    "bench eval --run runs/elb-pfcn --data data/pseg --json",
+    "bench eval --checkpoint runs/elb-pfcn/checkpoint.pt --device cuda",
+    "bench eval --onnx elb-int8.onnx",
+    "bench eval --run runs/elb-pfcn --backend openvino --precision int8",
+    "bench eval --predictions runs/peers/mediapipe-selfie-general --data data/pfcn"))
+@click.option("--run", "run_dir", default=None, type=click.Path(), help="A training run folder.")
+@click.option("--checkpoint", default=None, type=click.Path(), help="A checkpoint file (instead of --run).")
+@click.option("--predictions", default=None, type=click.Path(),
+              help="Instead of a model: a folder of <id>.png masks (0/1 or 0/255) from any model, scored at the "
+                   "dataset's resolution (needs --data).")
+@click.option("--data", default=None, type=click.Path(file_okay=False),
+              help="Dataset to evaluate on [default: the run's training dataset].")
+@click.option("--split", default="test", show_default=True, help="The split of --data to evaluate on.")
+@click.option("--device", default="cpu", show_default=True, callback=device_option, help="cpu, cuda or cuda:N.")
+@click.option("--size", default=None, type=click.IntRange(1), help="Evaluation size [default: the training size].")
+@click.option("--native", is_flag=True,
+              help="Score at each image's own size (logits upsampled bilinearly), not at the model's input size.")
+@click.option("--onnx", "onnx_file", default=None, type=click.Path(dir_okay=False),
+              help="An ONNX file from `bench export` (instead of --run).")
+@click.option("--backend", default="eager", show_default=True,
+              type=click.Choice([*EVAL_BACKENDS, "auto"]),
+              help="Run the model on this back end (an ONNX file: onnxruntime unless told).")
+@click.option("--precision", default="fp32", show_default=True, type=click.Choice(precisions_for("cpu")),
+              help="int8: quantized on the fly, calibrated on --calib-data.")
+@click.option("--calib-data", default=None, type=click.Path(file_okay=False),
+              help="A portrait dataset whose training images calibrate int8 [default: the training dataset].")
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON object.")
+def eval_cmd(run_dir: str | None, checkpoint: str | None, predictions: str | None, data: str | None, split: str,
+             device: str, size: int | None, native: bool, onnx_file: str | None, backend: str, precision: str,
+             calib_data: str | None, as_json: bool) -> None:
+    """mIoU (one confusion matrix over the split), per-class IoU and boundary F; writes metrics.json."""
+    from bench.data.io import to_json
+    from bench.eval.backend import evaluate_on_backend
+    from bench.eval.evaluate import evaluate_run
+    from bench.eval.predictions import evaluate_predictions
+
+    if sum(x is not None for x in (run_dir, checkpoint, onnx_file, predictions)) != 1:
+        raise click.UsageError("give exactly one of --run, --checkpoint, --onnx and --predictions")
+    if predictions is not None and data is None:
+        raise click.UsageError("--predictions needs --data (the dataset the masks predict)")
+    on_backend = onnx_file is not None or backend != "eager" or precision != "fp32"
+    if predictions is not None and (on_backend or calib_data is not None):
+        raise click.UsageError("--predictions scores masks as given: --backend, --precision and --calib-data "
+                               "apply to a model")
+    if onnx_file is not None and not onnx_file.lower().endswith(".onnx"):
+        raise click.UsageError(f"--onnx {onnx_file}: the file name must end in .onnx")
+    source = run_dir or checkpoint or onnx_file
+    if predictions is not None:
+        m = evaluate_predictions(predictions, data, split)
+    elif on_backend:
+        m = evaluate_on_backend(source, data, split, "auto" if onnx_file and backend == "eager" else backend,
+                                precision, size, device=device, calibration=calib_data, native=native)
+    else:
+        m = evaluate_run(source, data=data, split=split, device=device, size=size, native=native)
+    if as_json:
+        click.echo(to_json(m, indent=None))
+        return
+    iou = ", ".join(f"{k} {v:.4f}" for k, v in m["iou"].items() if v is not None)
+    if m["size"] == "native":  # predicted masks, scored as given
+        where = "its native resolution"
+    elif native:
+        where = f"native resolution from a {m['size']}x{m['size']} input"
+    else:
+        where = f"{m['size']}x{m['size']}"
+    on = f" ({m['backend']}, {m['precision']})" if "backend" in m else ""
+    click.echo(f"{m['model']}{on} on {m['dataset']}/{m['split']} at {where}, {m['images']} images: "
+               f"mIoU {m['miou']:.4f} ({iou}); boundary F {m['boundary_f']:.4f} "
+               f"(within {m['boundary_tolerance_px']:g} px)")
+    click.echo(f"written: {m['path']}")
+
+
+@main.command(epilog=examples(
+    "bench speed --model elb",
+    "bench speed --model elb --model enet --backend all --precision fp32 --precision int8 --calib-data data/pfcn",
+    "bench speed --model bisenet --device cuda --half --json"))
+@click.option("--model", "model_names_", required=True, multiple=True, callback=_registered_model,
+              help="A registered model name (list: `bench models`); repeat it, or give all, to compare models "
+                   "(timed interleaved).")
+@click.option("--backend", "backends", multiple=True, default=("eager",), show_default=True,
+              type=click.Choice([*BACKENDS, "all"]),
+              help="Repeatable; all: every back end of the device.")
+@click.option("--precision", "precisions", multiple=True, default=("fp32",), show_default=True,
+              type=click.Choice([*PRECISIONS, "all"]),
+              help="Repeatable; int8: static quantization calibrated on --calib-data.")
+@click.option("--size", default=INPUT_SIZE, show_default=True, type=click.IntRange(1),
+              help="Square input size in pixels.")
+@click.option("--device", default="cpu", show_default=True, callback=device_option, help="cpu, cuda or cuda:N.")
+@click.option("--batch-size", default=1, show_default=True, type=click.IntRange(1), help="Images per pass.")
+@click.option("--warmup", default=10, show_default=True, type=click.IntRange(0), help="Untimed passes first.")
+@click.option("--runs", default=50, show_default=True, type=click.IntRange(1),
+              help="Timed passes (the median is reported).")
+@click.option("--threads", default=None, type=click.IntRange(1),
+              help="Threads per back end [default: each back end's own].")
+@click.option("--calib-data", default=None, type=click.Path(file_okay=False),
+              help="A portrait dataset whose training images calibrate int8.")
+@click.option("--channels-last", is_flag=True, help="NHWC memory layout for model and input (PyTorch back ends).")
+@click.option("--half", is_flag=True, help="Same as --precision fp16 (CUDA only).")
+@click.option("--compile", "use_compile", is_flag=True, help="Same as --backend compile.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per model x back end x precision, one a line.")
+def speed(model_names_: tuple[str, ...], backends: tuple[str, ...], precisions: tuple[str, ...], size: int,
+          device: str, batch_size: int, warmup: int, runs: int, threads: int | None, calib_data: str | None,
+          channels_last: bool, half: bool, use_compile: bool, as_json: bool) -> None:
+    """Inference FPS and latency: eval mode, warm-up, median and spread; several candidates are timed interleaved.
+
+    Candidates that cannot run (back end not installed, precision unsupported) are listed with the reason.
+    """
+    from bench.data.io import to_json
+    from bench.speed.grid import measure_grid
+
+    _sized_models(list(model_names_), size)
+    backends_ = expand(("compile",) if use_compile else backends, backends_for(device))
+    precisions_ = expand(("fp16",) if half else precisions, precisions_for(device))
+    rows = measure_grid(list(model_names_), backends_, precisions_, size=size, batch_size=batch_size, warmup=warmup,
+                        runs=runs, threads=threads, device=device, calibration=calib_data,
+                        channels_last=channels_last or None)
+    if as_json:
+        for r in rows:
+            click.echo(to_json(r, indent=None))
+        return
+    if len(rows) == 1 and rows[0]["status"] != "ok":
+        raise click.ClickException(str(rows[0]["status"]))
+    r0 = rows[0]
+    click.echo(f"{size}x{size}, batch {batch_size}, {r0['device_name']} ({device}), threads {r0['threads']}, "
+               f"torch {r0['torch']}; load average {r0['load_before']} -> {r0['load_after']}")
+    if len(rows) > 1:
+        click.echo(f"{r0['interleaved_with']} candidates timed interleaved (A B C A B C ...), {runs} rounds")
+    for r in sorted(rows, key=lambda r: -float(r.get("fps", -1))):
+        if r["status"] != "ok":
+            click.echo(f"{r['model']:<12} {r['backend']:<12} {r['precision']:<5} {r['status']}")
+            continue
+        click.echo(f"{r['model']:<12} {r['backend']:<12} {r['precision']:<5} {r['fps']:8.2f} FPS median "
+                   f"(p10 {r['fps_p10']:.2f}, p90 {r['fps_p90']:.2f}; {r['ms_median']:.2f} ms)")
+
+
+@main.command(epilog=examples(
+    "bench export --run runs/paper/pfcn/elb --out elb.onnx",
+    "bench export --run runs/paper/pfcn/elb --precision int8 --out elb-int8.onnx",
+    "bench export --model enet --size 256 --out enet.onnx"))
+@click.option("--model", "source", default=None, callback=_registered_model,
+              help="A registered model name (random weights, for timing; list: `bench models`).")
+@click.option("--run", "run_dir", default=None, type=click.Path(), help="A training run folder, or a checkpoint file.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="The .onnx file to write.")
+@click.option("--size", default=None, type=click.IntRange(1),
+              help=f"Square input size [default: the run's training size, or {INPUT_SIZE}].")
+@click.option("--opset", default=18, show_default=True, type=click.IntRange(7), help="ONNX operator set version.")
+@click.option("--dynamic-batch/--static-batch", default=True, show_default=True,
+              help="Whether the batch dimension of the input is dynamic.")
+@click.option("--dynamic-size", is_flag=True, help="Dynamic height and width (TorchScript exporter).")
+@click.option("--precision", default="fp32", show_default=True, type=click.Choice(["fp32", "int8"]),
+              help="int8: post-training static quantization (QDQ), calibrated on training images.")
+@click.option("--calib-data", default=None, type=click.Path(file_okay=False),
+              help="Dataset for int8 calibration [default: the run's training dataset].")
+@click.option("--calib-images", default=16, show_default=True, type=click.IntRange(1),
+              help="Training images that calibrate int8.")
+def export(source: str | None, run_dir: str | None, out: str, size: int | None, opset: int, dynamic_batch: bool,
+           dynamic_size: bool, precision: str, calib_data: str | None, calib_images: int) -> None:
+    """Write a model as ONNX, batch norm folded into its convolutions; int8 on request."""
+    from bench.deploy.export import export_source
+
+    if (source is None) == (run_dir is None):
+        raise click.UsageError("give exactly one of --model and --run")
+    if not out.lower().endswith(".onnx"):
+        raise click.UsageError(f"--out {out}: the file name must end in .onnx")
+    path = export_source(source or run_dir, out, size, opset, dynamic_batch, dynamic_size, precision, calib_data,
+                         calib_images)
+    click.echo(str(path))
+
+
+@main.command("speed-report", epilog=examples(
+    "bench speed-report",
+    "bench speed-report --device cuda --runs 200  # speed_gpu.{csv,md}",
+    "bench speed-report --model elb --model enet --backend eager --backend onnxruntime --threads 1 --out speed-try"))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("reports"), show_default=True,
+              help="Where speed.csv, speed.md and figures/roofline.png go.")
+@click.option("--model", "model_names_", multiple=True, default=("all",), show_default=True,
+              callback=_registered_model, help="Repeatable registered model names (list: `bench models`).")
+@click.option("--backend", "backends", multiple=True, default=("all",), show_default=True,
+              type=click.Choice([*BACKENDS, "all"]),
+              help="Repeatable; all: every back end of the device.")
+@click.option("--precision", "precisions", multiple=True, default=("all",), show_default=True,
+              type=click.Choice([*PRECISIONS, "all"]), help="Repeatable; all: every precision.")
+@click.option("--threads", "thread_counts", multiple=True, type=click.IntRange(0), default=(1, 0), show_default=True,
+              help="Repeatable thread counts; 0: all cores.")
+@click.option("--size", default=INPUT_SIZE, show_default=True, type=click.IntRange(1),
+              help="Square input size in pixels.")
+@click.option("--warmup", default=3, show_default=True, type=click.IntRange(0), help="Untimed passes per candidate.")
+@click.option("--runs", default=20, show_default=True, type=click.IntRange(1),
+              help="Timed interleaved rounds (the median is reported).")
+@click.option("--calib-data", default=None, type=click.Path(file_okay=False),
+              help="Dataset calibrating int8 [default: a small synthetic set].")
+@click.option("--sgemm-size", default=4096, show_default=True, type=click.IntRange(16),
+              help="Side of the SGEMM matrices.")
+@click.option("--device", default="cpu", show_default=True, callback=device_option,
+              help="cpu, or cuda[:N] for the GPU table (speed_gpu.*).")
+def speed_report_cmd(out: Path, model_names_: tuple[str, ...], backends: tuple[str, ...],
+                     precisions: tuple[str, ...], thread_counts: tuple[int, ...], size: int, warmup: int, runs: int,
+                     calib_data: str | None, sgemm_size: int, device: str) -> None:
+    """The speed table: every model x back end x precision, 1 thread and all cores (or the GPU), and a roofline."""
+    from bench.speed.report import speed_report
+
+    _sized_models(list(model_names_), size)
+    threads = list(dict.fromkeys(t or os.cpu_count() or 1 for t in thread_counts))
+    paths = speed_report(out, list(model_names_), expand(backends, backends_for(device)),
+                         expand(precisions, precisions_for(device)), threads, size, warmup, runs, calib_data,
+                         sgemm_size, device, log=click.echo)
+    for p in paths:
+        click.echo(f"wrote {p}")
+
+
+@main.command("run-all", epilog=examples(
+    "bench run-all",
+    "bench run-all --profile paper --pfcn data/pfcn --pseg data/pseg --device cuda",
+    "bench run-all --models elb,enet --pfcn data/pfcn --out reports-try --runs runs-try"))
+@click.option("--profile", "profile_name", default="smoke", show_default=True,
+              help="smoke (built-in default: synthetic data, minutes on a CPU), cpu (the paper's recipe reduced to "
+                   "hours on a 2-core CPU), paper (Section 3.2, for a GPU), or a .toml file.")
+@click.option("--pfcn", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="A PFCN portrait dataset folder (from `pfcn fetch`).")
+@click.option("--pseg", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="A PSEG portrait dataset folder (from `pseg build`).")
+@click.option("--models", default=None, help="Comma-separated registry names (default: the profile's list).")
+@click.option("--device", default="auto", show_default=True, callback=device_option, help=DEVICES_HELP)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where results.csv, the tables, the figures and the record of each finished run go "
+                   "[default: reports/<profile name>, so a smoke run never overwrites a real one].")
+@click.option("--runs", type=click.Path(file_okay=False, path_type=Path), default=Path("runs"), show_default=True,
+              help="Where run folders (<runs>/<profile>/<role>/<model>, role: pfcn, pseg or synthetic), checkpoints, "
+                   "cached measurements and the synthetic set go.")
+@click.option("--speed-backend", default="eager", show_default=True, type=click.Choice(["eager", "best"]),
+              help="FPS column: eager PyTorch, or each model's fastest installed fp32 back end (named in the footer).")
+def run_all_cmd(profile_name: str, pfcn: Path | None, pseg: Path | None, models: str | None, device: str,
+                out: Path | None, runs: Path, speed_backend: str) -> None:
+    """Train, evaluate, time and count every model on every dataset given; write Table 1, Table 2 and figures.
+
+    With no dataset the smoke profile runs on a synthetic portrait set, and every table says so. Finished runs are
+    not trained again and interrupted ones resume, so the command can simply be run again.
+    """
+    from bench.runall.profile import load_profile
+    from bench.runall.run import run_all
+
+    profile = load_profile(profile_name)
+    names = [m.strip() for m in models.split(",") if m.strip()] if models else None
+    out = out if out is not None else Path("reports") / profile.name
+    results = run_all(profile, {"pfcn": pfcn, "pseg": pseg}, names, device, out, runs, log=click.echo,
+                      speed_backend=speed_backend)
+    click.echo(f"done: {results.parent / 'table1.md'}, {results.parent / 'table2.md'}, "
+               f"{results.parent / 'ablation.md'}, {results.parent / 'figures'}/")
+
+
+@main.command(epilog=examples("bench tables", "bench tables --out reports/paper"))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("reports/smoke"),
+              show_default=True, help="The folder a run-all wrote (results.csv and run_info.json).")
+def tables(out: Path) -> None:
+    """Rebuild the tables and figures from results.csv and the run folders, without training."""
+    from bench.runall.run import build_reports
+
+    for name in ("results.csv", "run_info.json"):
+        if not (out / name).is_file():
+            raise click.ClickException(f"{out / name}: missing; run `bench run-all --out {out}` first")
+    build_reports(out, log=click.echo)
+
+
+main.add_command(segment_cmd)
+
+
+@main.command("record-peer", epilog=examples("bench record-peer runs/peers/mediapipe-selfie-general"))
+@click.argument("pred_dir", type=click.Path(file_okay=False))
+@click.option("--csv", "csv_path", default="reports/peers.csv", show_default=True, type=click.Path(dir_okay=False),
+              help="The off-the-shelf peers, which Table 1 shows as their own rows.")
+def record_peer_cmd(pred_dir: str, csv_path: str) -> None:
+    """Add a scored peer's row (PRED_DIR's peer.json and bench eval --predictions metrics) to the peers CSV."""
+    from bench.report.peers import record_peer
+
+    row = record_peer(pred_dir, csv_path)
+    click.echo(f"{row['model']} on {row['dataset_name']}/{row['split']}: mIoU {row['miou']}, boundary F "
+               f"{row['boundary_f']}, {row['fps']} FPS at {row['input_hw']} (HxW); written: {csv_path}")
+
+
+@main.command(epilog=examples(
+    "bench gallery --model runs/elb-pfcn --data data/pfcn",
+    "bench gallery --model runs/elb-pfcn --data data/pfcn --peer MediaPipe=runs/peers/mediapipe-selfie-general"))
+@click.option("--model", "source", required=True, type=click.Path(exists=True),
+              help="Our trained model: a run folder, a checkpoint or an .onnx file.")
+@click.option("--data", required=True, type=click.Path(file_okay=False), help="A portrait dataset folder.")
+@click.option("--peer", "peers", multiple=True, metavar="NAME=DIR",
+              help="A peer's masks folder (from peers/), repeatable: MediaPipe=runs/peers/mediapipe-selfie-general.")
+@click.option("--split", default="test", show_default=True, help="The split of --data the photos come from.")
+@click.option("--count", default=6, show_default=True, type=click.IntRange(1, 40), help="Photos (rows).")
+@click.option("--name", default="ELB", show_default=True, help="Our model's column title.")
+@click.option("--out", default="reports/figures/gallery.png", show_default=True, type=click.Path(dir_okay=False),
+              help="The PNG to write.")
+def gallery(source: str, data: str, peers: tuple[str, ...], split: str, count: int, name: str, out: str) -> None:
+    """Real test photos with the ground truth, our model and off-the-shelf peers side by side."""
+    from bench.report.gallery import write_gallery
+
+    folders = {}
+    for spec in peers:
+        peer, sep, folder = spec.partition("=")
+        if not sep or not peer or not folder:
+            raise click.BadParameter(f"{spec!r}: expected NAME=DIR", param_hint="--peer")
+        folders[peer] = folder
+    path = write_gallery(source, data, out, folders, split, count, name)
+    click.echo(f"written: {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,87 @@
+"""``bench segment`` (also the ``segment`` console script): a thin click wrapper over bench.segment.files and
+bench.segment.video."""
+
+from __future__ import annotations
+
+import click
+
+from bench.cli.help import HELP_OPTIONS, OneLineCommand, examples
+from bench.devices import device_option
+from bench.progress import Progress
+
+
+def _echo_skip(path, message: str) -> None:
+    click.echo(f"skipped: {message}", err=True)
+
+
+@click.command(cls=OneLineCommand, context_settings=HELP_OPTIONS, epilog=examples(
+    "segment photo.jpg --model runs/elb-pfcn",
+    "bench segment 'holiday/*.jpg' --model runs/elb-pfcn --cutout --background blur --out cut",
+    "bench segment clip.mp4 --model runs/elb-pfcn --background green --smooth 0.6 --device cuda"))
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--model", "source", required=True, type=click.Path(exists=True),
+              help="A training run folder, a checkpoint file or an .onnx file.")
+@click.option("--out", default="segmented", show_default=True, type=click.Path(file_okay=False),
+              help="Output folder: <name>_mask.png, _cutout.png, _background.jpg, _preview.jpg (.mp4 for videos).")
+@click.option("--mask", "want_mask", is_flag=True, help="The mask PNG (0 background, 255 portrait) [the default].")
+@click.option("--cutout", "want_cutout", is_flag=True, help="An RGBA PNG: the photo with the portrait as alpha.")
+@click.option("--background", "background_spec", default=None, metavar="SPEC",
+              help="Replace the background: blur, blur:SIGMA, a colour (#rrggbb, r,g,b, white, green...) or an image.")
+@click.option("--preview", "want_preview", is_flag=True, help="Side by side: photo, mask, background replaced.")
+@click.option("--size", default=None, type=int, help="Model input side [default: the model's own].")
+@click.option("--max-side", default=4096, show_default=True, type=click.IntRange(64),
+              help="Photos larger than this on their long side are shrunk first.")
+@click.option("--smooth", default=0.0, show_default=True, type=click.FloatRange(0.0, 1.0, max_open=True),
+              help="Videos: weight of the previous frame's probabilities (0: no temporal smoothing).")
+@click.option("--device", default="cpu", show_default=True, callback=device_option, help="cpu, cuda or cuda:N.")
+@click.option("--threads", default=None, type=int, help="Inference threads [default: the runtime's].")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+def segment(inputs: tuple[str, ...], source: str, out: str, want_mask: bool, want_cutout: bool,
+            background_spec: str | None, want_preview: bool, size: int | None, max_side: int, smooth: float,
+            device: str, threads: int | None, no_progress: bool) -> None:
+    """Segment the portrait in photos and videos: INPUTS are files, folders or (quoted) glob patterns.
+
+    Photos keep their aspect ratio (fitted into the model input and padded), EXIF orientation is applied, greyscale,
+    RGBA and 16-bit files are accepted, and an unreadable file is skipped with one line while the rest continue.
+    """
+    from bench.segment.files import expand_inputs, is_video, output_stems, segment_images
+    from bench.segment.photos import SegmentError, input_hw, load_segment_predictor, parse_background
+    from bench.segment.video import segment_video
+
+    outputs = tuple(name for name, on in (("mask", want_mask), ("cutout", want_cutout),
+                                          ("background", background_spec is not None), ("preview", want_preview))
+                    if on) or ("mask",)
+    try:
+        paths = expand_inputs(inputs)
+        stems = output_stems(paths)
+        background = parse_background(background_spec) if background_spec else None
+        predictor = load_segment_predictor(source, device=device, threads=threads)
+        hw = input_hw(predictor, size)
+        photos = [p for p in paths if not is_video(p)]
+        skipped = []
+        if photos:
+            bar = Progress(len(photos), "photos", "img", enabled=False if no_progress else None)
+
+            def tick(_path) -> None:
+                bar.update(1)
+
+            outcome = segment_images(photos, predictor, hw, out, outputs, background, max_side,
+                                     on_skip=_echo_skip, on_done=tick)
+            rate = bar.close()
+            skipped += outcome.skipped
+            click.echo(f"{len(photos) - len(outcome.skipped)} photos segmented into {out} ({rate:.1f} images/s)")
+        for video in (p for p in paths if is_video(p)):
+            bar = Progress(None, video.name, "frame", enabled=False if no_progress else None)
+            try:
+                segment_video(video, predictor, hw, out, outputs, background, smooth, stems[video], bar.set)
+            except SegmentError as e:
+                skipped.append((video, str(e)))
+                _echo_skip(video, str(e))
+                bar.close()
+                continue
+            frames, rate = bar.n, bar.close()
+            click.echo(f"{video}: {frames} frames segmented into {out} ({rate:.1f} frames/s)")
+    except SegmentError as e:
+        raise click.ClickException(str(e)) from None
+    if skipped:
+        raise click.ClickException(f"{len(skipped)} of {len(paths)} inputs skipped (see above)")

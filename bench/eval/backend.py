@@ -1,0 +1,64 @@
+"""Accuracy on any back end: ``bench eval`` of an ONNX file, or of a run on onnxruntime / OpenVINO / int8.
+
+A quantized or exported model is only a win if it keeps its accuracy, so it is measured exactly as the PyTorch model
+is (``bench.eval.evaluate.evaluate_split``: the same data pipeline, splits, confusion matrix and boundary F), the
+back end's predictor standing in for the module.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from bench.data.format import read_dataset
+from bench.data.io import atomic_write_json
+from bench.defaults import NUM_CLASSES
+from bench.deploy.backends import BackendError
+from bench.deploy.runtime import load_predictor
+from bench.deploy.sources import is_onnx_source, load_torch_source, onnx_metadata
+from bench.eval.evaluate import evaluate_split
+from bench.eval.metrics import BOUNDARY_TOLERANCE
+from bench.registry import check_input_size
+from bench.runs.folder import backend_metrics_name
+
+
+def evaluate_on_backend(source: str | os.PathLike, data: str | os.PathLike | None = None, split: str = "test",
+                        backend: str = "auto", precision: str = "fp32", size: int | None = None,
+                        threads: int | None = None, calibration: str | os.PathLike | None = None,
+                        batch_size: int = 8, tolerance: float = BOUNDARY_TOLERANCE, device: str = "cpu",
+                        native: bool = False) -> dict[str, object]:
+    """Metrics of a run, checkpoint or ONNX file on ``backend``; written as JSON beside the source.
+
+    ``data`` defaults to the dataset the model was trained on (for an ONNX file: as recorded by ``bench export``),
+    ``size`` to its training size, and int8 ``calibration`` to that dataset's training images. ``split`` and
+    ``native`` are ``evaluate_run``'s (``bench.eval.evaluate.evaluate_split``). Raises ``BackendError``, or
+    ``InputSizeError`` for a size the model cannot take.
+    """
+    src = Path(source)
+    if is_onnx_source(src) and not src.is_file():
+        raise BackendError(f"{src}: no such ONNX file")
+    meta = onnx_metadata(src) if is_onnx_source(src) else load_torch_source(source)[1]
+    data = data or meta.get("data")
+    if not data:
+        raise BackendError(f"{source}: no record of its training dataset; give --data")
+    eval_size = int(size or meta.get("size") or 0) or None
+    if eval_size is not None and meta.get("model"):
+        check_input_size(str(meta["model"]), eval_size)
+    predictor = load_predictor(source, backend=backend, precision=precision, threads=threads, device=device,
+                               size=eval_size, calibration=calibration or (data if precision == "int8" else None))
+    eval_size = predictor.input_size or eval_size
+    if eval_size is None:
+        raise BackendError(f"{source}: takes any input size; give --size")
+    ds = read_dataset(data)
+    metrics = evaluate_split(predictor, ds, split, eval_size, "cpu", batch_size, tolerance,
+                             int(meta.get("num_classes") or NUM_CLASSES), native,
+                             float(meta.get("val_fraction") or 0.0), src)
+    metrics.update({"model": meta.get("model"), "data": str(Path(data).resolve()), "source": str(src.resolve()),
+                    "backend": predictor.backend, "precision": predictor.precision,
+                    "calibration": predictor.meta.get("calibration")})
+    folder = src.parent if src.is_file() else src
+    stem = src.stem if src.is_file() and is_onnx_source(src) else "run"
+    out = folder / backend_metrics_name(stem, predictor.backend, predictor.precision, ds.name, split, native)
+    atomic_write_json(out, metrics)
+    metrics["path"] = str(out)
+    return metrics

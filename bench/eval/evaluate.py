@@ -1,0 +1,201 @@
+"""Evaluation and prediction: a trained model over a dataset split, or over images.
+
+Two resolutions, since the paper does not say which it used:
+
+* at the model's input size (the default, the training size): images resized as in training, true masks resized
+  nearest, scored at that size;
+* ``native=True``: the model still sees the image at its input size, but its logits are upsampled bilinearly to the
+  image's own size (600x800 for PFCN) and scored against the original mask, as an application uses them. Boundary
+  F's tolerance is then in native pixels.
+
+The metrics themselves (mIoU, boundary F) are defined in ``bench.eval.metrics``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from bench.data.format import PortraitDataset, read_dataset
+from bench.data.io import atomic_write_json
+from bench.data.pipeline import PortraitTorchDataset, holdout_ids, worker_init
+from bench.data.preprocess import Preprocess
+from bench.defaults import INPUT_SIZE, NUM_CLASSES
+from bench.deploy.predict import labels
+from bench.deploy.runtime import Predictor
+from bench.errors import UserError
+from bench.eval.metrics import BOUNDARY_TOLERANCE, MetricAccumulator
+from bench.registry import check_input_size
+from bench.runs.checkpoint import checkpoint_path, load_model
+from bench.runs.folder import RunConfig, metrics_name
+
+
+class SplitError(UserError):
+    """A split a run cannot be evaluated on."""
+
+
+def _logits(model: nn.Module | Predictor, x: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Logits of a module (training's own, or a loaded run) or of any back end's predictor."""
+    if isinstance(model, nn.Module):
+        out = model(x.to(device))
+        return out["out"] if isinstance(out, dict) else out
+    return torch.from_numpy(np.asarray(model(np.ascontiguousarray(x.numpy(), np.float32))))
+
+
+@torch.inference_mode()
+def evaluate(
+    model: nn.Module | Predictor,
+    data: PortraitDataset | PortraitTorchDataset | str | os.PathLike,
+    split: str = "test",
+    size: int = INPUT_SIZE,
+    device: str | torch.device = "cpu",
+    batch_size: int = 8,
+    workers: int = 0,
+    tolerance: float = BOUNDARY_TOLERANCE,
+    num_classes: int = NUM_CLASSES,
+) -> dict[str, object]:
+    """Metrics of ``model`` on one split at ``size`` x ``size`` (the model is left in eval mode).
+
+    ``data`` may also be a ready ``PortraitTorchDataset`` without augmentation (a training run's cached validation
+    set); its own ids and size are then used.
+    """
+    if isinstance(data, PortraitTorchDataset):
+        ds, split, size = data, data.split, data.size
+    else:
+        ds = PortraitTorchDataset(data, split, size)
+    # its own generator: evaluating must not draw from the global RNG that training's dropout uses
+    loader = DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=workers,
+                        worker_init_fn=worker_init if workers else None, generator=torch.Generator().manual_seed(0))
+    if isinstance(model, nn.Module):
+        model.eval()
+    acc = MetricAccumulator(num_classes, tolerance)
+    device = torch.device(device)
+    for batch in loader:
+        pred = _logits(model, batch["image"], device).argmax(1).to(torch.uint8).cpu().numpy()
+        acc.update(pred, batch["mask"].numpy())
+    out = acc.result()
+    out.update({"dataset": ds.data.name, "split": split, "size": size, "resolution": "model"})
+    return out
+
+
+def evaluate_native(
+    model: nn.Module | Predictor,
+    data: PortraitDataset | str | os.PathLike,
+    split: str = "test",
+    size: int = INPUT_SIZE,
+    device: str | torch.device = "cpu",
+    batch_size: int = 8,
+    tolerance: float = BOUNDARY_TOLERANCE,
+    num_classes: int = NUM_CLASSES,
+    ids: Sequence[str] | None = None,
+) -> dict[str, object]:
+    """Metrics at each image's own resolution: logits from a ``size`` input, upsampled bilinearly (``predict``).
+
+    ``ids`` restricts the split to those samples (a run's held-out validation part of train).
+    """
+    ds = data if isinstance(data, PortraitDataset) else read_dataset(Path(data))
+    ds.check_split(split)  # as PortraitTorchDataset does for the resized path: empty, bad values or no portrait
+    ids = list(ds.ids(split) if ids is None else ids)
+    acc = MetricAccumulator(num_classes, tolerance)
+    for start in range(0, len(ids), batch_size):
+        chunk = ids[start:start + batch_size]
+        preds = predict(model, [ds.load_image(i) for i in chunk], size, device, batch_size)
+        for sid, pred in zip(chunk, preds, strict=True):
+            acc.update(pred, ds.load_mask(sid))
+    out = acc.result()
+    out.update({"dataset": ds.name, "split": split, "size": size, "resolution": "native"})
+    return out
+
+
+def predict(
+    model: nn.Module | Predictor,
+    rgb_images: Sequence[np.ndarray],
+    size: int = INPUT_SIZE,
+    device: str | torch.device = "cpu",
+    batch_size: int = 8,
+) -> list[np.ndarray]:
+    """Label maps (uint8, 0/1) for RGB uint8 images of any size, each at its own (H, W): each image squashed to
+    ``size`` x ``size`` as in training, the logits mapped back bilinearly before the arg-max
+    (``bench.deploy.predict``)."""
+    return labels(model, rgb_images, Preprocess((size, size), "squash"), batch_size, device)
+
+
+def evaluate_split(
+    model: nn.Module | Predictor,
+    ds: PortraitDataset,
+    split: str,
+    size: int,
+    device: str | torch.device = "cpu",
+    batch_size: int = 8,
+    tolerance: float = BOUNDARY_TOLERANCE,
+    num_classes: int = NUM_CLASSES,
+    native: bool = False,
+    val_fraction: float = 0.0,
+    source: str | os.PathLike = "the model",
+) -> dict[str, object]:
+    """``evaluate`` (or ``evaluate_native``) of a trained model on one split of ``ds``, where ``split="val"`` is the
+    part of train its run held out (``val_fraction``; ``source`` names the run in the error when it held out none)."""
+    source_split, ids = split, None
+    if split == "val":
+        if not val_fraction:
+            raise SplitError(f"{source}: split 'val' is the part of train a run holds out, and this run held out none "
+                             "(trained with --val-fraction 0)")
+        source_split, ids = "train", holdout_ids(ds.ids("train"), val_fraction)[1]
+    if native:
+        metrics = evaluate_native(model, ds, source_split, size, device, batch_size, tolerance, num_classes, ids)
+    else:
+        tensors = PortraitTorchDataset(ds, source_split, size, ids=ids)
+        metrics = evaluate(model, tensors, device=device, batch_size=batch_size, tolerance=tolerance,
+                           num_classes=num_classes)
+    metrics["split"] = split
+    return metrics
+
+
+def evaluate_run(
+    run_dir: str | os.PathLike,
+    data: str | os.PathLike | None = None,
+    split: str = "test",
+    device: str | torch.device = "cpu",
+    batch_size: int = 8,
+    tolerance: float = BOUNDARY_TOLERANCE,
+    size: int | None = None,
+    native: bool = False,
+) -> dict[str, object]:
+    """Evaluate a run folder (or checkpoint file) and write the metrics next to the checkpoint.
+
+    ``data`` defaults to the dataset the run trained on and ``size`` to its training size. The file is
+    ``metrics.json`` for the test split of the training dataset, ``metrics_<dataset>_<split>.json`` otherwise;
+    ``native=True`` (``evaluate_native``) writes ``metrics_native.json`` / ``metrics_<dataset>_<split>_native.json``.
+    ``split="val"`` is the part of train the run held out (its ``val_fraction``), for calibrating a protocol without
+    looking at the test split. A ``size`` the run's model cannot take raises ``InputSizeError`` before any image
+    is read.
+    """
+    ckpt = checkpoint_path(run_dir)
+    model = load_model(ckpt, device)
+    cfg = RunConfig.from_dict(model.run_config)
+    data_path = Path(data) if data is not None else Path(cfg.data)
+    ds = read_dataset(data_path)
+    eval_size = int(size or cfg.size)
+    check_input_size(cfg.model, eval_size)
+    metrics = evaluate_split(model, ds, split, eval_size, device, batch_size, tolerance, cfg.num_classes, native,
+                             cfg.val_fraction, ckpt)
+    metrics.update({
+        "model": cfg.model,
+        "data": str(data_path.resolve()),
+        "checkpoint": str(ckpt.resolve()),
+        "epochs_trained": model.trained_epochs,
+        "epochs": cfg.epochs,
+        "schedule": cfg.schedule,
+        "loss": cfg.loss,
+    })
+    same_data = data is None or data_path.resolve() == Path(cfg.data).resolve()
+    out = ckpt.parent / metrics_name(None if same_data else ds.name, split, native)
+    atomic_write_json(out, metrics)
+    metrics["path"] = str(out)
+    return metrics

@@ -1,0 +1,401 @@
+"""The paper's Table 1 and Table 2, and our ablation, with our measurements beside the published numbers.
+
+The reference numbers come from ``bench.report.paper``; ours from ``results.csv`` as ``bench run-all`` writes it (one
+row per model, dataset role and loss, with ``loss_default`` marking the loss each model is compared with). The
+results are loaded into a pandas DataFrame, selected and pivoted there, and each table is written twice: a CSV for
+machines (one header row, raw numbers, ``not run`` for a dataset that was not given) and Markdown for people
+(formatted numbers, a title and a footer saying where, how and on what the numbers were measured).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from bench.data.io import atomic_write_text, utc_now
+from bench.defaults import ABLATION_LOSS, ABLATION_MODEL
+from bench.errors import UserError
+from bench.machine import git_commit
+from bench.report.paper import TABLE1, TABLE2, PaperRow
+
+NOT_RUN = "not run"
+ROLES = ("pfcn", "pseg", "synthetic")
+REAL_ROLES = ("pfcn", "pseg")
+ROLE_LABELS = {"pfcn": "PFCN", "pseg": "PSEG", "synthetic": "synthetic"}
+# How to produce a dataset role that was not given, for the footers.
+NOT_RUN_COMMANDS = {
+    "pfcn": "`pfcn fetch --release EG_code_data_release.zip --out data/pfcn`, then `bench run-all --pfcn data/pfcn`",
+    "pseg": "`pseg build --mhp-root LV-MHP-v2 --out data/pseg`, then `bench run-all --pseg data/pseg`",
+}
+REQUIRED_COLUMNS = ("model", "loss", "loss_default", "dataset", "miou")
+RESULT_COLUMNS = (
+    "model", "paper_name", "loss", "loss_default", "dataset", "dataset_name", "n_train", "n_test", "params", "gmacs",
+    "fps", "fps_spread", "device", "miou", "iou_bg", "iou_fg", "boundary_f", "miou_native", "boundary_f_native",
+    "size", "train_minutes", "epochs", "schedule", "profile", "run_dir",
+)
+NUMERIC_COLUMNS = ("params", "gmacs", "fps", "fps_spread", "miou", "iou_bg", "iou_fg", "boundary_f", "miou_native",
+                   "boundary_f_native", "train_minutes")
+# The ablation is always listed for run-all's ablation model (ELB); DR4 too when it was also trained with both losses.
+ABLATION_MODELS = (ABLATION_MODEL, "elb-dr4")
+# Our per-dataset scores in Tables 1 and 2: mIoU and boundary F at the model's input size, mIoU at the images' own
+# resolution, and the training wall time.
+SCORES = ("miou", "boundary_f", "miou_native", "train_minutes")
+
+
+class ResultsError(UserError):
+    """A results file that cannot be read as ``bench run-all`` writes it."""
+
+
+# -- reading results.csv ----------------------------------------------------------------------------------------
+def load_results(results_csv: str | os.PathLike) -> pd.DataFrame:
+    """``results.csv`` as a DataFrame: every result column present, numbers as floats (NaN when empty or not a
+    number), ``loss_default`` as bool, other cells as stripped strings; a clear error naming the file otherwise."""
+    path = Path(results_csv)
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except OSError as e:
+        raise ResultsError(f"{path}: cannot read the results ({e.strerror or e})") from e
+    except (pd.errors.EmptyDataError, pd.errors.ParserError) as e:
+        raise ResultsError(f"{path}: not a results file ({e})") from e
+    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
+    if missing:
+        raise ResultsError(f"{path}: not a results file, columns {missing} are missing (has {list(df.columns)})")
+    df = df.reindex(columns=list(dict.fromkeys([*df.columns, *RESULT_COLUMNS])), fill_value="")
+    df = df.apply(lambda column: column.str.strip())
+    bad = ~df["dataset"].isin(ROLES)
+    if bad.any():
+        n = int(bad.to_numpy().argmax())
+        raise ResultsError(f"{path}:{n + 2}: dataset role {df['dataset'].iloc[n]!r} is not one of {ROLES}")
+    for column in NUMERIC_COLUMNS:
+        df[column] = pd.to_numeric(df[column], errors="coerce")
+    df["loss_default"] = df["loss_default"].str.lower() == "true"
+    return df
+
+
+def _latest(results: pd.DataFrame) -> pd.DataFrame:
+    """The last row recorded for each (model, role, loss)."""
+    return results.drop_duplicates(["model", "dataset", "loss"], keep="last")
+
+
+def _model_facts(results: pd.DataFrame) -> pd.DataFrame:
+    """One row per model, preferring its default loss and the first role: params, GMACs and FPS do not depend on the
+    dataset."""
+    order = results.assign(_other=~results["loss_default"], _role=results["dataset"].map(ROLES.index))
+    return order.sort_values(["_other", "_role"], kind="stable").drop_duplicates("model").set_index("model")
+
+
+# -- building the tables ----------------------------------------------------------------------------------------
+@dataclass
+class Table:
+    """One table: its cells (raw values, the CSV columns in order) and the Markdown layout (labels and formats)."""
+
+    name: str
+    frame: pd.DataFrame
+    md_columns: list[tuple[str, str, str]]  # (column key, header label, format kind)
+    title: str
+    footer: list[str]
+
+
+def _run_roles(results: pd.DataFrame, datasets: Mapping[str, str | None]) -> list[str]:
+    """Dataset roles measured in this run: given on the command line, or present in the results."""
+    have = set(results["dataset"])
+    return [role for role in ROLES if datasets.get(role) or role in have]
+
+
+def _measured(results: pd.DataFrame, run_roles: Sequence[str]) -> pd.DataFrame:
+    """Our numbers per model (the index): complexity, speed, device and loss, and the scores on each role run."""
+    facts = _model_facts(results)
+    out = pd.DataFrame({
+        "gmacs_ours": facts["gmacs"].round(4), "params_m_ours": (facts["params"] / 1e6).round(4),
+        "fps_ours": facts["fps"].round(2), "fps_spread_ours": facts["fps_spread"].round(2), "device": facts["device"],
+    })
+    default = _latest(results)[lambda d: d["loss_default"]].drop_duplicates(["model", "dataset"], keep="last")
+    out["loss"] = default.drop_duplicates("model", keep="last").set_index("model")["loss"]
+    scores = default.pivot(index="model", columns="dataset", values=list(SCORES)).round(4)
+    for role in run_roles:
+        for metric in SCORES:
+            out[f"{metric}_{role}_ours"] = scores[(metric, role)] if (metric, role) in scores else float("nan")
+    return out
+
+
+def _comparison_table(name: str, title: str, reference: Sequence[PaperRow], results: pd.DataFrame,
+                      run_roles: Sequence[str], extra_models: Sequence[str]) -> Table:
+    synthetic = "synthetic" in run_roles
+    columns = ["method", "model", "row", "gmacs_paper", "gmacs_ours", "params_m_paper", "params_m_ours",
+               "fps_paper", "fps_ours", "fps_spread_ours", "device", "miou_pfcn_paper", "miou_pfcn_ours",
+               "miou_pseg_paper", "miou_pseg_ours"]
+    columns += ["miou_synthetic_ours"] if synthetic else []
+    for metric in SCORES[1:]:
+        columns += [f"{metric}_pfcn_ours", f"{metric}_pseg_ours"] + ([f"{metric}_synthetic_ours"] if synthetic else [])
+    columns += ["loss", "note"]
+    refs = list(reference) + [PaperRow(_paper_name(results, m), m, None, None, None, None, None, False,
+                                       note="not in the paper") for m in extra_models]
+    paper = pd.DataFrame([asdict(r) for r in refs]).rename(columns=lambda c: c if c in (
+        "method", "model", "cited", "note") else f"{c}_paper")
+    measured = _measured(results, run_roles)
+    frame = paper.join(measured, on="model")
+    cited = frame["model"].isna()
+    frame["row"] = "not measured"
+    frame.loc[frame["model"].isin(measured.index), "row"] = "measured"
+    frame.loc[cited, "row"] = "cited"
+    frame["method"] += frame.pop("cited").map({True: "*", False: ""})
+    frame = frame.reindex(columns=columns).astype(object)
+    for role in REAL_ROLES:
+        if role not in run_roles:
+            frame[[f"{metric}_{role}_ours" for metric in SCORES]] = NOT_RUN
+    frame.loc[cited, [c for c in columns if c.endswith("_ours") or c in ("device", "loss")]] = ""
+    frame["model"] = frame["model"].fillna("")
+    devices = sorted(set(frame["device"].dropna()) - {""})
+    fps_label = f"FPS (ours, {devices[0]})" if len(devices) == 1 else "FPS (ours)"
+    md: list[tuple[str, str, str]] = [
+        ("method", "Method", "text"), ("row", "Row", "text"),
+        ("gmacs_paper", "GMACs (paper)", "paper"), ("gmacs_ours", "GMACs (ours)", "gmacs"),
+        ("params_m_paper", "Params M (paper)", "paper"), ("params_m_ours", "Params M (ours)", "params"),
+        ("fps_paper", "FPS (paper, GTX 1080Ti)", "paper"), ("fps_ours", fps_label, "fps"),
+        ("miou_pfcn_paper", "mIoU PFCN (paper)", "paper"), ("miou_pfcn_ours", "mIoU PFCN (ours)", "miou"),
+        ("miou_pseg_paper", "mIoU PSEG (paper)", "paper"), ("miou_pseg_ours", "mIoU PSEG (ours)", "miou"),
+    ]
+    if synthetic:
+        md.append(("miou_synthetic_ours", "mIoU synthetic (ours)", "miou"))
+    shown = [role for role in ROLES if role in REAL_ROLES or synthetic]
+    md += [(f"boundary_f_{role}_ours", f"Boundary F {ROLE_LABELS[role]} (ours)", "f") for role in shown]
+    md += [(f"miou_native_{role}_ours", f"mIoU {ROLE_LABELS[role]} native (ours)", "miou") for role in shown
+           if role in run_roles]
+    md += [(f"train_minutes_{role}_ours", f"Train min {ROLE_LABELS[role]} (ours)", "minutes") for role in shown
+           if role in run_roles]
+    return Table(name=name, frame=frame, md_columns=md, title=title, footer=[])
+
+
+def _paper_name(results: pd.DataFrame, model: str) -> str:
+    facts = _model_facts(results)
+    return (facts["paper_name"].get(model) or "") or model
+
+
+def _ablation_table(results: pd.DataFrame, run_roles: Sequence[str]) -> Table:
+    columns = ["model", "method", "dataset", "dataset_name", "miou_adaptive", "miou_ce", "miou_diff",
+               "boundary_f_adaptive", "boundary_f_ce", "boundary_f_diff"]
+    latest = _latest(results)
+    has_ce = set(latest.loc[latest["loss"] == "ce", "model"])
+    models = [m for m in ABLATION_MODELS if m == ABLATION_MODEL or m in has_ce]
+    roles = [role for role in ROLES if role in run_roles or role in REAL_ROLES]
+    index = pd.MultiIndex.from_product([models, roles], names=["model", "dataset"])
+    both = latest[latest["loss"].isin(["adaptive", ABLATION_LOSS])]
+    wide = both.pivot(index=["model", "dataset"], columns="loss", values=["miou", "boundary_f"])
+    wide = wide.reindex(index=index, columns=pd.MultiIndex.from_product([["miou", "boundary_f"], ["adaptive", "ce"]]))
+    frame = pd.DataFrame(index=index)
+    frame["dataset_name"] = both.drop_duplicates(["model", "dataset"]).set_index(["model", "dataset"])[
+        "dataset_name"].reindex(index).fillna("")
+    for metric in ("miou", "boundary_f"):
+        a, c = wide[(metric, "adaptive")], wide[(metric, "ce")]
+        frame[f"{metric}_adaptive"], frame[f"{metric}_ce"] = a.round(4), c.round(4)
+        frame[f"{metric}_diff"] = (a - c).round(4)
+    frame = frame.reset_index()
+    frame["method"] = [_paper_name(results, m) for m in frame["model"]]
+    frame = frame.reindex(columns=columns).astype(object)
+    frame.loc[~frame["dataset"].isin(run_roles), columns[3:]] = NOT_RUN
+    md = [("method", "Model", "text"), ("dataset", "Dataset", "text"), ("dataset_name", "Dataset name", "text"),
+          ("miou_adaptive", "mIoU (adaptive)", "miou"), ("miou_ce", "mIoU (CE)", "miou"),
+          ("miou_diff", "Δ mIoU", "diff"), ("boundary_f_adaptive", "Boundary F (adaptive)", "f"),
+          ("boundary_f_ce", "Boundary F (CE)", "f"), ("boundary_f_diff", "Δ Boundary F", "diff")]
+    return Table(name="ablation", frame=frame, md_columns=md,
+                 title="Ablation (not in the paper): adaptive weight loss vs plain cross-entropy", footer=[])
+
+
+# -- footers ----------------------------------------------------------------------------------------------------
+def _dataset_lines(results: pd.DataFrame, datasets: Mapping[str, str | None], run_roles: Sequence[str]) -> list[str]:
+    lines = []
+    for role in run_roles:
+        rows = results[results["dataset"] == role]
+        row = rows.iloc[0] if len(rows) else pd.Series(dtype=object)
+        name = row.get("dataset_name") or ""
+        n_train, n_test = row.get("n_train") or "?", row.get("n_test") or "?"
+        given = str(datasets.get(role) or "")
+        where = f", {given}" if given and given != name else ""
+        lines.append(f"{ROLE_LABELS[role]}: {name or given or role} ({n_train} train / {n_test} test images{where})")
+    return lines
+
+
+def _scope_sentence(run_roles: Sequence[str], profile: str) -> str:
+    real = [ROLE_LABELS[r] for r in run_roles if r in REAL_ROLES]
+    if "synthetic" in run_roles and not real:
+        return (f"Our numbers were measured on synthetic data with the {profile} profile, not on PFCN/PSEG: they "
+                "check the pipeline end to end and are not comparable with the paper's.")
+    if "synthetic" in run_roles:
+        return (f"Our numbers were measured on {' and '.join(real)} and on synthetic data, with the {profile} "
+                "profile.")
+    if real:
+        return f"Our numbers were measured on {' and '.join(real)} with the {profile} profile."
+    return "No dataset was measured."
+
+
+def _title_suffix(run_roles: Sequence[str], profile: str) -> str:
+    real = [ROLE_LABELS[r] for r in run_roles if r in REAL_ROLES]
+    if "synthetic" in run_roles and not real:
+        return f" — measured on synthetic data with the {profile} profile, not on PFCN/PSEG"
+    if "synthetic" in run_roles:
+        return f" — measured on {' and '.join(real)} and on synthetic data with the {profile} profile"
+    return f" — measured with the {profile} profile" if real else ""
+
+
+_FOOTER_LABELS = (("device", "Device"), ("torch", "Torch"), ("profile", "Profile"), ("schedule", "Schedule"),
+                  ("date", "Date"), ("git_commit", "Git commit"))
+
+
+def _footer(footer: Mapping[str, object], results: pd.DataFrame, datasets: Mapping[str, str | None],
+            run_roles: Sequence[str], profile: str, notes: Sequence[str]) -> list[str]:
+    lines = [_scope_sentence(run_roles, profile), *notes]
+    for key, label in _FOOTER_LABELS:
+        lines.append(f"{label}: {footer.get(key, '') or 'unknown'}")
+    for key, value in footer.items():
+        if key not in dict(_FOOTER_LABELS) and key != "datasets":
+            lines.append(f"{key}: {value}")
+    if footer.get("datasets"):  # the caller's own description of the datasets
+        lines.append(f"Datasets: {footer['datasets']}")
+    else:
+        lines += [f"Dataset {d}" for d in _dataset_lines(results, datasets, run_roles)]
+    for role in REAL_ROLES:
+        if role not in run_roles:
+            lines.append(f"{ROLE_LABELS[role]}: {NOT_RUN}; to produce it: {NOT_RUN_COMMANDS[role]}.")
+    return lines
+
+
+def _profile(footer: Mapping[str, object], results: pd.DataFrame) -> str:
+    if footer.get("profile"):
+        return str(footer["profile"])
+    profiles = sorted(set(results["profile"]) - {""})
+    return ", ".join(profiles) or "unknown"
+
+
+# -- writing ----------------------------------------------------------------------------------------------------
+def table_csv(table: Table) -> str:
+    """The CSV text: one header row, then one row per line, raw values (empty where there is none)."""
+    return table.frame.to_csv(index=False, lineterminator="\n")
+
+
+def _cell(value: object, kind: str) -> str:
+    """Markdown cell: our numbers at the table's precision, paper numbers as published, text as is."""
+    if value is None or value == "" or (isinstance(value, float) and pd.isna(value)):
+        return "—"
+    if isinstance(value, str):
+        return value
+    if kind == "paper":
+        return repr(float(value))  # as printed in the paper: 80.0, 0.51, 13.4
+    if kind == "diff":
+        return f"{value:+.1f}"
+    digits = {"gmacs": 2, "params": 2, "fps": 1, "miou": 1, "f": 1, "minutes": 0}.get(kind)
+    return str(value) if digits is None else f"{value:.{digits}f}"
+
+
+def table_markdown(table: Table) -> str:
+    """The Markdown text: title, table with formatted numbers (FPS with its spread), footer."""
+    out = [f"# {table.title}", "", "| " + " | ".join(label for _, label, _ in table.md_columns) + " |",
+           "|" + "|".join("---" if kind == "text" else "---:" for _, _, kind in table.md_columns) + "|"]
+    for row in table.frame.to_dict("records"):
+        cells = []
+        for key, _, kind in table.md_columns:
+            text = _cell(row.get(key), kind)
+            spread = row.get("fps_spread_ours")
+            if key == "fps_ours" and text != "—" and isinstance(spread, float) and not pd.isna(spread):
+                text += f" ± {spread:.1f}"
+            cells.append(text)
+        out.append("| " + " | ".join(cells) + " |")
+    out.append("")
+    out += [f"- {line}" for line in table.footer]
+    return "\n".join(out) + "\n"
+
+
+def _off_the_shelf(table: Table, peers_csv: str | os.PathLike | None, datasets: Mapping[str, str | None]) -> int:
+    """Append ``peers.csv``'s models (measured, not trained here) to Table 1 as "off-the-shelf" rows.
+
+    A peer's scores go in the column of the dataset role whose dataset it was measured on (by name); a peer measured
+    on a dataset of none of this table's roles is left out. Returns the number of rows added.
+    """
+    if peers_csv is None or not Path(peers_csv).is_file():
+        return 0
+    peers = pd.read_csv(peers_csv, dtype=str, keep_default_na=False)
+    rows = []
+    for p in peers.to_dict("records"):
+        role = next((r for r, name in datasets.items() if name and name == p.get("dataset_name")), None)
+        if role is None:
+            continue
+        rows.append({"method": p["paper_name"], "model": p["model"], "row": "off-the-shelf",
+                     "fps_ours": float(p["fps"]), "fps_spread_ours": float(p["fps_spread"]), "device": p["device"],
+                     f"miou_{role}_ours": float(p["miou"]), f"boundary_f_{role}_ours": float(p["boundary_f"]),
+                     f"miou_native_{role}_ours": float(p["miou"]),
+                     "note": f"off-the-shelf ({p['runtime']}), input {p['input_hw']}, not trained here"})
+        for other in REAL_ROLES:
+            if not datasets.get(other):
+                rows[-1].update({f"{metric}_{other}_ours": NOT_RUN for metric in SCORES})
+    if rows:
+        table.frame = pd.concat([table.frame, pd.DataFrame(rows).reindex(columns=table.frame.columns)],
+                                ignore_index=True).astype(object)
+    return len(rows)
+
+
+def build_tables(results_csv: str | os.PathLike, footer: Mapping[str, object],
+                 datasets: Mapping[str, str | None], peers_csv: str | os.PathLike | None = None) -> list[Table]:
+    """Table 1, Table 2 and the ablation, built from ``results.csv`` (nothing written); Table 1 also carries the
+    off-the-shelf models of ``peers_csv`` measured on one of the datasets."""
+    results = load_results(results_csv)
+    footer = dict(footer)
+    if "commit" in footer:  # accepted as an alias
+        footer.setdefault("git_commit", footer.pop("commit"))
+    footer.setdefault("date", utc_now())
+    footer.setdefault("git_commit", git_commit())
+    run_roles = _run_roles(results, datasets)
+    profile = _profile(footer, results)
+    suffix = _title_suffix(run_roles, profile)
+    in_paper = {r.model for r in TABLE1 + TABLE2 if r.model}
+    extra = [m for m in dict.fromkeys(results["model"]) if m not in in_paper]
+    paper_note = ("Paper values: the paper's tables as published (its \"FLOPS (G)\" are multiply-accumulates, "
+                  "i.e. GMACs); its FPS were measured on a GTX 1080Ti at 512x512. Our FPS: 512x512, batch 1, "
+                  "median over timed runs on our device (± the spread recorded in results.csv, fps_spread); "
+                  "FPS are only comparable on the same device.")
+    t1 = _comparison_table("table1", "Table 1: comparison with existing methods (paper vs ours)" + suffix,
+                           TABLE1, results, run_roles, extra)
+    t1.footer = _footer(footer, results, datasets, run_roles, profile, [
+        paper_note,
+        "* cited: trained and tested on the original PFCN, which is no longer available; the paper took these "
+        "numbers from the literature and did not re-train them, so they have no measured value here.",
+        "PortraitNet: the paper's row is cited (GFLOPs at 224x224); ours is re-trained and measured at 512x512.",
+        "Models use their own default loss (ELB: adaptive weight loss; baselines: cross-entropy).",
+    ])
+    if _off_the_shelf(t1, peers_csv, datasets):
+        t1.footer.insert(1, "off-the-shelf rows: models a user would pick instead of training one, scored here on "
+                            "the same test split (masks at the images' own size) and timed at their own input size "
+                            "with their own runtime (reports/peers.csv); they were not trained on PFCN's train split.")
+    t2 = _comparison_table("table2", "Table 2: BFB channel reduction rate, DR4 vs DR2 (paper vs ours)" + suffix,
+                           TABLE2, results, run_roles, [])
+    t2.footer = _footer(footer, results, datasets, run_roles, profile, [
+        paper_note, "The paper's Table 2 reports PFCN only; both models use the adaptive weight loss.",
+    ])
+    ab = _ablation_table(results, run_roles)
+    ab.title += suffix
+    ab.footer = _footer(footer, results, datasets, run_roles, profile, [
+        "Δ = adaptive minus cross-entropy, in percentage points; same model, data, schedule and seed otherwise.",
+    ])
+    return [t1, t2, ab]
+
+
+def write_tables(results_csv: str | os.PathLike, out_dir: str | os.PathLike, footer: Mapping[str, object],
+                 datasets: Mapping[str, str | None], peers_csv: str | os.PathLike | None = None) -> list[Path]:
+    """Write ``table1``, ``table2`` and ``ablation`` as ``.csv`` and ``.md`` into ``out_dir``; return the paths.
+
+    ``footer``: device, torch, profile, schedule, date, git_commit (or commit), and optionally datasets (a line
+    describing them; by default it is made from results.csv); date and commit are filled in when missing; any other
+    key is printed as ``key: value``. ``datasets``: role (pfcn, pseg, synthetic) -> dataset folder or name, or None
+    when that role was not given.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for table in build_tables(results_csv, footer, datasets, peers_csv):
+        for suffix, text in ((".csv", table_csv(table)), (".md", table_markdown(table))):
+            path = out / f"{table.name}{suffix}"
+            atomic_write_text(path, text)
+            paths.append(path)
+    return paths

@@ -1,0 +1,280 @@
+"""``bench run-all``: train, evaluate, time and count every model on every dataset, then write the paper's tables.
+
+Everything ``run-all`` measures lands in ``<out>/results.csv`` (one row per model, dataset and loss) and
+``<out>/run_info.json`` (the footer facts); ``build_reports`` turns those two files and the run folders into the
+tables and figures, so ``bench tables`` can rebuild them without training. Work already done is never redone: a
+finished run is skipped, an interrupted one resumes from its last checkpoint, and speed and complexity figures are
+cached per model, device and torch version under ``<runs>/measurements/``.
+
+A long protocol outlives machines: as each job finishes, its small files (``config.json``, ``train_log.csv`` and the
+metrics) are copied to ``<out>/runs/<role>/<run>/`` and ``results.csv`` is rewritten, so a report folder kept in the
+repository is a record of every finished job. Started again on a machine whose ``runs/`` is gone, run-all takes a
+recorded job with the same settings as finished and trains only the rest.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from bench.data.format import PortraitDataset, read_dataset
+from bench.data.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from bench.defaults import ABLATION_LOSS, ABLATION_MODEL
+from bench.devices import resolve_device
+from bench.errors import UserError
+from bench.registry import default_loss, get_spec
+from bench.report.tables import RESULT_COLUMNS
+from bench.runall.profile import Profile
+from bench.runall.reports import DATASET_ROLES, build_reports, run_info
+from bench.runs.folder import (
+    CHECKPOINT,
+    METRICS,
+    METRICS_NATIVE,
+    RECORD_FIELDS,
+    RECORDED_FILES,
+    finished_metrics,
+    read_config,
+    read_json,
+    train_minutes,
+)
+from bench.train.config import TrainConfig
+
+__all__ = ["DATASET_ROLES", "build_reports", "run_all"]
+
+
+@dataclass
+class Job:
+    """One training run of the grid: a model, a dataset role and a loss."""
+
+    model: str
+    role: str
+    loss: str
+    data: Path
+    dataset_name: str  # the dataset's own name (dataset.json), which a recorded run is matched by
+
+    @property
+    def run_name(self) -> str:
+        return self.model if self.is_default else f"{self.model}-{self.loss}"
+
+    @property
+    def is_default(self) -> bool:
+        return self.loss == default_loss(self.model)
+
+
+def plan_jobs(profile: Profile, datasets: Mapping[str, PortraitDataset], models: list[str]) -> list[Job]:
+    """The grid: every model on every dataset with its own default loss, plus ELB with plain CE (the ablation)."""
+    jobs = []
+    for role, ds in datasets.items():
+        for m in models:
+            jobs.append(Job(m, role, default_loss(m), ds.root, ds.name))
+        if profile.ablation and ABLATION_MODEL in models:
+            jobs.append(Job(ABLATION_MODEL, role, ABLATION_LOSS, ds.root, ds.name))
+    return jobs
+
+
+def prepare_datasets(profile: Profile, given: Mapping[str, str | Path | None], runs: Path,
+                     log: Callable[[str], None]) -> dict[str, PortraitDataset]:
+    """The datasets to run on, opened once: the ones given, else the synthetic set (built under ``runs``).
+
+    Opening validates each folder, so a bad one is named before any training.
+    """
+    if any(given.values()):
+        return {role: read_dataset(p) for role, p in given.items() if p}
+    from bench.data.synthetic import make_synthetic
+
+    syn = profile.synthetic
+    root = runs / "data" / f"synthetic-{profile.name}"
+    log(f"no dataset given: building the synthetic portrait set in {root}")
+    make_synthetic(root, n_train=syn.n_train, n_test=syn.n_test, size=(syn.width, syn.height), seed=syn.seed)
+    return {"synthetic": read_dataset(root)}
+
+
+def _cached(path: Path, compute: Callable[[], dict[str, object]]) -> dict[str, object]:
+    if path.exists():
+        return json.loads(path.read_text(encoding="utf-8"))
+    value = compute()
+    atomic_write_json(path, value)
+    return value
+
+
+def _timing_key(name: str, profile: Profile, device: str) -> str:
+    """What a cached FPS depends on: the model, the device, the torch version and the profile's speed settings."""
+    speed = asdict(profile.speed)
+    settings = "-".join(f"{k}{speed[k]}" for k in sorted(speed))  # other settings, other timing
+    return f"{name}-{device}-torch{torch.__version__}-{settings}".replace("/", "_").replace("+", "_")
+
+
+def measure_model(name: str, profile: Profile, device: str, runs: Path) -> dict[str, object]:
+    """Params and GMACs at the speed size, and FPS there (batch 1), cached per device and torch version."""
+    from bench.speed import grid
+    from bench.speed.complexity import measure
+
+    s = profile.speed
+    counts = _cached(runs / "measurements" / f"complexity-{name}-{s.size}.json",
+                     lambda: measure(name, s.size).as_dict())
+    speed = _cached(runs / "measurements" / f"speed-{_timing_key(name, profile, device)}.json",
+                    lambda: grid.measure_fps(name, size=s.size, device=device, batch_size=s.batch_size,
+                                             warmup=s.warmup, runs=s.runs))
+    return {"params": counts["params"], "gmacs": counts["gmacs"], **speed}
+
+
+def measure_best_speeds(models: list[str], profile: Profile, device: str, runs: Path) -> dict[str, dict[str, object]]:
+    """Each model's FPS on its fastest installed fp32 back end, cached per model, device and torch version.
+
+    The models still to measure are timed together, every model on every back end in one interleaved grid, so the
+    choice of back end and the comparison between models both hold on a busy machine. fp32 only: the tables' mIoU
+    is the fp32 model's, and int8's accuracy is measured on its own (``bench eval --onnx``).
+    """
+    from bench.deploy.backends import installed_backends
+    from bench.speed.grid import best_per_model, measure_grid
+
+    s = profile.speed
+    paths = {m: runs / "measurements" / f"speed-best-{_timing_key(m, profile, device)}.json" for m in models}
+    missing = [m for m, p in paths.items() if not p.exists()]
+    if missing:
+        rows = measure_grid(missing, installed_backends(device), ["fp32"], size=s.size, batch_size=s.batch_size,
+                            warmup=s.warmup, runs=s.runs, device=device)
+        best = best_per_model(rows)
+        for m in missing:
+            if m not in best:
+                raise UserError(f"{m}: no back end could time it: "
+                                   + "; ".join(str(r["status"]) for r in rows if r["model"] == m))
+            atomic_write_json(paths[m], best[m])
+    return {m: json.loads(p.read_text(encoding="utf-8")) for m, p in paths.items()}
+
+
+def _recorded(record: Path, cfg: TrainConfig, dataset_name: str) -> tuple[dict, dict] | None:
+    """The (metrics, native metrics) a report folder holds for this job, if it finished with the same settings."""
+    config, native = read_config(record), read_json(record / METRICS_NATIVE)
+    metrics = finished_metrics(record, METRICS, cfg.epochs)
+    if not (config and metrics and native):
+        return None
+    wanted = json.loads(json.dumps({k: getattr(cfg, k) for k in RECORD_FIELDS}))
+    return (metrics, native) if config.same_result(wanted, dataset_name) else None
+
+
+def _evaluated(run_dir: Path, name: str, epochs: int, native: bool, device: str) -> dict:
+    """The run's metrics file if it is of the finished run, else a fresh evaluation (which writes it)."""
+    from bench.eval.evaluate import evaluate_run
+
+    return finished_metrics(run_dir, name, epochs) or evaluate_run(run_dir, split="test", device=device,
+                                                                    native=native)
+
+
+def _job_run(job: Job, profile: Profile, runs: Path, device: str = "auto") -> tuple[Path, TrainConfig]:
+    """A job's run folder and its training settings."""
+    run_dir = runs / profile.name / job.role / job.run_name
+    return run_dir, profile.train_config(model=job.model, data=str(job.data), out=str(run_dir), loss=job.loss,
+                                         device=device, resume=True)
+
+
+def train_and_evaluate(job: Job, profile: Profile, device: str, runs: Path,
+                       record_root: Path | None = None) -> tuple[Path, dict[str, object], dict[str, object]]:
+    """Train one job (skipped when finished or recorded, resumed when interrupted); evaluate it on the test split at
+    the model's input size and at native resolution; copy its small files to ``record_root`` when given."""
+    from bench.train.loop import train
+
+    run_dir, cfg = _job_run(job, profile, runs, device)
+    record = record_root / job.role / job.run_name if record_root is not None else None
+    if record is not None and not (run_dir / CHECKPOINT).exists():
+        done = _recorded(record, cfg, job.dataset_name)
+        if done is not None:
+            return record, *done
+    train(cfg)
+    metrics = _evaluated(run_dir, METRICS, cfg.epochs, False, device)
+    native = _evaluated(run_dir, METRICS_NATIVE, cfg.epochs, True, device)
+    if record is not None:
+        for name in RECORDED_FILES:
+            atomic_write_bytes(record / name, (run_dir / name).read_bytes())
+    return run_dir, metrics, native
+
+
+def _finished(job: Job, profile: Profile, runs: Path, record_root: Path) -> bool:
+    """Whether a job's result exists without training: evaluated in its run folder, or recorded in the report."""
+    run_dir, cfg = _job_run(job, profile, runs)
+    if not (run_dir / CHECKPOINT).exists():
+        return _recorded(record_root / job.role / job.run_name, cfg, job.dataset_name) is not None
+    return all(finished_metrics(run_dir, n, cfg.epochs) for n in (METRICS, METRICS_NATIVE))
+
+
+def _percent(v: object) -> object:
+    return "" if v is None else round(100.0 * float(v), 3)
+
+
+def run_all(
+    profile: Profile,
+    datasets: Mapping[str, str | Path | None] | None = None,
+    models: list[str] | None = None,
+    device: str = "auto",
+    out: str | Path = "reports",
+    runs: str | Path = "runs",
+    log: Callable[[str], None] = print,
+    speed_backend: str = "eager",
+) -> Path:
+    """Run the whole grid and write ``results.csv``, ``run_info.json``, the tables and the figures to ``out``.
+
+    ``speed_backend``: ``eager`` times every model in eager PyTorch; ``best`` on its fastest fp32 back end
+    (``measure_best_speeds``), and the tables' footer names it.
+    """
+    out, runs = Path(out), Path(runs)
+    device = resolve_device(device)
+    models = models or profile.models
+    profile.check_models(models)
+    given = dict(datasets or {})
+    data = prepare_datasets(profile, given, runs, log)
+    jobs = plan_jobs(profile, data, models)
+    measured = {}
+    for m in models:
+        log(f"[measure] {m}: params, GMACs and FPS at {profile.speed.size}x{profile.speed.size} on {device}")
+        measured[m] = measure_model(m, profile, device, runs)
+    if speed_backend == "best":
+        log(f"[measure] FPS of {', '.join(models)} on every installed back end, interleaved; keeping each one's best")
+        for m, best in measure_best_speeds(models, profile, device, runs).items():
+            measured[m].update({k: best[k] for k in ("fps", "fps_iqr", "backend", "precision", "version")})
+    out.mkdir(parents=True, exist_ok=True)
+    info = run_info(profile, data, device, measured)
+    if speed_backend == "best":
+        info["speed_backends"] = {m: f"{v['backend']} {v['precision']} ({v['version']})" for m, v in measured.items()}
+    atomic_write_json(out / "run_info.json", info)
+    # finished jobs first, so results.csv holds every finished result before any training starts (a kill in the
+    # middle of a job must not drop the rows of the jobs planned after it); rows are written in plan order
+    order = sorted(range(len(jobs)), key=lambda k: not _finished(jobs[k], profile, runs, out / "runs"))
+    rows: dict[int, dict[str, object]] = {}
+    for i, k in enumerate(order, 1):
+        job = jobs[k]
+        log(f"[{i}/{len(jobs)}] {job.run_name} on {job.role}: train and evaluate")
+        run_dir, metrics, native = train_and_evaluate(job, profile, device, runs, out / "runs")
+        ds = data[job.role]
+        meas = measured[job.model]
+        rows[k] = {
+            "model": job.model, "paper_name": get_spec(job.model).paper_name, "loss": job.loss,
+            "loss_default": job.is_default,
+            "dataset": job.role, "dataset_name": ds.name, "n_train": len(ds.ids("train")),
+            "n_test": len(ds.ids("test")), "params": meas["params"], "gmacs": meas["gmacs"],
+            "fps": meas["fps"], "fps_spread": meas.get("fps_iqr", ""), "device": meas.get("device", device),
+            "miou": _percent(metrics["miou"]), "iou_bg": _percent(metrics["iou"]["background"]),
+            "iou_fg": _percent(metrics["iou"]["portrait"]), "boundary_f": _percent(metrics["boundary_f"]),
+            "miou_native": _percent(native["miou"]), "boundary_f_native": _percent(native["boundary_f"]),
+            "size": profile.train_setting("size"), "train_minutes": train_minutes(run_dir),
+            "epochs": profile.train_setting("epochs"),
+            "schedule": profile.train_setting("schedule"), "profile": profile.name, "run_dir": str(run_dir),
+        }
+        _write_results(out / "results.csv", [rows[j] for j in sorted(rows)])  # after every job
+    build_reports(out, log=log)
+    return out / "results.csv"
+
+
+def _write_results(path: Path, rows: list[dict[str, object]]) -> None:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=RESULT_COLUMNS, lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    atomic_write_text(path, buf.getvalue())
+
+

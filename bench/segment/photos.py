@@ -1,0 +1,207 @@
+"""Apply a trained portrait model to a user's own photos: read, fit to the model, predict, map back, render.
+
+The model is any *predictor*: a callable taking a float32 (N, 3, H, W) ImageNet-normalised batch and returning float32
+(N, 2, H, W) logits, with an ``input_size`` attribute (``load_segment_predictor`` gets one for a run, a checkpoint or
+an ONNX file from ``bench.deploy.runtime``, the project's one inference runtime). Photos keep their aspect ratio: each
+is letterboxed into the model's input (``bench.data.preprocess``) and the prediction mapped back onto it by
+``bench.deploy.predict``, the one prediction path. Everything downstream works on the portrait probability map (the
+sigmoid of the portrait-minus-background logit, so ``p > 0.5`` is the arg-max).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import cv2
+import numpy as np
+
+from bench.data.preprocess import Preprocess
+from bench.errors import UserError
+
+if TYPE_CHECKING:  # the one predictor type: bench.deploy.runtime's (any callable from batch to logits will do)
+    from bench.deploy.runtime import Predictor
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
+MAX_SIDE = 4096
+
+
+class SegmentError(UserError):
+    """An input, model or option that segment cannot use; the message names the file and the problem."""
+
+
+
+
+# -- models ----------------------------------------------------------------------------------------------------
+def load_segment_predictor(source: str | os.PathLike, device: str = "cpu", threads: int | None = None) -> Predictor:
+    """A predictor for a run folder, a checkpoint or an ``.onnx`` file, from the project's one inference runtime
+    (``load_predictor``: eager PyTorch for a run or checkpoint, onnxruntime or OpenVINO for ONNX)."""
+    from bench.deploy.runtime import load_predictor
+    from bench.deploy.sources import is_onnx_source
+    from bench.registry import MODELS
+
+    # the runtime gives a registered name (or module:callable) random weights: segment needs a trained model
+    if not is_onnx_source(source) and (str(source) in MODELS or not Path(source).exists()):
+        raise SegmentError(f"{source}: not a run folder or checkpoint (segment needs a trained model)")
+    return load_predictor(source, threads=threads, device=device)
+
+
+def input_hw(predictor: Predictor, size: int | None = None) -> tuple[int, int]:
+    """The (H, W) a photo is fitted into: ``size`` if given, else the predictor's own input size (the one it accepts,
+    else the size its model was trained at, from its ``meta``)."""
+    s = size if size is not None else getattr(predictor, "input_size", None) or \
+        getattr(predictor, "meta", {}).get("size")
+    if s is None:
+        raise SegmentError("the model does not fix its input size; give one (--size)")
+    h, w = (s, s) if isinstance(s, int | np.integer) else tuple(s)[-2:]
+    if int(h) < 8 or int(w) < 8:
+        raise SegmentError(f"input size {h}x{w} is too small (at least 8x8)")
+    return int(h), int(w)
+
+
+# -- reading ---------------------------------------------------------------------------------------------------
+def read_image(path: str | os.PathLike, max_side: int = MAX_SIDE) -> np.ndarray:
+    """RGB uint8 (H, W, 3) of any photo OpenCV decodes, upright and at most ``max_side`` pixels on its long side.
+
+    EXIF orientation is applied; greyscale becomes three equal channels, alpha is dropped, 16-bit is scaled to 8-bit
+    (all by OpenCV's IMREAD_COLOR). Larger photos are shrunk (area averaging) so memory and time stay bounded.
+    """
+    try:
+        data = np.fromfile(path, np.uint8)
+    except OSError as e:
+        raise SegmentError(f"{path}: cannot read ({e.strerror or e})") from None
+    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if bgr is None:
+        raise SegmentError(f"{path}: not a decodable image")
+    h, w = bgr.shape[:2]
+    if max(h, w) > max_side:
+        scale = max_side / max(h, w)
+        bgr = cv2.resize(bgr, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+# -- predicting ------------------------------------------------------------------------------------------------
+def predict_probabilities(predictor: Predictor, images: list[np.ndarray], hw: tuple[int, int]) -> list[np.ndarray]:
+    """Portrait probability maps (float32, each at its image's size) for RGB uint8 images, in one batch, each photo
+    letterboxed into ``hw`` (``bench.deploy.predict``, the one prediction path)."""
+    from bench.deploy.predict import probabilities
+
+    return probabilities(predictor, images, Preprocess(tuple(hw), "letterbox"), batch_size=max(1, len(images)))
+
+
+# -- rendering -------------------------------------------------------------------------------------------------
+COLOURS = {"white": (255, 255, 255), "black": (0, 0, 0), "grey": (128, 128, 128), "gray": (128, 128, 128),
+           "green": (0, 177, 64), "blue": (0, 71, 187), "red": (220, 30, 30)}
+OUTPUTS = ("mask", "cutout", "background", "preview")
+
+
+@dataclass(frozen=True)
+class Background:
+    """What replaces the background: a colour, an image (scaled to cover the photo) or the photo blurred."""
+
+    kind: str  # "colour", "image" or "blur"
+    colour: tuple[int, int, int] = (0, 0, 0)
+    image: np.ndarray | None = None
+    sigma: float | None = None  # blur; None: 1/50 of the photo's long side
+
+
+def parse_colour(spec: str) -> tuple[int, int, int] | None:
+    """``#rrggbb``, ``r,g,b`` or a name from ``COLOURS``; None if ``spec`` is none of these."""
+    s = spec.strip().lower()
+    if s in COLOURS:
+        return COLOURS[s]
+    if re.fullmatch(r"#[0-9a-f]{6}", s):
+        return tuple(int(s[i:i + 2], 16) for i in (1, 3, 5))
+    m = re.fullmatch(r"(\d{1,3}),(\d{1,3}),(\d{1,3})", s.replace(" ", ""))
+    if m and all(int(v) <= 255 for v in m.groups()):
+        return tuple(int(v) for v in m.groups())
+    return None
+
+
+def parse_background(spec: str) -> Background:
+    """``blur``, ``blur:SIGMA``, a colour (see ``parse_colour``) or the path of an image."""
+    s = spec.strip()
+    if s.lower() == "blur" or s.lower().startswith("blur:"):
+        sigma = s.split(":", 1)[1] if ":" in s else None
+        try:
+            value = None if sigma is None else float(sigma)
+        except ValueError:
+            value = -1.0
+        if value is not None and not value > 0:
+            raise SegmentError(f"background {spec!r}: the blur sigma must be a positive number (blur:15)")
+        return Background("blur", sigma=value)
+    colour = parse_colour(s)
+    if colour is not None:
+        return Background("colour", colour=colour)
+    if Path(s).is_file():
+        return Background("image", image=read_image(s))
+    raise SegmentError(f"background {spec!r}: not blur[:SIGMA], a colour (#rrggbb, r,g,b, {', '.join(COLOURS)}) "
+                       f"or an existing image file")
+
+
+def _cover(image: np.ndarray, h: int, w: int) -> np.ndarray:
+    """``image`` scaled to cover (h, w) and centre-cropped to it."""
+    ih, iw = image.shape[:2]
+    scale = max(h / ih, w / iw)
+    nh, nw = max(h, round(ih * scale)), max(w, round(iw * scale))
+    big = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    top, left = (nh - h) // 2, (nw - w) // 2
+    return big[top:top + h, left:left + w]
+
+
+def background_for(rgb: np.ndarray, bg: Background) -> np.ndarray:
+    """The (H, W, 3) uint8 background that replaces ``rgb``'s."""
+    h, w = rgb.shape[:2]
+    if bg.kind == "colour":
+        return np.broadcast_to(np.array(bg.colour, np.uint8), (h, w, 3))
+    if bg.kind == "image":
+        return _cover(bg.image, h, w)
+    sigma = bg.sigma if bg.sigma is not None else max(h, w) / 50.0
+    return cv2.GaussianBlur(rgb, (0, 0), sigmaX=sigma)
+
+
+def composite(rgb: np.ndarray, prob: np.ndarray, bg: Background) -> np.ndarray:
+    """The photo over a new background, the portrait probability as a soft alpha."""
+    a = prob[..., None]
+    out = rgb.astype(np.float32) * a + background_for(rgb, bg).astype(np.float32) * (1.0 - a)
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+def mask_image(prob: np.ndarray) -> np.ndarray:
+    """The hard mask (arg-max), 0 background and 255 portrait."""
+    return np.where(prob > 0.5, np.uint8(255), np.uint8(0))
+
+
+def cutout(rgb: np.ndarray, prob: np.ndarray) -> np.ndarray:
+    """RGBA uint8: the photo with the portrait probability as its alpha channel."""
+    alpha = np.clip(prob * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return np.dstack([rgb, alpha])
+
+
+def preview(rgb: np.ndarray, prob: np.ndarray, bg: Background | None) -> np.ndarray:
+    """Side by side: the photo, the mask, and the background replaced (by ``bg``, or a green screen)."""
+    mask3 = np.repeat(mask_image(prob)[..., None], 3, axis=2)
+    return np.hstack([rgb, mask3, composite(rgb, prob, bg or Background("colour", colour=COLOURS["green"]))])
+
+
+def render(rgb: np.ndarray, prob: np.ndarray, outputs: tuple[str, ...], bg: Background | None) -> dict[str, np.ndarray]:
+    """The requested outputs of one photo (RGB or RGBA uint8, the mask single-channel)."""
+    out: dict[str, np.ndarray] = {}
+    for name in outputs:
+        if name == "mask":
+            out[name] = mask_image(prob)
+        elif name == "cutout":
+            out[name] = cutout(rgb, prob)
+        elif name == "background":
+            if bg is None:
+                raise SegmentError("the background output needs a background (a colour, an image or blur)")
+            out[name] = composite(rgb, prob, bg)
+        elif name == "preview":
+            out[name] = preview(rgb, prob, bg)
+        else:
+            raise SegmentError(f"unknown output {name!r}; expected some of {', '.join(OUTPUTS)}")
+    return out
