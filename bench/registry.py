@@ -50,6 +50,8 @@ MODELS: dict[str, ModelSpec] = {
         ModelSpec("icnet", "baselines.icnet:ICNet", "ICNet", "ce"),
         ModelSpec("bisenet", "baselines.bisenet:BiSeNet", "BiSeNet", "ce"),  # ResNet18 context path
         ModelSpec("portraitnet", "baselines.portraitnet:PortraitNet", "PortraitNet", "ce", stride=32),
+        ModelSpec("sinet", "baselines.sinet:SINet", "SINet", "ce", stride=32),  # S2 blocks pool the 1/8 map by 4
+        ModelSpec("extremec3net", "baselines.extremec3net:ExtremeC3Net", "ExtremeC3Net", "ce"),
     )
 }
 
