@@ -1,0 +1,228 @@
+"""The authors' published SINet and ExtremeC3Net weights, loaded into the models written here, with the
+preprocessing their code feeds them recorded as data.
+
+The weights are in ``github.com/clovaai/ext_portrait_segmentation`` (MIT licence), ``result/SINet/SINet.pth`` and
+``result/ExtremeC3/ExtremeC3.pth``. Nothing is downloaded and nothing of that repository is copied here: a user
+passes the path of a file they have. Both files are plain state dicts (name -> tensor), so
+``torch.load(weights_only=True)`` reads them and no pickled code runs. Their names are the authors' module names;
+``KEY_RULES`` maps them onto ours (prefix templates, ``{i}`` standing for a module index, read both ways), and every
+key and shape is checked before anything is copied, so a wrong file fails with one line naming it.
+
+ExtremeC3Net was released with one output (the Lovász hinge's portrait logit ``z``, portrait where ``z > 0``): it
+loads into the 2-class model as the logits ``(0, z)``, whose softmax is ``sigmoid(z)`` and whose argmax is the
+authors' decision.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from baselines.extremec3net import DILATIONS, ExtremeC3Net
+from baselines.sinet import SINet
+
+SOURCE = "https://github.com/clovaai/ext_portrait_segmentation"
+SOURCE_COMMIT = "9bc1bada1cb7bd17a3a80a2964980f4b4befef5b"  # the snapshot the sha256 sums below were taken from
+LICENCE = "MIT, Copyright (c) 2019-present NAVER Corp."
+# The authors' mean and std of their training photos (EG1800 train + their Baidu augmentation), per BGR channel
+# on the 0-255 scale: data/loadData.py computes them, etc/Visualize_video.py and Visualize_webCam.py hard-code them.
+MEAN_BGR = (107.304565, 115.69884, 132.35703)
+STD_BGR = (63.97182, 65.1337, 68.29726)
+
+
+class PublishedWeightsError(ValueError):
+    """A published weights file that cannot be loaded (missing, unreadable, wrong keys or shapes)."""
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How the authors' test code (``data/dataloader.py`` val transforms, ``data/CVTransforms.py``) feeds a photo.
+
+    The photo is read with ``cv2.imread`` (BGR, uint8); as float32, each channel has ``mean`` subtracted and is
+    divided by ``std`` (0-255 scale), the result is ``cv2.resize``d (INTER_LINEAR, no antialiasing) to ``size``
+    regardless of its aspect ratio, and ``ToTensor`` then divides it by 255 once more: the network sees
+    ``(bgr - mean) / std / 255``. The authors score the prediction at ``size`` against the mask resized there
+    (nearest); mapping it back to the photo is the caller's choice.
+    """
+
+    size: tuple[int, int] = (224, 224)  # (height, width)
+    channel_order: str = "BGR"
+    mean: tuple[float, float, float] = MEAN_BGR  # in channel_order, 0-255 scale
+    std: tuple[float, float, float] = STD_BGR
+    post_scale: float = 1 / 255  # applied after (x - mean) / std
+    resize: str = "cv2.resize INTER_LINEAR of the normalised photo to size, aspect ratio not kept"
+
+
+@dataclass(frozen=True)
+class PublishedWeights:
+    model: str  # the registry name
+    file: str  # the path inside the source repository
+    sha256: str
+    paper_miou: float  # EG1800 test, as the paper and the source README report it
+    outputs: int  # output channels of the released head
+    key_rules: tuple[tuple[str, str], ...]  # (published prefix, our prefix), most specific first
+    preprocessing: Preprocessing = field(default_factory=Preprocessing)
+    source: str = SOURCE
+    commit: str = SOURCE_COMMIT
+    licence: str = LICENCE
+
+
+def _s2_module_rules(published: str, ours: str) -> list[tuple[str, str]]:
+    rules = [(f"{published}.c1.conv.", f"{ours}.reduce."), (f"{published}.BR.bn.", f"{ours}.bn."),
+             (f"{published}.BR.act.", f"{ours}.act.")]
+    for b in range(2):
+        pub, our = f"{published}.d{b + 1}.", f"{ours}.branches.{b}."
+        rules += [(pub + "conv.0.", our + "dw."), (pub + "conv.1.", our + "dw_bn."),
+                  (pub + "act_conv1x1.0.", our + "act."), (pub + "act_conv1x1.1.", our + "pw."),
+                  (pub + "bn.", our + "bn.")]
+    return rules
+
+
+def _se_downsampler_rules(published: str, ours: str) -> list[tuple[str, str]]:
+    return [(f"{published}.conv.0.", f"{ours}.dw."), (f"{published}.conv.1.dense.", f"{ours}.se.layers."),
+            (f"{published}.conv.2.", f"{ours}.pw."), (f"{published}.bn.", f"{ours}.bn."),
+            (f"{published}.act.", f"{ours}.act.")]
+
+
+SINET_RULES = (
+    ("encoder.level1.", "stem."),
+    *_se_downsampler_rules("encoder.level2_0", "down2"),
+    *_s2_module_rules("encoder.level2.{i}", "stage2.{i}"),
+    ("encoder.BR2.", "merge2."),
+    *_se_downsampler_rules("encoder.level3_0", "down3"),
+    *_s2_module_rules("encoder.level3.{i}", "stage3.{i}"),
+    ("encoder.BR3.", "merge3."),
+    ("encoder.classifier.conv.", "coarse_head."),
+    ("bn_3.", "coarse_bn."),
+    ("level2_C.", "skip_head."),
+    ("bn_2.", "fine_bn."),
+    ("classifier.1.", "head."),
+)
+
+
+def _c3_module_rules(published: str, ours: str, dilations: tuple[int, ...], br: str) -> list[tuple[str, str]]:
+    """An advanced C3 module; the authors' branch layers are numbered, and their numbering depends on the dilation."""
+    rules = [(f"{published}.c1.conv.", f"{ours}.reduce."), (f"{published}.{br}bn.", f"{ours}.bn."),
+             (f"{published}.{br}act.", f"{ours}.act.")]
+    for b, d in enumerate(dilations):
+        pub, our = f"{published}.d{b + 1}.conv.", f"{ours}.branches.{b}."
+        names = ("sep_v", "bn_v", "act_v", "sep_h", "bn_h", "dw", "pw") if d > 1 else ("dw", "pw")
+        rules += [(f"{pub}{n}.", f"{our}{name}.") for n, name in enumerate(names)]
+    return rules
+
+
+EXTREMEC3_RULES = (
+    ("encoder.level1.", "stem."),
+    ("encoder.b1.", "merge1."),
+    *_c3_module_rules("encoder.level2_0", "down2", DILATIONS["down2"], br=""),
+    *_c3_module_rules("encoder.level2.{i}", "stage2.{i}", DILATIONS["stage2"], br="bn."),
+    ("encoder.b2.", "merge2."),
+    *_c3_module_rules("encoder.level3_0", "project3", DILATIONS["project3"], br="bn."),
+    *_c3_module_rules("encoder.level3.{i}", "stage3.{i}", DILATIONS["stage3"], br="bn."),
+    ("encoder.b3.", "merge3."),
+    ("upsample.0.", "coarse_proj."),
+    ("upsample.1.", "coarse_bn."),
+    ("Fine.0.conv.", "fine_conv."),
+    *_c3_module_rules("Fine.1", "fine_block", DILATIONS["fine"], br="bn."),
+    ("classifier.0.", "head_norm."),
+    ("classifier.2.", "head."),
+)
+
+PUBLISHED: dict[str, PublishedWeights] = {
+    "sinet": PublishedWeights(
+        "sinet", "result/SINet/SINet.pth", "d164a9643c6e6765fc6dd4ec73f6018ad2526c21336911b4484715f33e6981a4",
+        paper_miou=95.2, outputs=2, key_rules=SINET_RULES,
+    ),
+    "extremec3net": PublishedWeights(
+        "extremec3net", "result/ExtremeC3/ExtremeC3.pth",
+        "52ff1681c7f65899f203106a64562c3a709172f3a65aa1ad5bef7bb9a22a39db",
+        paper_miou=94.98, outputs=1, key_rules=EXTREMEC3_RULES,
+    ),
+}
+_FACTORIES = {"sinet": SINet, "extremec3net": ExtremeC3Net}
+HEAD_KEY = "head.weight"  # our final classifier, the one a single-logit head is widened into
+
+
+def _template_regex(template: str) -> re.Pattern[str]:
+    return re.compile(re.escape(template).replace(re.escape("{i}"), r"(?P<i>\d+)"))
+
+
+def rename_key(key: str, rules: tuple[tuple[str, str], ...], to_published: bool = False) -> str | None:
+    """``key`` renamed by the first rule whose prefix it starts with (ours -> published when ``to_published``);
+    ``None`` when no rule applies."""
+    for published, ours in rules:
+        source, target = (ours, published) if to_published else (published, ours)
+        m = _template_regex(source).match(key)
+        if m:
+            return target.replace("{i}", m.group("i") if "{i}" in source else "") + key[m.end():]
+    return None
+
+
+def sha256_of(path: str | os.PathLike[str]) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _read_state_dict(path: Path) -> Mapping[str, torch.Tensor]:
+    if not path.is_file():
+        raise PublishedWeightsError(f"{path}: published weights file not found")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types for corrupt or unsafe files
+        raise PublishedWeightsError(f"{path}: not a readable torch weights file ({exc})") from exc
+    if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise PublishedWeightsError(f"{path}: expected a state dict (name -> tensor), got {type(state).__name__}")
+    return state
+
+
+def _listing(keys: list[str]) -> str:
+    return f"{keys[:3]}{' ...' if len(keys) > 3 else ''} ({len(keys)})"
+
+
+def load_published(
+    path: str | os.PathLike[str], name: str, num_classes: int = 2, verify_sha256: bool = False
+) -> nn.Module:
+    """The model ``name`` ("sinet" or "extremec3net") in eval mode with the published weights at ``path``.
+
+    Every published key must map onto one of ours and every one of ours must be in the file (a missing one is named
+    by its published name; ``num_batches_tracked`` buffers, absent from older files, keep their value). Shapes must
+    agree, except that a single-logit head widens into two logits ``(0, z)``. Anything else raises
+    ``PublishedWeightsError`` naming the file and the key. With ``verify_sha256`` the file must also be the
+    published one, byte for byte.
+    """
+    path = Path(path)
+    spec = PUBLISHED[name]
+    state = _read_state_dict(path)
+    if verify_sha256 and (digest := sha256_of(path)) != spec.sha256:
+        raise PublishedWeightsError(f"{path}: sha256 {digest[:12]}... is not the published {spec.file}'s")
+    model = _FACTORIES[name](num_classes=num_classes)
+    own = model.state_dict()
+    renamed = [(rename_key(k, spec.key_rules), k) for k in state]
+    targets = [ours for ours, _ in renamed]
+    unexpected = sorted(k for ours, k in renamed if ours is None or ours not in own or targets.count(ours) > 1)
+    missing = sorted(rename_key(k, spec.key_rules, to_published=True) or k
+                     for k in own if k not in targets and not k.endswith("num_batches_tracked"))
+    if unexpected or missing:
+        raise PublishedWeightsError(
+            f"{path}: keys do not match the published {name}: unexpected {_listing(unexpected)}, "
+            f"missing {_listing(missing)}"
+        )
+    mapped = {}
+    for ours, key in renamed:
+        value, expected = state[key], own[ours].shape
+        if ours == HEAD_KEY and value.shape[0] == 1 and expected[0] == 2 and value.shape[1:] == expected[1:]:
+            value = torch.cat([torch.zeros_like(value), value])  # one logit z -> two logits (0, z)
+        if value.shape != expected:
+            raise PublishedWeightsError(
+                f"{path}: shape mismatch for {key!r} ({ours!r} here): file has {tuple(value.shape)}, "
+                f"{name} expects {tuple(expected)}"
+            )
+        mapped[ours] = value
+    model.load_state_dict({**own, **mapped})
+    return model.eval()
