@@ -31,8 +31,8 @@ import numpy as np
 import torch
 
 from baselines.published import PUBLISHED, load_published
-from bench.dataset import read_dataset
-from bench.predictions import evaluate_predictions
+from bench.data.format import read_dataset
+from bench.eval.predictions import evaluate_predictions
 
 IGNORE = 255
 

@@ -61,10 +61,11 @@ def models(size: int) -> None:
     from bench.speed.complexity import measure
 
     _sized_models(list(MODELS), size)
-    click.echo(f"{'name':<12} {'paper name':<12} {'loss':<9} {'params (M)':>10} {'GMACs':>8}  {'size step':>9}")
+    w = max(len(s) for spec in MODELS.values() for s in (spec.name, spec.paper_name, "paper name")) + 2
+    click.echo(f"{'name':<{w}} {'paper name':<{w}} {'loss':<9} {'params (M)':>10} {'GMACs':>8}  {'size step':>9}")
     for name, spec in MODELS.items():
         c = measure(name, size)
-        click.echo(f"{name:<12} {spec.paper_name:<12} {spec.default_loss:<9} {c.params / 1e6:>10.3f} "
+        click.echo(f"{name:<{w}} {spec.paper_name:<{w}} {spec.default_loss:<9} {c.params / 1e6:>10.3f} "
                    f"{c.gmacs:>8.3f}  {spec.stride:>9}")
     click.echo(f"GMACs at {size}x{size}; --size must be a multiple of the size step; bench train --model also takes "
                "module:callable (a factory of num_classes).")
@@ -88,9 +89,10 @@ def complexity(model_name: str | None, size: int, as_json: bool) -> None:
         for r in rows:
             click.echo(to_json(r.as_dict(), indent=None))
         return
-    click.echo(f"{'model':<12} {'params (M)':>10} {'GMACs':>8}  input {size}x{size}")
+    w = max(len(r.model) for r in rows) + 2
+    click.echo(f"{'model':<{w}} {'params (M)':>10} {'GMACs':>8}  input {size}x{size}")
     for r in rows:
-        click.echo(f"{r.model:<12} {r.params / 1e6:>10.3f} {r.gmacs:>8.3f}")
+        click.echo(f"{r.model:<{w}} {r.params / 1e6:>10.3f} {r.gmacs:>8.3f}")
     click.echo("GMACs: convolution and linear multiply-accumulates (FlopCounterMode total / 2); "
                "BN, pooling and interpolation are not counted.")
 

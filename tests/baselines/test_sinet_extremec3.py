@@ -14,8 +14,8 @@ import torch
 from baselines.extremec3net import ExtremeC3Net
 from baselines.published import PUBLISHED, PublishedWeightsError, load_published, rename_key
 from baselines.sinet import SINet
-from bench.complexity import count_gmacs, count_params, measure
 from bench.registry import build_model
+from bench.speed.complexity import count_gmacs, count_params, measure
 
 MODELS = ("sinet", "extremec3net")
 # name -> (params, GMACs at 224x224) as published (the papers and the source README), 2 classes for SINet and the
