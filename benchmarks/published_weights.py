@@ -5,11 +5,11 @@
 
 The weights come from github.com/clovaai/ext_portrait_segmentation (``result/SINet/SINet.pth``,
 ``result/ExtremeC3/ExtremeC3.pth``; their sha256 is checked against ``baselines.published``). Each test photo is
-read as the authors read it (``cv2.imread``: BGR), normalised with their mean and std, resized to 224x224 and
-divided by 255 (``baselines.published.Preprocessing``); the portrait probability at 224x224 is resized back to the
-photo (bilinear) and thresholded at 0.5 into ``DIR/<id>.png`` (0/1). The folder is then scored as
-``bench eval --predictions DIR --data DATA --split test`` scores it (``bench.predictions``: one confusion matrix over
-the split, mIoU of the two classes, as the SINet paper reports), and the script also prints
+seen as the authors' code sees it (BGR, their mean and std, the whole photo resized bilinearly to 224x224:
+``bench.deploy.published.published_preprocess``, a ``bench.data.preprocess.Preprocess``); the portrait probability
+at 224x224 is resized back to the photo (bilinear) and thresholded at 0.5 into ``DIR/<id>.png`` (0/1). The folder
+is then scored as ``bench eval --predictions DIR --data DATA --split test`` scores it (``bench.eval.predictions``: one
+confusion matrix over the split, mIoU of the two classes), and the script also prints
 
 * the mean over photos of the portrait IoU at the photo's resolution (PortraitNet's metric);
 * the figure of the authors' released validation code (``etc/help_function.val_edge`` with ``iou_binary``): the
@@ -24,26 +24,19 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
 
-from baselines.published import PUBLISHED, load_published
+from baselines.published import PUBLISHED
 from bench.data.format import read_dataset
+from bench.deploy.published import load_published_model, published_preprocess
 from bench.eval.predictions import evaluate_predictions
 
 IGNORE = 255
-
-
-def to_input(bgr: np.ndarray, size: tuple[int, int], order: str, name: str) -> torch.Tensor:
-    """(1, 3, h, w) as the authors' val transforms make it: normalise (0-255 scale), resize, divide by 255."""
-    p = PUBLISHED[name].preprocessing
-    image = bgr if order == "BGR" else bgr[..., ::-1]
-    x = (image.astype(np.float32) - np.float32(p.mean)) / np.float32(p.std)
-    x = cv2.resize(x, (size[1], size[0]), interpolation=cv2.INTER_LINEAR) * np.float32(p.post_scale)
-    return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None]
 
 
 def portrait_iou(pred: np.ndarray, truth: np.ndarray) -> float:
@@ -69,8 +62,10 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     spec = PUBLISHED[args.model]
-    size = tuple(args.size) if args.size else spec.preprocessing.size
-    model = load_published(args.weights, args.model, verify_sha256=True)
+    pre = published_preprocess(args.model)
+    pre = replace(pre, size=tuple(args.size) if args.size else pre.size, channels=args.channel_order)
+    size = pre.size
+    model = load_published_model(args.weights, args.model)
     data = read_dataset(args.data)
     ids = data.ids(args.split)
     out = Path(args.out)
@@ -78,10 +73,10 @@ def main() -> None:
     native, authors = [], []
     start = time.perf_counter()
     for sid in ids:
-        bgr = cv2.imread(str(data.image_path(sid)), cv2.IMREAD_COLOR)
         truth = data.load_mask(sid)
+        x, _ = pre.batch([data.load_image(sid)])
         with torch.inference_mode():
-            prob = model(to_input(bgr, size, args.channel_order, args.model)).softmax(1)[0, 1].numpy()
+            prob = model(torch.from_numpy(x)).softmax(1)[0, 1].numpy()
         authors.append(portrait_iou((prob > 0.5).astype(np.uint8),
                                     cv2.resize(truth, (size[1], size[0]), interpolation=cv2.INTER_NEAREST)))
         full = cv2.resize(prob, (truth.shape[1], truth.shape[0]), interpolation=cv2.INTER_LINEAR)

@@ -22,16 +22,18 @@ from bench.errors import ModelOutputError
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
 RESIZE_POLICIES = ("squash", "letterbox")
+INTERPOLATIONS = ("auto", "linear")  # auto: area averaging when shrinking, bilinear when enlarging
 _PAD = np.round(IMAGENET_MEAN * 255).astype(np.uint8)  # the letterbox pad: zero after normalisation
 
 
-def resize_image(rgb: np.ndarray, hw: int | tuple[int, int]) -> np.ndarray:
-    """Resize an RGB image to ``hw`` (a side, or (H, W)): area averaging when shrinking, bilinear when enlarging."""
+def resize_image(rgb: np.ndarray, hw: int | tuple[int, int], interpolation: str = "auto") -> np.ndarray:
+    """Resize an RGB image to ``hw`` (a side, or (H, W)): area averaging when shrinking and bilinear when enlarging
+    (``auto``, how every model here was trained), or bilinear always (``linear``, as other projects' code does)."""
     th, tw = (hw, hw) if isinstance(hw, int | np.integer) else hw
     h, w = rgb.shape[:2]
     if (h, w) == (th, tw):
         return rgb
-    interp = cv2.INTER_AREA if th <= h and tw <= w else cv2.INTER_LINEAR
+    interp = cv2.INTER_AREA if interpolation == "auto" and th <= h and tw <= w else cv2.INTER_LINEAR
     return cv2.resize(rgb, (int(tw), int(th)), interpolation=interp)
 
 
@@ -60,10 +62,10 @@ class Fit:
     width: int
 
 
-def squash(rgb: np.ndarray, hw: tuple[int, int]) -> tuple[np.ndarray, Fit]:
+def squash(rgb: np.ndarray, hw: tuple[int, int], interpolation: str = "auto") -> tuple[np.ndarray, Fit]:
     """The photo resized to ``hw`` whatever its aspect ratio, as every model here was trained."""
     h, w = rgb.shape[:2]
-    return resize_image(rgb, hw), Fit((h, w), tuple(hw), 0, 0, hw[0], hw[1])
+    return resize_image(rgb, hw, interpolation), Fit((h, w), tuple(hw), 0, 0, hw[0], hw[1])
 
 
 def letterbox(rgb: np.ndarray, hw: tuple[int, int]) -> tuple[np.ndarray, Fit]:
@@ -83,20 +85,24 @@ def letterbox(rgb: np.ndarray, hw: tuple[int, int]) -> tuple[np.ndarray, Fit]:
 
 @dataclass(frozen=True)
 class Preprocess:
-    """What a model expects of a photo: its input (H, W), the resize policy, channel order and normalisation.
+    """What a model expects of a photo: its input (H, W), the resize policy and interpolation, the channel order the
+    network sees and the normalisation ``(pixel / 255 - mean) / std``, ``mean`` and ``std`` in that channel order.
 
-    ``mean`` and ``std`` are on the 0-1 scale (the photo's uint8 values are divided by 255 first).
+    Photos always enter as RGB uint8; ``channels="BGR"`` (models trained on ``cv2.imread`` arrays) reverses them.
     """
 
     size: tuple[int, int]
     resize: Literal["squash", "letterbox"] = "squash"
-    channels: str = "RGB"
+    channels: Literal["RGB", "BGR"] = "RGB"
     mean: tuple[float, float, float] = tuple(float(v) for v in IMAGENET_MEAN)
     std: tuple[float, float, float] = tuple(float(v) for v in IMAGENET_STD)
+    interpolation: Literal["auto", "linear"] = "auto"
 
     def __post_init__(self) -> None:
         if self.resize not in RESIZE_POLICIES:
             raise ValueError(f"unknown resize policy {self.resize!r}; expected one of {RESIZE_POLICIES}")
+        if self.channels not in ("RGB", "BGR") or self.interpolation not in INTERPOLATIONS:
+            raise ValueError(f"channels must be RGB or BGR and interpolation one of {INTERPOLATIONS}")
 
     def to_dict(self) -> dict[str, object]:
         """Plain JSON types, for a manifest, a run record or an ONNX file's metadata."""
@@ -107,12 +113,17 @@ class Preprocess:
 
     def fit(self, rgb: np.ndarray) -> tuple[np.ndarray, Fit]:
         """The photo as the model input (RGB uint8 at ``size``) and where it sits there."""
-        return (squash if self.resize == "squash" else letterbox)(rgb, self.size)
+        if self.resize == "squash":
+            return squash(rgb, self.size, self.interpolation)
+        return letterbox(rgb, self.size)
 
     def batch(self, images: list[np.ndarray]) -> tuple[np.ndarray, list[Fit]]:
         """A normalised float32 (N, 3, H, W) batch of RGB uint8 photos of any sizes, and each one's ``Fit``."""
         fitted = [self.fit(np.asarray(im)) for im in images]
-        x = (np.stack([c for c, _ in fitted]).astype(np.float32) / 255.0 - np.asarray(self.mean, np.float32)) \
+        canvases = np.stack([c for c, _ in fitted])
+        if self.channels == "BGR":
+            canvases = canvases[..., ::-1]
+        x = (canvases.astype(np.float32) / 255.0 - np.asarray(self.mean, np.float32)) \
             / np.asarray(self.std, np.float32)
         return np.ascontiguousarray(x.transpose(0, 3, 1, 2)), [f for _, f in fitted]
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import re
 
+import numpy as np
 import pytest
 import torch
 
@@ -189,3 +190,20 @@ def test_published_facts_are_recorded() -> None:
         assert spec.licence.startswith("MIT") and "clovaai/ext_portrait_segmentation" in spec.source
         p = spec.preprocessing
         assert p.size == (224, 224) and p.channel_order == "BGR" and p.post_scale == pytest.approx(1 / 255)
+
+
+@pytest.mark.parametrize("name", ["sinet", "extremec3net"])
+def test_the_harness_sees_a_photo_as_the_authors_code_does(name: str) -> None:
+    import cv2
+
+    from bench.deploy.published import published_preprocess
+
+    p = PUBLISHED[name].preprocessing
+    rgb = np.random.default_rng(1).integers(0, 256, (80, 60, 3), dtype=np.uint8)
+    ours, _ = published_preprocess(name).batch([rgb])
+    # the authors' order: BGR, normalise on the 0-255 scale, resize the float photo, divide by 255
+    theirs = (rgb[..., ::-1].astype(np.float32) - np.float32(p.mean)) / np.float32(p.std)
+    theirs = cv2.resize(theirs, p.size[::-1], interpolation=cv2.INTER_LINEAR) * np.float32(p.post_scale)
+    step = 1.0 / (min(p.std) * 255.0)  # one grey level of the photo, in network units
+    assert ours.shape == (1, 3, *p.size)
+    assert np.abs(ours[0].transpose(1, 2, 0) - theirs).max() <= step  # only the resized photo's rounding differs
