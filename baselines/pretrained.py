@@ -20,19 +20,19 @@ class BackboneWeightsError(ValueError):
     """A backbone weights file that cannot be loaded (missing, unreadable, wrong keys or shapes)."""
 
 
-def _read_state_dict(path: Path) -> Mapping[str, torch.Tensor]:
+def read_state_dict(path: Path, error: type[Exception] = BackboneWeightsError,
+                    what: str = "backbone weights") -> Mapping[str, torch.Tensor]:
+    """A state dict (name -> tensor) read weights-only, or ``error`` naming the file (``what`` says what it is)."""
     if not path.is_file():
-        raise BackboneWeightsError(f"{path}: backbone weights file not found")
+        raise error(f"{path}: {what} file not found")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for corrupt or unsafe files
-        raise BackboneWeightsError(f"{path}: not a readable torch weights file ({exc})") from exc
+        raise error(f"{path}: not a readable torch weights file ({exc})") from exc
     if isinstance(state, Mapping) and isinstance(state.get("state_dict"), Mapping):
         state = state["state_dict"]
     if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise BackboneWeightsError(
-            f"{path}: expected a state dict (name -> tensor), got {type(state).__name__}"
-        )
+        raise error(f"{path}: expected a state dict (name -> tensor), got {type(state).__name__}")
     return state
 
 
@@ -46,7 +46,7 @@ def load_torchvision_state_dict(
     naming the file and the key. ``num_batches_tracked`` buffers absent from older files keep their value.
     """
     path = Path(path)
-    state = {k: v for k, v in _read_state_dict(path).items() if not k.startswith(unused_prefixes)}
+    state = {k: v for k, v in read_state_dict(path).items() if not k.startswith(unused_prefixes)}
     own = module.state_dict()
     missing = sorted(k for k in own if k not in state and not k.endswith("num_batches_tracked"))
     unexpected = sorted(k for k in state if k not in own)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +25,7 @@ import torch
 from torch import nn
 
 from baselines.extremec3net import DILATIONS, ExtremeC3Net
+from baselines.pretrained import read_state_dict
 from baselines.sinet import SINet
 
 SOURCE = "https://github.com/clovaai/ext_portrait_segmentation"
@@ -169,18 +169,6 @@ def sha256_of(path: str | os.PathLike[str]) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def _read_state_dict(path: Path) -> Mapping[str, torch.Tensor]:
-    if not path.is_file():
-        raise PublishedWeightsError(f"{path}: published weights file not found")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several types for corrupt or unsafe files
-        raise PublishedWeightsError(f"{path}: not a readable torch weights file ({exc})") from exc
-    if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise PublishedWeightsError(f"{path}: expected a state dict (name -> tensor), got {type(state).__name__}")
-    return state
-
-
 def _listing(keys: list[str]) -> str:
     return f"{keys[:3]}{' ...' if len(keys) > 3 else ''} ({len(keys)})"
 
@@ -198,7 +186,7 @@ def load_published(
     """
     path = Path(path)
     spec = PUBLISHED[name]
-    state = _read_state_dict(path)
+    state = read_state_dict(path, PublishedWeightsError, "published weights")
     if verify_sha256 and (digest := sha256_of(path)) != spec.sha256:
         raise PublishedWeightsError(f"{path}: sha256 {digest[:12]}... is not the published {spec.file}'s")
     model = _FACTORIES[name](num_classes=num_classes)
