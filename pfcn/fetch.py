@@ -27,6 +27,7 @@ from bench.data.format import (
     read_manifest_rows,
 )
 from bench.data.io import atomic_write_bytes, remove_partial_writes
+from bench.errors import UserError
 from bench.progress import Progress
 
 from .crop import CLAMP_TOLERANCE, OUT_H, OUT_W, BadImage, crop_portrait
@@ -41,7 +42,7 @@ RAW_DIR = "raw"
 NETWORK_ERRORS = ("name resolution failed", "connection error", "timed out")
 
 
-class NetworkUnreachable(Exception):
+class NetworkUnreachable(UserError):
     """The first downloads all failed with the same network error: the rest would too, so the run stops."""
 
 

@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import scipy.io
 
+from bench.errors import UserError
+
 ID_RE = re.compile(r"^\d{5}$")
 _MASK_NAME_RE = re.compile(r"^(\d{5})_mask\.mat$")
 REQUIRED = ("alldata_urls.txt", "crop.txt", "trainlist.mat", "testlist.mat")
@@ -24,11 +26,11 @@ MASK_DIR = "images_mask"
 MASK_SHAPE = (800, 600)  # (height, width) of the released masks and of every crop
 
 
-class ReleaseError(Exception):
+class ReleaseError(UserError):
     """The release cannot be read; the message names the file and the problem."""
 
 
-class MaskError(Exception):
+class MaskError(UserError):
     """One mask file cannot be used (the id is recorded as ``no_mask``)."""
 
 

@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from bench.data.format import DatasetError, decode_image
+from bench.errors import UserError
 
 V1_DIR, V2_DIR = "LV-MHP-v1", "LV-MHP-v2"
 V1_LISTS = ("train_list.txt", "test_list.txt")  # PSEG pools both (train_list holds train+val)
@@ -30,7 +31,7 @@ _ANNO_RE = re.compile(r"^(?P<img>[A-Za-z0-9][A-Za-z0-9.-]*)_(?P<n>\d+)_(?P<k>\d+
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,100}$")  # no '_': it separates annotation name fields
 
 
-class MHPError(Exception):
+class MHPError(UserError):
     """Not an MHP tree, or an MHP file that cannot be used; the message names the path and the problem."""
 
 
