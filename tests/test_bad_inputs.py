@@ -141,6 +141,7 @@ CASES = [
     ("bench", ["segment", "missing.jpg", "--model", "run"], None, "missing.jpg: no such file or folder"),
     ("bench", ["segment", "data/images", "--model", "notes.txt"], None, "notes.txt: not a readable checkpoint"),
     ("bench", ["segment", "data/images", "--model", "run", "--background", "plaid"], None, "background 'plaid'"),
+    ("bench", ["segment", "data/images", "--model", "run", "--size", "100"], None, "multiple of 8"),
     ("bench", ["record-peer", "empty"], None, "peer.json: missing"),
     ("bench", ["gallery", "--model", "run", "--data", "data", "--peer", "nope"], None, "expected NAME=DIR"),
     ("bench", ["gallery", "--model", "run", "--data", "data", "--count", "0"], None, "--count"),

@@ -52,14 +52,23 @@ def load_segment_predictor(source: str | os.PathLike, device: str = "cpu", threa
 
 def input_hw(predictor: Predictor, size: int | None = None) -> tuple[int, int]:
     """The (H, W) a photo is fitted into: ``size`` if given, else the predictor's own input size (the one it accepts,
-    else the size its model was trained at, from its ``meta``)."""
-    s = size if size is not None else getattr(predictor, "input_size", None) or \
-        getattr(predictor, "meta", {}).get("size")
+    else the size its model was trained at, from its ``meta``). A size the model cannot take is refused here, in one
+    line, before any photo is read."""
+    fixed = getattr(predictor, "input_size", None)
+    if size is not None and fixed is not None and size != fixed:
+        raise SegmentError(f"--size {size}: this model takes only {fixed}x{fixed} input (an ONNX file of fixed size)")
+    s = size if size is not None else fixed or getattr(predictor, "meta", {}).get("size")
     if s is None:
         raise SegmentError("the model does not fix its input size; give one (--size)")
     h, w = (s, s) if isinstance(s, int | np.integer) else tuple(s)[-2:]
     if int(h) < 8 or int(w) < 8:
         raise SegmentError(f"input size {h}x{w} is too small (at least 8x8)")
+    model = getattr(predictor, "meta", {}).get("model")
+    if model:
+        from bench.registry import check_input_size
+
+        for side in {int(h), int(w)}:
+            check_input_size(str(model), side)  # InputSizeError names the multiple the model needs
     return int(h), int(w)
 
 
