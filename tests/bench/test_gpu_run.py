@@ -28,6 +28,7 @@ from bench.runs.folder import read_config, read_log
 from bench.train.config import TrainConfig, TrainError
 from bench.train.loop import train
 from elb.boundary import boundary, boundary_weight_maps, boundary_weight_maps_torch
+from tests.bench.test_runall import TEST_PROFILE
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -124,25 +125,9 @@ def test_a_run_from_a_pack_writes_the_record_of_a_run_from_the_folder(portrait_d
     assert not (tmp_path / "r64").exists()
 
 
-TINY_PROFILE = """
-name = "paper"
-description = "test profile: the paper profile's shape, tiny"
-[train]
-size = 32
-epochs = 1
-batch_size = 4
-workers = 0
-eval_every = 1
-[speed]
-size = 32
-warmup = 0
-runs = 2
-[models]
-names = ["elb", "elb-dr4"]
-ablation = true
-[figures]
-grid_images = 2
-"""
+# run-all's test profile under the paper profile's name (the record lands where the paper's would), evaluating every
+# epoch so that the in-training evaluation from a pack is exercised too
+TINY_PROFILE = TEST_PROFILE.replace('name = "tiny"', 'name = "paper"').replace("[train]\n", "[train]\neval_every = 1\n")
 
 
 def _csv(path: Path) -> list[dict[str, str]]:
