@@ -103,7 +103,8 @@ def complexity(model_name: str | None, size: int, as_json: bool) -> None:
     "torchrun --nproc-per-node 2 .venv/bin/bench train --model elb --data data/pfcn --device cuda"))
 @click.option("--model", "model_name", required=True,
               help="A registered model name (list: `bench models`), or module:callable (a factory of num_classes).")
-@click.option("--data", required=True, type=click.Path(file_okay=False), help="A portrait dataset folder.")
+@click.option("--data", required=True, type=click.Path(exists=True),
+              help="A portrait dataset folder, or a pack file from `bench pack` (batches made on the device).")
 @click.option("--out", default=None, help="Run folder [default: runs/<model>-<dataset>].")
 @click.option("--epochs", default=_TRAIN["epochs"], show_default=True, type=int, help="Passes over the train split.")
 @click.option("--batch-size", default=_TRAIN["batch_size"], show_default=True, type=int,
@@ -176,8 +177,8 @@ def train(model_name: str, data: str, out: str | None, epochs: int, batch_size: 
 @click.option("--predictions", default=None, type=click.Path(),
               help="Instead of a model: a folder of <id>.png masks (0/1 or 0/255) from any model, scored at the "
                    "dataset's resolution (needs --data).")
-@click.option("--data", default=None, type=click.Path(file_okay=False),
-              help="Dataset to evaluate on [default: the run's training dataset].")
+@click.option("--data", default=None, type=click.Path(),
+              help="Dataset folder or pack to evaluate on [default: the run's training dataset].")
 @click.option("--split", default="test", show_default=True, help="The split of --data to evaluate on.")
 @click.option("--device", default="cpu", show_default=True, callback=device_option, help="cpu, cuda or cuda:N.")
 @click.option("--size", default=None, type=click.IntRange(1), help="Evaluation size [default: the training size].")
@@ -382,10 +383,10 @@ def speed_report_cmd(out: Path, model_names_: tuple[str, ...], backends: tuple[s
 @click.option("--profile", "profile_name", default="smoke", show_default=True,
               help="smoke (built-in default: synthetic data, minutes on a CPU), cpu (the paper's recipe reduced to "
                    "hours on a 2-core CPU), paper (Section 3.2, for a GPU), or a .toml file.")
-@click.option("--pfcn", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="A PFCN portrait dataset folder (from `pfcn fetch`).")
-@click.option("--pseg", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="A PSEG portrait dataset folder (from `pseg build`).")
+@click.option("--pfcn", type=click.Path(path_type=Path), default=None,
+              help="A PFCN portrait dataset folder (from `pfcn fetch`), or its pack (`bench pack`).")
+@click.option("--pseg", type=click.Path(path_type=Path), default=None,
+              help="A PSEG portrait dataset folder (from `pseg build`), or its pack (`bench pack`).")
 @click.option("--models", default=None, help="Comma-separated registry names (default: the profile's list).")
 @click.option("--device", default="auto", show_default=True, callback=device_option, help=DEVICES_HELP)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -396,8 +397,10 @@ def speed_report_cmd(out: Path, model_names_: tuple[str, ...], backends: tuple[s
                    "cached measurements and the synthetic set go.")
 @click.option("--speed-backend", default="eager", show_default=True, type=click.Choice(["eager", "best"]),
               help="FPS column: eager PyTorch, or each model's fastest installed fp32 back end (named in the footer).")
+@click.option("--parallel", default=1, show_default=True, type=click.IntRange(1),
+              help="Train this many unfinished jobs at once, each in its own process on the device.")
 def run_all_cmd(profile_name: str, pfcn: Path | None, pseg: Path | None, models: str | None, device: str,
-                out: Path | None, runs: Path, speed_backend: str) -> None:
+                out: Path | None, runs: Path, speed_backend: str, parallel: int) -> None:
     """Train, evaluate, time and count every model on every dataset given; write Table 1, Table 2 and figures.
 
     With no dataset the smoke profile runs on a synthetic portrait set, and every table says so. Finished runs are
@@ -410,9 +413,32 @@ def run_all_cmd(profile_name: str, pfcn: Path | None, pseg: Path | None, models:
     names = [m.strip() for m in models.split(",") if m.strip()] if models else None
     out = out if out is not None else Path("reports") / profile.name
     results = run_all(profile, {"pfcn": pfcn, "pseg": pseg}, names, device, out, runs, log=click.echo,
-                      speed_backend=speed_backend)
+                      speed_backend=speed_backend, parallel=parallel)
     click.echo(f"done: {results.parent / 'table1.md'}, {results.parent / 'table2.md'}, "
                f"{results.parent / 'ablation.md'}, {results.parent / 'figures'}/")
+
+
+@main.command(epilog=examples("bench pack --data data/pfcn --size 512 --out pfcn-512.npz",
+                              "bench pack --data data/pfcn --size 512 --codec jpg --quality 75 --out pfcn-512-jpg.npz"))
+@click.option("--data", required=True, type=click.Path(file_okay=False), help="A portrait dataset folder.")
+@click.option("--size", default=INPUT_SIZE, show_default=True, type=click.IntRange(1),
+              help="The training square every image and mask is resized to (runs from the pack train at it).")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="The pack file (.npz).")
+@click.option("--codec", default="webp", show_default=True, type=click.Choice(["webp", "jpg", "png"]),
+              help="Image codec (masks are always PNG); png is lossless.")
+@click.option("--quality", default=85, show_default=True, type=click.IntRange(1, 100),
+              help="WebP or JPEG quality.")
+def pack(data: str, size: int, out: str, codec: str, quality: int) -> None:
+    """Pack a portrait dataset into one compact file for a machine without it (a GPU lease): images at the training
+    size, masks, ids, splits, dataset.json, and the test masks at native resolution."""
+    from bench.data.pack import PACK_SUFFIX, pack_dataset
+
+    if not out.endswith(PACK_SUFFIX):
+        raise click.BadParameter(f"the pack's name must end with {PACK_SUFFIX}", param_hint="'--out'")
+    meta = pack_dataset(data, out, size, codec, quality)
+    counts = ", ".join(f"{n} {s}" for s, n in meta["counts"].items())
+    click.echo(f"{out}: {meta['bytes'] / 2**20:.1f} MB ({counts}; {size} px, {codec}"
+               f"{'' if meta['quality'] is None else ' ' + str(meta['quality'])}; native test masks)")
 
 
 @main.command(epilog=examples("bench tables", "bench tables --out reports/paper"))

@@ -23,12 +23,13 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from bench.data.format import PortraitDataset, read_dataset
+from bench.data.format import PortraitDataset
+from bench.data.pack import Pack, open_data
 from bench.data.preprocess import normalize, resize_image, resize_mask
 from elb.boundary import boundary_weight_map
 
 # ITU-R BT.601 luma, the grey level contrast is scaled around (as torchvision's adjust_contrast does).
-_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ def adjust_brightness_contrast(rgb: np.ndarray, brightness: float, contrast: flo
     """Scale intensities by ``brightness``, then stretch around the mean grey level by ``contrast``; float32 0-255."""
     x = rgb.astype(np.float32) * np.float32(brightness)
     np.clip(x, 0.0, 255.0, out=x)
-    grey = float((x.reshape(-1, 3) @ _LUMA).mean())
+    grey = float((x.reshape(-1, 3) @ LUMA).mean())
     x = (x - grey) * np.float32(contrast) + grey
     return np.clip(x, 0.0, 255.0, out=x)
 
@@ -80,11 +81,13 @@ class PortraitTorchDataset(Dataset):
     ``cache=True`` decodes and resizes every sample once, up front (threads; OpenCV releases the GIL), and keeps the
     uint8 arrays in memory: a 600x800 JPEG decoded and shrunk to 256 px costs more than the augmentation and the
     weight map together, and would otherwise be repeated every epoch. Forked DataLoader workers share the cache.
+    ``data`` may be a pack (``bench.data.pack``): its samples are already at the training size, so resizing is a
+    no-op; training from a pack normally takes ``bench.data.device_batches`` instead, and evaluation this class.
     """
 
     def __init__(
         self,
-        data: PortraitDataset | str | os.PathLike,
+        data: PortraitDataset | Pack | str | os.PathLike,
         split: str,
         size: int,
         augment: Augment | None = None,
@@ -94,7 +97,7 @@ class PortraitTorchDataset(Dataset):
         ids: Sequence[str] | None = None,
         cache: bool = False,
     ) -> None:
-        self.data = data if isinstance(data, PortraitDataset) else read_dataset(Path(data))
+        self.data = data if isinstance(data, PortraitDataset | Pack) else open_data(Path(data))
         self.split = split
         if ids is None:
             self.data.check_split(split)  # empty split, bad mask values or no portrait: fail now, not mid-training

@@ -8,6 +8,10 @@ Two resolutions, since the paper does not say which it used:
   image's own size (600x800 for PFCN) and scored against the original mask, as an application uses them. Boundary
   F's tolerance is then in native pixels.
 
+A pack (``bench.data.pack``) is scored like its dataset folder: at the input size from its packed test split, and
+natively from the packed image (the photo already squashed to the input size, what the model sees at native
+evaluation too) with the logits upsampled onto the packed native-resolution mask. Only the pack's codec error differs.
+
 The metrics themselves (mIoU, boundary F) are defined in ``bench.eval.metrics``.
 """
 
@@ -22,12 +26,13 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from bench.data.format import PortraitDataset, read_dataset
+from bench.data.format import PortraitDataset
 from bench.data.io import atomic_write_json
+from bench.data.pack import Pack, open_data
 from bench.data.pipeline import PortraitTorchDataset, holdout_ids, worker_init
-from bench.data.preprocess import Preprocess
+from bench.data.preprocess import Fit, Preprocess, portrait_logit
 from bench.defaults import INPUT_SIZE, NUM_CLASSES
-from bench.deploy.predict import labels
+from bench.deploy.predict import as_predictor, labels
 from bench.deploy.runtime import Predictor
 from bench.errors import UserError
 from bench.eval.metrics import BOUNDARY_TOLERANCE, MetricAccumulator
@@ -86,7 +91,7 @@ def evaluate(
 
 def evaluate_native(
     model: nn.Module | Predictor,
-    data: PortraitDataset | str | os.PathLike,
+    data: PortraitDataset | Pack | str | os.PathLike,
     split: str = "test",
     size: int = INPUT_SIZE,
     device: str | torch.device = "cpu",
@@ -99,18 +104,36 @@ def evaluate_native(
 
     ``ids`` restricts the split to those samples (a run's held-out validation part of train).
     """
-    ds = data if isinstance(data, PortraitDataset) else read_dataset(Path(data))
+    ds = data if isinstance(data, PortraitDataset | Pack) else open_data(Path(data))
     ds.check_split(split)  # as PortraitTorchDataset does for the resized path: empty, bad values or no portrait
     ids = list(ds.ids(split) if ids is None else ids)
+    if isinstance(ds, Pack) and size != ds.size:
+        raise SplitError(f"{ds.root}: packed at {ds.size} px; native scoring from a pack needs the model input at "
+                         f"that size, not {size}")
     acc = MetricAccumulator(num_classes, tolerance)
     for start in range(0, len(ids), batch_size):
         chunk = ids[start:start + batch_size]
-        preds = predict(model, [ds.load_image(i) for i in chunk], size, device, batch_size)
-        for sid, pred in zip(chunk, preds, strict=True):
-            acc.update(pred, ds.load_mask(sid))
+        if isinstance(ds, Pack):
+            masks = [ds.load_native_mask(i) for i in chunk]
+            preds = _packed_labels(model, [ds.load_image(i) for i in chunk], [m.shape for m in masks], device)
+        else:
+            masks = [ds.load_mask(i) for i in chunk]
+            preds = predict(model, [ds.load_image(i) for i in chunk], size, device, batch_size)
+        for pred, mask in zip(preds, masks, strict=True):
+            acc.update(pred, mask)
     out = acc.result()
     out.update({"dataset": ds.name, "split": split, "size": size, "resolution": "native"})
     return out
+
+
+def _packed_labels(model: nn.Module | Predictor, images: list[np.ndarray], shapes: list[tuple[int, int]],
+                   device: str | torch.device) -> list[np.ndarray]:
+    """Labels at each photo's own (H, W) from images already squashed to the input: ``predict``'s path from there."""
+    size = images[0].shape[:2]
+    x, _ = Preprocess(size, "squash").batch(images)
+    logits = np.asarray(as_predictor(model, device)(x))
+    return [(portrait_logit(lg, Fit(tuple(shape), size, 0, 0, size[0], size[1])) > 0).astype(np.uint8)
+            for lg, shape in zip(logits, shapes, strict=True)]
 
 
 def predict(
@@ -128,7 +151,7 @@ def predict(
 
 def evaluate_split(
     model: nn.Module | Predictor,
-    ds: PortraitDataset,
+    ds: PortraitDataset | Pack,
     split: str,
     size: int,
     device: str | torch.device = "cpu",
@@ -180,7 +203,7 @@ def evaluate_run(
     model = load_model(ckpt, device)
     cfg = RunConfig.from_dict(model.run_config)
     data_path = Path(data) if data is not None else Path(cfg.data)
-    ds = read_dataset(data_path)
+    ds = open_data(data_path)
     eval_size = int(size or cfg.size)
     check_input_size(cfg.model, eval_size)
     metrics = evaluate_split(model, ds, split, eval_size, device, batch_size, tolerance, cfg.num_classes, native,

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import torch
 
-from bench.data.format import PortraitDataset, read_dataset
+from bench.data.format import PortraitDataset
 from bench.data.io import utc_now
+from bench.data.pack import Pack, open_data
 from bench.machine import git_commit
 from bench.runall.profile import Profile
 from bench.runs.folder import read_log
@@ -22,7 +23,7 @@ from bench.runs.folder import read_log
 DATASET_ROLES = ("pfcn", "pseg")
 
 
-def run_info(profile: Profile, data: Mapping[str, PortraitDataset], device: str,
+def run_info(profile: Profile, data: Mapping[str, PortraitDataset | Pack], device: str,
              measured: Mapping[str, Mapping[str, object]]) -> dict[str, object]:
     """The facts every table's footer states."""
     any_meas = next(iter(measured.values()), {})
@@ -91,7 +92,7 @@ def make_figures(out: Path, info: Mapping[str, object], log: Callable[[str], Non
         if (results["dataset"] == role).any():
             written.append(figures.fps_vs_miou(out / "results.csv", fig_dir / f"fps_vs_miou_{role}.png", role))
     role, meta = next(iter(info["datasets"].items()))
-    ds = read_dataset(meta["path"])
+    ds = open_data(meta["path"])  # a pack's test photos are at its training size
     ids = ds.ids("test")[: int(info.get("grid_images", 4))]
     images = [ds.load_image(i) for i in ids]
     masks = [ds.load_mask(i) for i in ids]

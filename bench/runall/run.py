@@ -10,6 +10,13 @@ A long protocol outlives machines: as each job finishes, its small files (``conf
 metrics) are copied to ``<out>/runs/<role>/<run>/`` and ``results.csv`` is rewritten, so a report folder kept in the
 repository is a record of every finished job. Started again on a machine whose ``runs/`` is gone, run-all takes a
 recorded job with the same settings as finished and trains only the rest.
+
+A dataset may be a pack file (``bench pack``) instead of a folder: its runs train from batches made on the device
+(``bench.data.device_batches``) and are scored natively from its packed 600x800 test masks, and the figures show its
+test photos at the packed size. With ``parallel`` > 1 the unfinished jobs first train several at once, each in a
+process of its own on the same device (``train_in_processes``), before the jobs are evaluated and recorded in plan
+order as usual; a job that fails there is reported after the others finish, and the sequential pass then stops at it
+with its own error.
 """
 
 from __future__ import annotations
@@ -17,14 +24,19 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
+import multiprocessing
+import os
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
 
-from bench.data.format import PortraitDataset, read_dataset
+from bench.data.format import PortraitDataset
 from bench.data.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from bench.data.pack import Pack, open_data
 from bench.defaults import ABLATION_LOSS, ABLATION_MODEL
 from bench.devices import resolve_device
 from bench.errors import UserError
@@ -67,7 +79,7 @@ class Job:
         return self.loss == default_loss(self.model)
 
 
-def plan_jobs(profile: Profile, datasets: Mapping[str, PortraitDataset], models: list[str]) -> list[Job]:
+def plan_jobs(profile: Profile, datasets: Mapping[str, PortraitDataset | Pack], models: list[str]) -> list[Job]:
     """The grid: every model on every dataset with its own default loss, plus ELB with plain CE (the ablation)."""
     jobs = []
     for role, ds in datasets.items():
@@ -79,20 +91,21 @@ def plan_jobs(profile: Profile, datasets: Mapping[str, PortraitDataset], models:
 
 
 def prepare_datasets(profile: Profile, given: Mapping[str, str | Path | None], runs: Path,
-                     log: Callable[[str], None]) -> dict[str, PortraitDataset]:
-    """The datasets to run on, opened once: the ones given, else the synthetic set (built under ``runs``).
+                     log: Callable[[str], None]) -> dict[str, PortraitDataset | Pack]:
+    """The datasets to run on, opened once: the ones given (folders or packs), else the synthetic set (built under
+    ``runs``).
 
     Opening validates each folder, so a bad one is named before any training.
     """
     if any(given.values()):
-        return {role: read_dataset(p) for role, p in given.items() if p}
+        return {role: open_data(p) for role, p in given.items() if p}
     from bench.data.synthetic import make_synthetic
 
     syn = profile.synthetic
     root = runs / "data" / f"synthetic-{profile.name}"
     log(f"no dataset given: building the synthetic portrait set in {root}")
     make_synthetic(root, n_train=syn.n_train, n_test=syn.n_test, size=(syn.width, syn.height), seed=syn.seed)
-    return {"synthetic": read_dataset(root)}
+    return {"synthetic": open_data(root)}
 
 
 def _cached(path: Path, compute: Callable[[], dict[str, object]]) -> dict[str, object]:
@@ -195,6 +208,44 @@ def train_and_evaluate(job: Job, profile: Profile, device: str, runs: Path,
     return run_dir, metrics, native
 
 
+def _train_job(cfg: TrainConfig) -> str:
+    from bench.train.loop import train
+
+    return str(train(cfg))
+
+
+def _worker_setup(threads: int) -> None:
+    import torch as _torch
+
+    _torch.set_num_threads(threads)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")  # each epoch's line, from every process
+
+
+def train_in_processes(cfgs: list[TrainConfig], parallel: int, log: Callable[[str], None] = print) -> None:
+    """Train ``cfgs`` up to ``parallel`` at once, each in its own process on its config's device.
+
+    Processes, not threads or CUDA streams in one process: each model's step is a long chain of small kernels whose
+    launch cost is Python's, so one interpreter per model keeps the GPU fed from as many CPU cores; the GPU
+    interleaves the processes' kernels (faster still under MPS, which the GPU script can start). ``spawn``, as CUDA
+    cannot be forked. The CPU cores are shared out evenly. Progress bars are off (N bars would garble each other);
+    every epoch still logs its line. The first error is raised once every other job has ended.
+    """
+    threads = max(1, (os.cpu_count() or 1) // max(1, parallel))
+    errors: list[tuple[str, BaseException]] = []
+    with ProcessPoolExecutor(max_workers=parallel, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_worker_setup, initargs=(threads,)) as pool:
+        futures = {pool.submit(_train_job, replace(cfg, progress=False)): cfg for cfg in cfgs}
+        for future in as_completed(futures):
+            cfg = futures[future]
+            try:
+                log(f"[train] {cfg.model} ({cfg.loss or 'default loss'}): finished in {future.result()}")
+            except Exception as e:  # noqa: BLE001 - reported below, after the other jobs had their chance
+                log(f"[train] {cfg.model} ({cfg.loss or 'default loss'}): failed: {e}")
+                errors.append((cfg.out or cfg.model, e))
+    if errors:
+        raise errors[0][1]
+
+
 def _finished(job: Job, profile: Profile, runs: Path, record_root: Path) -> bool:
     """Whether a job's result exists without training: evaluated in its run folder, or recorded in the report."""
     run_dir, cfg = _job_run(job, profile, runs)
@@ -216,11 +267,13 @@ def run_all(
     runs: str | Path = "runs",
     log: Callable[[str], None] = print,
     speed_backend: str = "eager",
+    parallel: int = 1,
 ) -> Path:
     """Run the whole grid and write ``results.csv``, ``run_info.json``, the tables and the figures to ``out``.
 
     ``speed_backend``: ``eager`` times every model in eager PyTorch; ``best`` on its fastest fp32 back end
-    (``measure_best_speeds``), and the tables' footer names it.
+    (``measure_best_speeds``), and the tables' footer names it. ``parallel`` > 1 trains the unfinished jobs that
+    many at once first (``train_in_processes``).
     """
     out, runs = Path(out), Path(runs)
     device = resolve_device(device)
@@ -244,7 +297,12 @@ def run_all(
     atomic_write_json(out / "run_info.json", info)
     # finished jobs first, so results.csv holds every finished result before any training starts (a kill in the
     # middle of a job must not drop the rows of the jobs planned after it); rows are written in plan order
-    order = sorted(range(len(jobs)), key=lambda k: not _finished(jobs[k], profile, runs, out / "runs"))
+    finished = [_finished(job, profile, runs, out / "runs") for job in jobs]
+    order = sorted(range(len(jobs)), key=lambda k: not finished[k])
+    todo = [k for k in order if not finished[k]]
+    if parallel > 1 and len(todo) > 1:
+        log(f"[train] {len(todo)} jobs, {min(parallel, len(todo))} at a time, each in its own process on {device}")
+        train_in_processes([_job_run(jobs[k], profile, runs, device)[1] for k in todo], parallel, log)
     rows: dict[int, dict[str, object]] = {}
     for i, k in enumerate(order, 1):
         job = jobs[k]

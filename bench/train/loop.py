@@ -21,6 +21,13 @@ many labelled pixels (no ignore labels).
 
 The model is a registry name, or ``"module:callable"`` for a factory taking ``num_classes`` (``bench.registry``; its
 default loss is then ``ce``). Every setting and its default is ``TrainConfig`` (``bench.train.config``).
+
+``data`` is a portrait dataset folder or a pack file (``bench pack``, ``bench.data.pack``). From a folder, batches come
+from a DataLoader over ``PortraitTorchDataset``; from a pack, the split is decoded once onto the device and augmented
+there (``bench.data.device_batches``), with the same sampler and the same per-sample draws. That is the only seam: the
+model, loss, schedule, checkpoint, run folder and evaluation are this module's either way, and ``config.json`` records
+the pack's codec under ``pack``. A pack holds one training size, so a run at another size is refused before its folder
+is made.
 """
 
 from __future__ import annotations
@@ -42,7 +49,8 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 
-from bench.data.format import read_dataset
+from bench.data.device_batches import DeviceBatches
+from bench.data.pack import Pack, open_data
 from bench.data.pipeline import Augment, PortraitTorchDataset, holdout_ids, worker_init
 from bench.devices import resolve_device
 from bench.eval.evaluate import evaluate
@@ -132,7 +140,7 @@ def _normalised(d: dict) -> dict:
 
 
 def _config_record(cfg: TrainConfig, loss: str, data_path: Path, data_meta: dict, device: torch.device,
-                   env: _Dist, amp: str, channels_last: bool) -> dict:
+                   env: _Dist, amp: str, channels_last: bool, pack_meta: dict | None = None) -> dict:
     rec = _normalised(asdict(cfg))
     rec.update({
         "data": str(data_path),
@@ -151,6 +159,8 @@ def _config_record(cfg: TrainConfig, loss: str, data_path: Path, data_meta: dict
         "dataset": {"name": data_meta.get("name"), "counts": data_meta.get("counts")},
         "torch": torch.__version__,
     })
+    if pack_meta is not None:  # execution, not identity: a pack stands for the dataset it was made from
+        rec["pack"] = {k: pack_meta.get(k) for k in ("size", "codec", "quality")}
     rec.pop("resume", None)
     rec.pop("progress", None)
     return _normalised(rec)  # plain JSON types only: the checkpoint must load with weights_only=True
@@ -180,8 +190,11 @@ def train(cfg: TrainConfig, stop_after_epoch: int | None = None) -> Path:
     """
     cfg.validate()
     data_path = Path(cfg.data).resolve()
-    data = read_dataset(data_path)
+    data = open_data(data_path)
     data.check_split("train")  # before the run folder is made: a bad dataset leaves nothing behind
+    if isinstance(data, Pack) and data.size != cfg.size:
+        raise TrainError(f"{data_path}: packed at {data.size} px, but the run trains at {cfg.size}; pack the dataset "
+                         f"again with --size {cfg.size}")
     use_cuda = cfg.device.startswith("cuda") or (cfg.device == "auto" and torch.cuda.is_available())
     env = _setup_distributed(use_cuda)
     try:
@@ -228,7 +241,8 @@ def _setup(cfg: TrainConfig, data, data_path: Path, env: _Dist) -> _Run:
     if cfg.batch_size % env.world:
         raise TrainError(f"batch size {cfg.batch_size} does not split evenly over {env.world} processes")
     run_dir = Path(cfg.out) if cfg.out else default_run_dir(cfg.model, data.name)
-    record = _config_record(cfg, loss_kind, data_path, data.meta, device, env, amp, channels_last)
+    record = _config_record(cfg, loss_kind, data_path, data.meta, device, env, amp, channels_last,
+                            data.pack_meta if isinstance(data, Pack) else None)
     return _Run(cfg, env, device, {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp), channels_last,
                 loss_kind, run_dir, run_dir / CHECKPOINT, record)
 
@@ -297,8 +311,10 @@ def _train(cfg: TrainConfig, data, data_path: Path, env: _Dist, stop_after_epoch
         learner.net = torch.compile(learner.net)
     train_ids, val_ids = holdout_ids(data.ids("train"), cfg.val_fraction)
     cache = _fits(len(train_ids), cfg.size, cfg.cache_mb)
-    dataset = PortraitTorchDataset(data, "train", cfg.size, Augment(), cfg.seed, weights=run.loss_kind == "adaptive",
-                                   max_distance=cfg.boundary_max_distance, ids=train_ids, cache=cache)
+    batches = DeviceBatches if isinstance(data, Pack) else PortraitTorchDataset
+    options = {"device": run.device} if isinstance(data, Pack) else {"cache": cache}
+    dataset = batches(data, "train", cfg.size, Augment(), cfg.seed, weights=run.loss_kind == "adaptive",
+                      max_distance=cfg.boundary_max_distance, ids=train_ids, **options)
     eval_set = None  # built on first use, cached like the train split
     if len(dataset) == 0:
         raise TrainError(f"{data_path}: the train split is empty")
@@ -327,18 +343,28 @@ def _train(cfg: TrainConfig, data, data_path: Path, env: _Dist, stop_after_epoch
     return run.run_dir
 
 
-def _train_epoch(run: _Run, learner: _Learner, dataset: PortraitTorchDataset, sampler: DistributedSampler,
-                 epoch: int) -> dict:
-    """One epoch of optimiser steps, then the scheduler's step; returns its ``train_log.csv`` row."""
-    cfg, env, device = run.cfg, run.env, run.device
+def _loader(run: _Run, dataset: PortraitTorchDataset | DeviceBatches, sampler: DistributedSampler, epoch: int):
+    """The epoch's batches: a DataLoader over the folder's samples, or the pack's batches made on the device, both
+    cut from the same sampler order."""
+    cfg, env = run.cfg, run.env
     sampler.set_epoch(epoch)
     dataset.set_epoch(epoch)
-    loader = DataLoader(
+    drop_last = len(dataset) >= cfg.batch_size
+    if isinstance(dataset, DeviceBatches):
+        return dataset.loader(list(sampler), cfg.batch_size // env.world, drop_last)
+    return DataLoader(
         dataset, batch_size=cfg.batch_size // env.world, sampler=sampler, num_workers=cfg.workers,
-        pin_memory=device.type == "cuda", drop_last=len(dataset) >= cfg.batch_size,
+        pin_memory=run.device.type == "cuda", drop_last=drop_last,
         worker_init_fn=worker_init if cfg.workers else None,
         generator=torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch),
     )
+
+
+def _train_epoch(run: _Run, learner: _Learner, dataset: PortraitTorchDataset | DeviceBatches,
+                 sampler: DistributedSampler, epoch: int) -> dict:
+    """One epoch of optimiser steps, then the scheduler's step; returns its ``train_log.csv`` row."""
+    cfg, env, device = run.cfg, run.env, run.device
+    loader = _loader(run, dataset, sampler, epoch)
     steps = len(loader) if cfg.max_iters_per_epoch is None else min(len(loader), cfg.max_iters_per_epoch)
     optimizer, scaler = learner.optimizer, learner.scaler
     lr = optimizer.param_groups[0]["lr"]
