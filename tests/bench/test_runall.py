@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.data.format import read_dataset
 from bench.deploy.backends import DEVICE_BACKENDS
 from bench.errors import UnknownModelError
 from bench.runall import run as runall
@@ -241,7 +242,7 @@ def test_each_finished_job_is_recorded_and_a_machine_without_runs_trains_nothing
 
     # a recorded job made with other settings does not stand for this one
     profile.train = {**profile.train, "lr": 1e-3}
-    job = runall.plan_jobs(profile, {"synthetic": runall.read_dataset(data)}, ["elb"])[0]
+    job = runall.plan_jobs(profile, {"synthetic": read_dataset(data)}, ["elb"])[0]
     cfg = profile.train_config(model="elb", data=str(data), out="x", loss="adaptive", device="cpu", resume=True)
     assert runall._recorded(reports / "runs" / "synthetic" / job.run_name, cfg, job.dataset_name) is None
 
