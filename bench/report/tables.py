@@ -342,7 +342,7 @@ def _provenance(commits: Mapping[str, str | None], stamped: str) -> list[str]:
     if unknown:
         lines.append(f"Runs that predate commit stamping: {', '.join(unknown)} record no commit in their config.json "
                      f"(trained before the training loop recorded one), so the code that trained them is not known to "
-                     f"be the commit above ({stamped}); the project's reports say what is known of it.")
+                     f"be the commit above ({stamped}); the report folder's README says what is known of it.")
     if other:
         lines.append(f"Runs trained at another commit than {stamped}: "
                      + ", ".join(f"{name} ({c})" for name, c in other.items()) + ".")
