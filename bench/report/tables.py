@@ -363,9 +363,10 @@ def _portraitnet_note(results: pd.DataFrame, profile: str) -> str:
     sizes = sorted({str(v) for v in rows["size"] if str(v)})
     if not len(rows):
         return text + "; ours was not trained."
-    trained = f"at {' and '.join(f'{v}x{v}' for v in sizes)}" if sizes else "(training size not recorded)"
-    return (text + f"; ours is re-trained here {trained} ({profile} profile) and, like every model, counted and "
-            "timed at the size of our FPS column.")
+    trained = (f"at {' and '.join(f'{v}x{v}' for v in sizes)} ({profile} profile)" if sizes
+               else f"with the {profile} profile (results.csv records no training size)")
+    return (text + f"; ours is re-trained here {trained} and, like every model, counted and timed at the size of "
+            "our FPS column.")
 
 
 def _loss_note(table: Table) -> str:
