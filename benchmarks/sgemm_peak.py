@@ -1,4 +1,5 @@
-"""This machine's fp32 matrix-multiply rate: the ceiling of the roofline figure in ``reports/speed.md``.
+"""This machine's fp32 matrix-multiply rate: the reference line of ``reports/figures/roofline.png`` (a measured rate,
+not a bound: models can run above it).
 
 Best of 5 ``torch.mm`` products of two 4096x4096 fp32 matrices (2 n^3 flops each), all cores by default; prints
 GFLOP/s with the CPU, the thread count and the load average, since a busy machine lowers it.

@@ -19,6 +19,7 @@ from matplotlib import ticker
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.transforms import Bbox
 
 from bench.data.format import IGNORE
 from bench.data.io import atomic_write_bytes
@@ -56,17 +57,22 @@ _OFFSETS = ((6, 5, "left"), (6, -13, "left"), (-6, 5, "right"), (-6, -13, "right
             (-6, 16, "right"), (6, -24, "left"), (-6, -24, "right"))
 
 
-def _place_labels(ax: Axes, points: Sequence[tuple[float, float, str]]) -> None:
-    """Annotate each point, trying a few offsets and keeping the first whose box overlaps no earlier label."""
+def _place_labels(ax: Axes, points: Sequence[tuple[float, float, str]], marker_pt: float = 6.0) -> None:
+    """Annotate each point, trying a few offsets and keeping the first whose box overlaps no earlier label and no
+    other point's marker (a square of ``marker_pt`` points around it)."""
     fig = ax.figure
     renderer = fig.canvas.get_renderer()
+    r = marker_pt * fig.dpi / 72.0
+    centres = [ax.transData.transform((x, y)) for x, y, _ in points]
+    markers = [Bbox.from_extents(cx - r, cy - r, cx + r, cy + r) for cx, cy in centres]
     taken = []
-    for x, y, label in points:
+    for i, (x, y, label) in enumerate(points):
         best = None
+        others = taken + [m for j, m in enumerate(markers) if j != i]
         for dx, dy, ha in _OFFSETS:
             ann = ax.annotate(label, (x, y), xytext=(dx, dy), textcoords="offset points", fontsize=8, ha=ha)
             box = ann.get_window_extent(renderer).expanded(1.05, 1.1)
-            if not any(box.overlaps(t) for t in taken):
+            if not any(box.overlaps(t) for t in others):
                 best = (ann, box)
                 break
             ann.remove()
@@ -87,7 +93,9 @@ def fps_vs_miou(results_csv: str | os.PathLike, out_png: str | os.PathLike, data
     """Scatter of measured FPS (log x) against mIoU on ``dataset_role``, beside the paper's GPU numbers.
 
     Left panel: our models (default loss filled; other losses, e.g. ELB with cross-entropy, hollow) with the FPS
-    spread as error bars. Right panel: the paper's Tables 1 and 2 (FPS on a GTX 1080Ti); cited rows hollow.
+    interquartile range (results.csv ``fps_spread``) as error bars. Right panel: the paper's Tables 1 and 2 (FPS on a
+    GTX 1080Ti at 512x512); cited rows hollow, and a row timed at another input size (PortraitNet's, cited at
+    224x224) says its size in its label.
     """
     if dataset_role not in ROLE_LABELS:
         raise ValueError(f"unknown dataset role {dataset_role!r}; expected one of {sorted(ROLE_LABELS)}")
@@ -104,8 +112,9 @@ def fps_vs_miou(results_csv: str | os.PathLike, out_png: str | os.PathLike, data
     for ref in list(TABLE1) + [TABLE2[0]]:
         miou = ref.miou_pseg if paper_role == "pseg" else ref.miou_pfcn
         if ref.fps is not None and miou is not None:
-            paper_points.append((ref.model or ref.method, ref.method + ("*" if ref.cited else ""), ref.fps, miou,
-                                 ref.cited))
+            size = "" if ref.input_size == 512 else f" (FPS at {ref.input_size}x{ref.input_size})"
+            paper_points.append((ref.model or ref.method, ref.method + ("*" if ref.cited else "") + size, ref.fps,
+                                 miou, ref.cited))
     colours = _colours([p[0] for p in points] + [p[0] for p in paper_points])
 
     fig = _figure((12, 5.2))
@@ -133,8 +142,11 @@ def fps_vs_miou(results_csv: str | os.PathLike, out_png: str | os.PathLike, data
         ax.set_ylabel("mIoU (%)")
         ax.grid(True, which="both", alpha=0.3)
         ax.margins(x=0.3, y=0.15)
-    for ax in (ax_ours, ax_paper):
-        ax.set_xlabel("frames per second, 512x512, batch 1 (log scale)")
+    ax_ours.set_xlabel("frames per second, 512x512, batch 1 (log scale)")
+    other = [label for _, label, *_ in paper_points if "FPS at" in label]
+    ax_paper.set_xlabel("frames per second, 512x512, batch 1 (log scale)"
+                        + ("; the cited " + ", ".join(o.split(" (")[0] for o in other) + " at its own size" if other
+                           else ""))
     if not points:
         ax_ours.set_xticks([])
     scope = f"measured on {where}" + (f" with the {', '.join(profiles)} profile" if profiles else "")
@@ -142,8 +154,9 @@ def fps_vs_miou(results_csv: str | os.PathLike, out_png: str | os.PathLike, data
         scope += ", not on PFCN/PSEG"
     fig.suptitle(f"Speed against accuracy — ours {scope}", fontsize=11)
     fig.text(0.5, -0.04, "Filled: each model with its default loss; hollow squares: other losses (ablation); hollow "
-             "diamonds: rows the paper cites (original PFCN).\nThe two panels use different devices: compare FPS "
-             "only within a panel.", ha="center", fontsize=8, color="0.3")
+             "diamonds: rows the paper cites (original PFCN).\nBars: interquartile range of FPS over the timed runs. "
+             "The two panels use different devices: compare FPS only within a panel.", ha="center", fontsize=8,
+             color="0.3")
     fig.tight_layout()
     fig.canvas.draw()
     _place_labels(ax_ours, [(fps, miou, label) for _, label, fps, _, miou, _ in points])
@@ -286,17 +299,24 @@ def time_to_accuracy(curves: Mapping[str, Sequence[tuple[float, float]]], out_pn
     return _save(fig, out_png)
 
 
-def roofline(rows: Sequence[Mapping[str, object]], sgemm: Mapping[str, float], out_png: str | os.PathLike) -> Path:
-    """Each model's achieved GFLOP/s (2 x MACs x FPS) per back end against the machine's measured SGEMM rate.
+def roofline_figure(rows: Sequence[Mapping[str, object]], sgemm: Mapping[str, float]) -> Figure:
+    """Each model's achieved GFLOP/s (2 x MACs x FPS) per back end, beside the machine's measured SGEMM rate.
 
-    ``rows``: measured speed rows with model, backend, precision, setting (e.g. "1 thread"), gmacs and fps;
-    ``sgemm``: setting -> GFLOP/s of a large fp32 matrix product. One panel per setting; the dashed line is the SGEMM
-    rate, the dotted one 70 % of it.
+    ``rows``: measured speed rows with model, backend, precision, setting (e.g. "1 thread"), gmacs and fps (and
+    optionally sgemm_n); ``sgemm``: setting -> GFLOP/s of a large fp32 matrix product. One panel per setting.
+
+    Not a roofline: the x axis is each model's work, GMACs per image, not arithmetic intensity (that needs the bytes
+    moved, which nothing here counts), and the dashed line is one measured rate, the best of a few fp32 torch.mm
+    products, not a bound: convolution kernels (and bf16 or int8) can and do run above it. The dotted line is 70 % of
+    that rate.
     """
     settings = list(dict.fromkeys(str(r["setting"]) for r in rows))
-    fig = _figure((5.2 * max(len(settings), 1), 4.2))
+    fig = _figure((5.2 * max(len(settings), 1), 4.4))
     variants = sorted({f"{r['backend']} {r['precision']}" for r in rows})
     markers = dict(zip(variants, "osD^v<>phX*", strict=False))
+    sizes = sorted({int(r["sgemm_n"]) for r in rows if r.get("sgemm_n")})
+    product = f"{sizes[0]}x{sizes[0]} " if len(sizes) == 1 else ""
+    named: list[tuple[Axes, list[tuple[float, float, str]]]] = []
     for k, setting in enumerate(settings):
         ax = fig.add_subplot(1, len(settings), k + 1)
         here = [r for r in rows if r["setting"] == setting]
@@ -305,18 +325,32 @@ def roofline(rows: Sequence[Mapping[str, object]], sgemm: Mapping[str, float], o
             if pts:
                 ax.scatter([float(r["gmacs"]) for r in pts], [2 * float(r["gmacs"]) * float(r["fps"]) for r in pts],
                            marker=markers.get(variant, "o"), label=variant, alpha=0.8)
-        for r in here:
-            if r["backend"] == "eager" and r["precision"] == "fp32":
-                ax.annotate(str(r["model"]), (float(r["gmacs"]), 2 * float(r["gmacs"]) * float(r["fps"])),
-                            fontsize=7, xytext=(3, 3), textcoords="offset points")
+        named.append((ax, [(float(r["gmacs"]), 2 * float(r["gmacs"]) * float(r["fps"]), str(r["model"]))
+                           for r in here if r["backend"] == "eager" and r["precision"] == "fp32"]))
         peak = sgemm.get(setting)
         if peak:
-            ax.axhline(peak, color="k", ls="--", lw=1, label=f"SGEMM fp32 {peak:.0f} GFLOP/s")
-            ax.axhline(0.7 * peak, color="k", ls=":", lw=1, label="70 % of SGEMM")
-        ax.set_xscale("log")
-        ax.set_xlabel("GMACs per image")
-        ax.set_ylabel("achieved GFLOP/s (2 x MACs x FPS)")
-        ax.set_title(setting)
+            ax.axhline(peak, color="k", ls="--", lw=1,
+                       label=f"measured SGEMM rate ({product}fp32 torch.mm), not a bound")
+            ax.axhline(0.7 * peak, color="k", ls=":", lw=1, label="70 % of that SGEMM rate")
+        _log_axis(ax)
+        ax.margins(x=0.12, y=0.08)
+        ax.set_xlabel("GMACs per image (log scale; model work, not arithmetic intensity)")
+        ax.set_ylabel("achieved GFLOP/s (2 x GMACs x FPS)")
+        ax.set_title(setting + (f" (measured SGEMM rate: {peak:.0f} GFLOP/s)" if peak else ""), fontsize=10)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    return _save(fig, out_png)
+    if fig.axes:  # one legend for all panels, below them, so that no point is hidden behind it
+        handles, labels = fig.axes[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=7, frameon=False)
+    fig.suptitle("Achieved rate per model and back end beside one measured SGEMM rate (a reference line, not a "
+                 "roofline bound); model names at eager fp32", fontsize=10)
+    fig.tight_layout(rect=(0, 0.13, 1, 1))
+    fig.canvas.draw()
+    for ax, points in named:
+        _place_labels(ax, points)
+    return fig
+
+
+def roofline(rows: Sequence[Mapping[str, object]], sgemm: Mapping[str, float], out_png: str | os.PathLike) -> Path:
+    """``roofline_figure`` written as a PNG (the name is the file's, ``figures/roofline.png``; see there for why the
+    figure is not a roofline in the strict sense)."""
+    return _save(roofline_figure(rows, sgemm), out_png)

@@ -23,6 +23,7 @@ class PaperRow:
     miou_pseg: float | None
     cited: bool  # "*" in the paper: trained and tested on the original PFCN, numbers taken from the literature
     note: str = ""
+    input_size: int = 512  # the input side of the row's FLOPS and FPS (512 for the methods the paper ran)
 
 
 TABLE1: tuple[PaperRow, ...] = (
@@ -37,7 +38,8 @@ TABLE1: tuple[PaperRow, ...] = (
     PaperRow("ICNet", "icnet", 3.5, 7.7, 83.3, 87.8, 90.0, False),
     PaperRow("BiSeNet", "bisenet", 14.5, 12.8, 164.0, 94.5, 94.4, False),
     PaperRow("PortraitNet", "portraitnet", 0.51, 2.1, 203.2, 96.6, None, True,
-             note="paper row cited (original PFCN, GFLOPs at 224x224); ours re-trained at 512x512"),
+             note="paper row cited (original PFCN, GFLOPs and FPS at 224x224); ours re-trained here at the "
+                  "profile's size (results.csv size)", input_size=224),
     PaperRow("ELB (ours)", "elb", 3.8, 0.6, 263.2, 94.9, 94.0, False),
 )
 TABLE2: tuple[PaperRow, ...] = (
@@ -45,4 +47,5 @@ TABLE2: tuple[PaperRow, ...] = (
     PaperRow("BFB-DR2", "elb", 3.8, 0.6, 263.2, 94.9, None, False),
 )
 # The paper's own GPU frame rates per registered model (512x512); cited rows (PortraitNet's, at 224x224) left out.
+# (input_size says where a row's FLOPS and FPS were not at 512.)
 GPU_FPS: dict[str, float] = {r.model: r.fps for r in TABLE1 + TABLE2 if r.model and r.fps is not None and not r.cited}

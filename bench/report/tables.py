@@ -5,20 +5,27 @@ row per model, dataset role and loss, with ``loss_default`` marking the loss eac
 results are loaded into a pandas DataFrame, selected and pivoted there, and each table is written twice: a CSV for
 machines (one header row, raw numbers, ``not run`` for a dataset that was not given) and Markdown for people
 (formatted numbers, a title and a footer saying where, how and on what the numbers were measured).
+
+Every Markdown number is rounded once, half away from zero, from the raw value as ``results.csv`` writes it
+(``_fixed``): nothing is rounded on the way, so ICNet's 93.05 is 93.1 and ELB's 10.9514 FPS is 11.0, never 93.0 or
+10.9 (a value rounded first to 10.95, or the binary float 93.05 = 93.04999..., rounded again).
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from functools import cache
 from pathlib import Path
 
 import pandas as pd
 
 from bench.data.io import atomic_write_text, utc_now
 from bench.defaults import ABLATION_LOSS, ABLATION_MODEL
-from bench.errors import UserError
+from bench.errors import UnknownModelError, UserError
 from bench.machine import git_commit
 from bench.report.paper import TABLE1, TABLE2, PaperRow
 
@@ -44,6 +51,8 @@ ABLATION_MODELS = (ABLATION_MODEL, "elb-dr4")
 # Our per-dataset scores in Tables 1 and 2: mIoU and boundary F at the model's input size, mIoU at the images' own
 # resolution, and the training wall time.
 SCORES = ("miou", "boundary_f", "miou_native", "train_minutes")
+# How the Markdown names an auxiliary loss kind of the model contract (bench/registry.py).
+AUX_KIND_WORDS = {"mask": "ce", "boundary": "boundary focal loss"}
 
 
 class ResultsError(UserError):
@@ -109,13 +118,14 @@ def _run_roles(results: pd.DataFrame, datasets: Mapping[str, str | None]) -> lis
 def _measured(results: pd.DataFrame, run_roles: Sequence[str]) -> pd.DataFrame:
     """Our numbers per model (the index): complexity, speed, device and loss, and the scores on each role run."""
     facts = _model_facts(results)
-    out = pd.DataFrame({
-        "gmacs_ours": facts["gmacs"].round(4), "params_m_ours": (facts["params"] / 1e6).round(4),
-        "fps_ours": facts["fps"].round(2), "fps_spread_ours": facts["fps_spread"].round(2), "device": facts["device"],
+    out = pd.DataFrame({  # raw values: the Markdown rounds each once (_fixed)
+        "gmacs_ours": facts["gmacs"], "params_m_ours": facts["params"] / 1e6,
+        "fps_ours": facts["fps"], "fps_spread_ours": facts["fps_spread"], "device": facts["device"],
     })
     default = _latest(results)[lambda d: d["loss_default"]].drop_duplicates(["model", "dataset"], keep="last")
-    out["loss"] = default.drop_duplicates("model", keep="last").set_index("model")["loss"]
-    scores = default.pivot(index="model", columns="dataset", values=list(SCORES)).round(4)
+    main_loss = default.drop_duplicates("model", keep="last").set_index("model")["loss"]
+    out["loss"] = pd.Series({m: loss_label(m, loss) for m, loss in main_loss.items()}, dtype=object)
+    scores = default.pivot(index="model", columns="dataset", values=list(SCORES))
     for role in run_roles:
         for metric in SCORES:
             out[f"{metric}_{role}_ours"] = scores[(metric, role)] if (metric, role) in scores else float("nan")
@@ -170,6 +180,40 @@ def _comparison_table(name: str, title: str, reference: Sequence[PaperRow], resu
     return Table(name=name, frame=frame, md_columns=md, title=title, footer=[])
 
 
+@cache
+def _aux_losses(model: str) -> tuple[tuple[str, str, float], ...]:
+    """The model's declared auxiliary losses, (key, kind, weight) in key order: the contract's ``aux_losses``
+    (bench/registry.py), read from one model built at two classes; none for a name the registry does not know."""
+    from bench.registry import build_model
+
+    try:
+        declared = getattr(build_model(model), "aux_losses", None) or {}
+    except UnknownModelError:
+        return ()
+    return tuple((key, str(kind), float(weight)) for key, (kind, weight) in sorted(declared.items()))
+
+
+def loss_label(model: str, loss: str) -> str:
+    """The whole training loss of ``model`` with main loss ``loss`` in words: ``loss`` alone for a model without
+    auxiliary outputs, else e.g. ``ce + 0.4 x ce on each of 2 auxiliary outputs (aux_16, aux_8)``."""
+    groups: dict[tuple[str, float], list[str]] = {}
+    for key, kind, weight in _aux_losses(model):
+        groups.setdefault((kind, weight), []).append(key)
+    parts = [loss]
+    for (kind, weight), keys in groups.items():
+        what = f"{weight:g} x {AUX_KIND_WORDS.get(kind, kind)}"
+        parts.append(f"{what} on each of {len(keys)} auxiliary outputs ({', '.join(keys)})" if len(keys) > 1
+                     else f"{what} on the auxiliary output {keys[0]}")
+    return " + ".join(parts)
+
+
+def _difference(a: float, c: float) -> float:
+    """a - c of two raw values, exact in decimal (92.38 - 92.736 is -0.356, not -0.35600000000000165)."""
+    if pd.isna(a) or pd.isna(c):
+        return float("nan")
+    return float(Decimal(repr(float(a))) - Decimal(repr(float(c))))
+
+
 def _paper_name(results: pd.DataFrame, model: str) -> str:
     facts = _model_facts(results)
     return (facts["paper_name"].get(model) or "") or model
@@ -191,8 +235,8 @@ def _ablation_table(results: pd.DataFrame, run_roles: Sequence[str]) -> Table:
         "dataset_name"].reindex(index).fillna("")
     for metric in ("miou", "boundary_f"):
         a, c = wide[(metric, "adaptive")], wide[(metric, "ce")]
-        frame[f"{metric}_adaptive"], frame[f"{metric}_ce"] = a.round(4), c.round(4)
-        frame[f"{metric}_diff"] = (a - c).round(4)
+        frame[f"{metric}_adaptive"], frame[f"{metric}_ce"] = a, c
+        frame[f"{metric}_diff"] = [_difference(x, y) for x, y in zip(a, c, strict=True)]
     frame = frame.reset_index()
     frame["method"] = [_paper_name(results, m) for m in frame["model"]]
     frame = frame.reindex(columns=columns).astype(object)
@@ -246,10 +290,12 @@ _FOOTER_LABELS = (("device", "Device"), ("torch", "Torch"), ("profile", "Profile
 
 
 def _footer(footer: Mapping[str, object], results: pd.DataFrame, datasets: Mapping[str, str | None],
-            run_roles: Sequence[str], profile: str, notes: Sequence[str]) -> list[str]:
+            run_roles: Sequence[str], profile: str, notes: Sequence[str],
+            provenance: Sequence[str] = ()) -> list[str]:
     lines = [_scope_sentence(run_roles, profile), *notes]
     for key, label in _FOOTER_LABELS:
         lines.append(f"{label}: {footer.get(key, '') or 'unknown'}")
+    lines += provenance
     for key, value in footer.items():
         if key not in dict(_FOOTER_LABELS) and key != "datasets":
             lines.append(f"{key}: {value}")
@@ -261,6 +307,75 @@ def _footer(footer: Mapping[str, object], results: pd.DataFrame, datasets: Mappi
         if role not in run_roles:
             lines.append(f"{ROLE_LABELS[role]}: {NOT_RUN}; to produce it: {NOT_RUN_COMMANDS[role]}.")
     return lines
+
+
+def _run_label(row: Mapping[str, object]) -> str:
+    name = str(row.get("paper_name") or row.get("model"))
+    return name if row.get("loss_default") else f"{name} ({row.get('loss')})"
+
+
+def _run_commits(results: pd.DataFrame, results_csv: str | os.PathLike) -> dict[str, str | None]:
+    """Each result's training commit as its ``config.json`` records it (None: the record has no ``commit``), for the
+    results whose record is found: in the report folder (``<folder>/runs/<role>/<run>/``, where run-all copies it)
+    or in the run folder ``run_dir`` itself."""
+    commits: dict[str, str | None] = {}
+    for row in _latest(results).to_dict("records"):
+        run_dir = str(row.get("run_dir") or "")
+        if not run_dir:
+            continue
+        for folder in (Path(results_csv).parent / "runs" / str(row["dataset"]) / Path(run_dir).name, Path(run_dir)):
+            try:
+                config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            commits[_run_label(row)] = str(config["commit"]) if config.get("commit") else None
+            break
+    return commits
+
+
+def _provenance(commits: Mapping[str, str | None], stamped: str) -> list[str]:
+    """Footer lines: which runs were trained by code other than (or not known to be) the stamped commit, and the
+    commit that wrote these tables when it is not the stamped one."""
+    lines = []
+    unknown = [name for name, c in commits.items() if c is None]
+    other = {name: c for name, c in commits.items() if c is not None and c != stamped}
+    if unknown:
+        lines.append(f"Runs that predate commit stamping: {', '.join(unknown)} record no commit in their config.json "
+                     f"(trained before the training loop recorded one), so the code that trained them is not known to "
+                     f"be the commit above ({stamped}); the report folder's README says what is known of it.")
+    if other:
+        lines.append(f"Runs trained at another commit than {stamped}: "
+                     + ", ".join(f"{name} ({c})" for name, c in other.items()) + ".")
+    if commits and not unknown and not other:
+        lines.append(f"Every run's config.json records commit {stamped}.")
+    now = git_commit()
+    if now not in ("unknown", stamped):
+        lines.append(f"Tables written from these results at commit {now}.")
+    return lines
+
+
+def _portraitnet_note(results: pd.DataFrame, profile: str) -> str:
+    """PortraitNet's footnote: the paper's cited row at 224x224; ours at the training size the results record."""
+    cited = next(r for r in TABLE1 if r.model == "portraitnet")
+    text = (f"PortraitNet: the paper's row is cited ({cited.gmacs} GFLOPs and {cited.fps} FPS at "
+            f"{cited.input_size}x{cited.input_size}, on the original PFCN)")
+    rows = results[results["model"] == "portraitnet"]
+    sizes = sorted({str(v) for v in rows["size"] if str(v)})
+    if not len(rows):
+        return text + "; ours was not trained."
+    trained = (f"at {' and '.join(f'{v}x{v}' for v in sizes)} ({profile} profile)" if sizes
+               else f"with the {profile} profile (results.csv records no training size)")
+    return (text + f"; ours is re-trained here {trained} and, like every model, counted and timed at the size of "
+            "our FPS column.")
+
+
+def _loss_note(table: Table) -> str:
+    measured = table.frame[table.frame["row"] == "measured"]
+    losses = "; ".join(f"{m.rstrip('*')}: {loss}" for m, loss in zip(measured["method"], measured["loss"],
+                                                                       strict=True))
+    return ("Loss: each model trains with its own default, adaptive (ELB's adaptive weight loss) or ce "
+            "(cross-entropy), plus the auxiliary terms it declares (the model contract's aux_losses, "
+            f"bench/registry.py): {losses or 'none measured'}.")
 
 
 def _profile(footer: Mapping[str, object], results: pd.DataFrame) -> str:
@@ -285,9 +400,17 @@ def _cell(value: object, kind: str) -> str:
     if kind == "paper":
         return repr(float(value))  # as printed in the paper: 80.0, 0.51, 13.4
     if kind == "diff":
-        return f"{value:+.1f}"
+        return _fixed(value, 1, sign=True)
     digits = {"gmacs": 2, "params": 2, "fps": 1, "miou": 1, "f": 1, "minutes": 0}.get(kind)
-    return str(value) if digits is None else f"{value:.{digits}f}"
+    return str(value) if digits is None else _fixed(value, digits)
+
+
+def _fixed(value: object, digits: int, sign: bool = False) -> str:
+    """``value`` rounded once to ``digits`` decimals, half away from zero, from its shortest decimal form (the number
+    as results.csv writes it): 93.05 -> 93.1, 10.9514 -> 11.0, -0.356 -> -0.4."""
+    q = Decimal(repr(float(value))).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
+    q = abs(q) if q == 0 else q  # no "-0.0"
+    return f"{q:+f}" if sign else f"{q:f}"
 
 
 def table_markdown(table: Table) -> str:
@@ -300,7 +423,7 @@ def table_markdown(table: Table) -> str:
             text = _cell(row.get(key), kind)
             spread = row.get("fps_spread_ours")
             if key == "fps_ours" and text != "—" and isinstance(spread, float) and not pd.isna(spread):
-                text += f" ± {spread:.1f}"
+                text += f" ± {_fixed(spread, 1)}"
             cells.append(text)
         out.append("| " + " | ".join(cells) + " |")
     out.append("")
@@ -352,18 +475,21 @@ def build_tables(results_csv: str | os.PathLike, footer: Mapping[str, object],
     in_paper = {r.model for r in TABLE1 + TABLE2 if r.model}
     extra = [m for m in dict.fromkeys(results["model"]) if m not in in_paper]
     paper_note = ("Paper values: the paper's tables as published (its \"FLOPS (G)\" are multiply-accumulates, "
-                  "i.e. GMACs); its FPS were measured on a GTX 1080Ti at 512x512. Our FPS: 512x512, batch 1, "
-                  "median over timed runs on our device (± the spread recorded in results.csv, fps_spread); "
-                  "FPS are only comparable on the same device.")
+                  "i.e. GMACs); its FPS were measured on a GTX 1080Ti at 512x512 (the cited PortraitNet row at "
+                  "224x224). Our FPS: 512x512, batch 1, median over timed runs on our device, ± the interquartile "
+                  "range of those runs (results.csv fps_spread: the width of the middle half, not a half-width); "
+                  "FPS are only comparable on the same device. Our numbers are rounded once, half up, from "
+                  "results.csv.")
+    provenance = _provenance(_run_commits(results, results_csv), str(footer["git_commit"]))
     t1 = _comparison_table("table1", "Table 1: comparison with existing methods (paper vs ours)" + suffix,
                            TABLE1, results, run_roles, extra)
     t1.footer = _footer(footer, results, datasets, run_roles, profile, [
         paper_note,
         "* cited: trained and tested on the original PFCN, which is no longer available; the paper took these "
         "numbers from the literature and did not re-train them, so they have no measured value here.",
-        "PortraitNet: the paper's row is cited (GFLOPs at 224x224); ours is re-trained and measured at 512x512.",
-        "Models use their own default loss (ELB: adaptive weight loss; baselines: cross-entropy).",
-    ])
+        _portraitnet_note(results, profile),
+        _loss_note(t1),
+    ], provenance)
     if _off_the_shelf(t1, peers_csv, datasets):
         t1.footer.insert(1, "off-the-shelf rows: models a user would pick instead of training one, scored here on "
                             "the same test split (masks at the images' own size) and timed at their own input size "
@@ -372,12 +498,13 @@ def build_tables(results_csv: str | os.PathLike, footer: Mapping[str, object],
                            TABLE2, results, run_roles, [])
     t2.footer = _footer(footer, results, datasets, run_roles, profile, [
         paper_note, "The paper's Table 2 reports PFCN only; both models use the adaptive weight loss.",
-    ])
+    ], provenance)
     ab = _ablation_table(results, run_roles)
     ab.title += suffix
     ab.footer = _footer(footer, results, datasets, run_roles, profile, [
-        "Δ = adaptive minus cross-entropy, in percentage points; same model, data, schedule and seed otherwise.",
-    ])
+        "Δ = adaptive minus cross-entropy, in percentage points, from the raw scores and rounded once; same model, "
+        "data, schedule and seed otherwise.",
+    ], provenance)
     return [t1, t2, ab]
 
 

@@ -54,6 +54,7 @@ from bench.data.pack import Pack, open_data
 from bench.data.pipeline import Augment, PortraitTorchDataset, holdout_ids, worker_init
 from bench.devices import resolve_device
 from bench.eval.evaluate import evaluate
+from bench.machine import git_commit
 from bench.progress import Progress
 from bench.registry import build_model, default_loss
 from bench.runs.checkpoint import CheckpointError, load_checkpoint, save_training_state, set_rng_state
@@ -158,6 +159,9 @@ def _config_record(cfg: TrainConfig, loss: str, data_path: Path, data_meta: dict
         "augmentation": _normalised(asdict(Augment())),
         "dataset": {"name": data_meta.get("name"), "counts": data_meta.get("counts")},
         "torch": torch.__version__,
+        # which code trained the run; not a result field (RESULT_FIELDS), so a resume under newer code is allowed
+        # and says so in "earlier_commits" (_previous_state)
+        "commit": git_commit(),
     })
     if pack_meta is not None:  # execution, not identity: a pack stands for the dataset it was made from
         rec["pack"] = {k: pack_meta.get(k) for k in ("size", "codec", "quality")}
@@ -256,6 +260,12 @@ def _previous_state(run: _Run) -> dict | None:
     except CheckpointError as e:
         raise TrainError(f"{e}; move it away to start the run again") from None
     _check_same_run(state["config"], run.record, run.ckpt_path)
+    old = state["config"]
+    # the commits a resumed run was trained by before this one ("unknown": code that recorded no commit)
+    earlier = [*old.get("earlier_commits", []), old.get("commit", "unknown")]
+    earlier = [c for c in dict.fromkeys(earlier) if c != run.record["commit"]]
+    if earlier:
+        run.record["earlier_commits"] = earlier
     done = int(state["epoch"])
     if done < run.cfg.epochs and not run.cfg.resume:
         raise TrainError(f"{run.ckpt_path}: an unfinished run ({done}/{run.cfg.epochs} epochs) is there; "

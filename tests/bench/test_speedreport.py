@@ -52,3 +52,27 @@ def test_markdown_ranks_models_by_their_best_fp32_backend():
     assert table[0].startswith("| b ") and "onnxruntime fp32 | 40 (40%)" in table[0]
     assert "| 30.0 |" in table[1] and "eager fp32 | 20 (20%)" in table[1]
     assert "measured while the machine was busy" not in md
+
+
+def test_roofline_names_its_line_a_measured_rate_and_its_axis_gmacs_per_image():
+    from bench.report.figures import roofline_figure
+
+    base = {"setting": "1 thread", "sgemm_n": 64}
+    rows = [{**base, "model": "a", "backend": "eager", "precision": "fp32", "gmacs": 1.0, "fps": 10.0},
+            {**base, "model": "b", "backend": "onnxruntime", "precision": "fp32", "gmacs": 4.0, "fps": 20.0}]
+    fig = roofline_figure(rows, {"1 thread": 100.0})  # b runs at 160 GFLOP/s, above the SGEMM line
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    line = next(t for t in labels if "SGEMM" in t and "70" not in t)
+    assert "measured" in line and "not a bound" in line and "64x64" in line
+    assert "measured SGEMM rate: 100 GFLOP/s" in ax.get_title()
+    assert ax.get_xlabel().startswith("GMACs per image") and "not arithmetic intensity" in ax.get_xlabel()
+    assert "not a roofline bound" in fig.texts[0].get_text()
+    md_footer = "a measured rate, not a bound"
+    from bench.speed.report import speed_markdown
+
+    full = {"status": "ok", "threads": 1, "size": 64, "batch_size": 1, "warmup": 0, "runs": 2, "load_before": 0.1,
+            "load_after": 0.2, "cpu_count": 2, "device": "cpu", "device_name": "cpu", "torch": "x"}
+    frame = pd.DataFrame([{**full, **r, "gflops": 2 * r["gmacs"] * r["fps"], "of_sgemm": r["gmacs"] * r["fps"] / 50}
+                          for r in rows])
+    assert md_footer in speed_markdown(frame, {"1 thread": 100.0})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -85,7 +86,8 @@ def test_table1_rows_and_columns(synthetic_tables: dict[str, Path]) -> None:
     assert elb["row"] == "measured" and elb["loss"] == "adaptive"
     assert (elb["gmacs_paper"], elb["params_m_paper"], elb["fps_paper"]) == ("3.8", "0.6", "263.2")
     assert (elb["miou_pfcn_paper"], elb["miou_pseg_paper"]) == ("94.9", "94.0")
-    assert float(elb["gmacs_ours"]) == pytest.approx(3.7812) and float(elb["params_m_ours"]) == pytest.approx(0.6563)
+    assert float(elb["gmacs_ours"]) == pytest.approx(3.7812)
+    assert elb["params_m_ours"] == "0.656322"  # raw in the CSV: the Markdown rounds (once)
     assert float(elb["fps_ours"]) == pytest.approx(14.23) and elb["device"] == "cpu x2"
     assert float(elb["miou_synthetic_ours"]) == pytest.approx(91.23)
     assert float(elb["boundary_f_synthetic_ours"]) == pytest.approx(71.5)
@@ -259,3 +261,75 @@ def test_off_the_shelf_peers_join_table1_in_their_dataset_column(tmp_path: Path)
     # without a peers file, nothing changes
     plain = {p.name: p for p in write_tables(_results(tmp_path, rows), tmp_path / "plain", FOOTER, datasets)}
     assert all(r["row"] != "off-the-shelf" for r in _csv(plain["table1.csv"])[1])
+
+
+def test_markdown_rounds_each_number_once_from_the_raw_value(tmp_path: Path) -> None:
+    # ICNet's 93.05 is the binary 93.04999...: "%.1f" gives 93.0; FPS 10.9514 rounded first to 10.95 gives 10.9
+    rows = [
+        "elb,ELB (ours),adaptive,True,pfcn,pfcn-official,1291,264,662558,3.778,10.951400178731273,1.6294397098297662,"
+        "cpu,92.38,90.679,94.081,67.402,30,poly,cpu,runs/cpu/pfcn/elb",
+        "elb,ELB (ours),ce,False,pfcn,pfcn-official,1291,264,662558,3.778,10.951400178731273,1.6294397098297662,"
+        "cpu,92.736,91.126,94.346,68.758,30,poly,cpu,runs/cpu/pfcn/elb-ce",
+        "icnet,ICNet,ce,True,pfcn,pfcn-official,1291,264,6698566,3.5929,14.176916034426398,0.5527454198806883,"
+        "cpu,93.05,91.503,94.598,71.059,30,poly,cpu,runs/cpu/pfcn/icnet",
+    ]
+    paths = {p.name: p for p in write_tables(_results(tmp_path, rows), tmp_path / "out", FOOTER,
+                                             {"pfcn": "pfcn-official", "pseg": None})}
+    cells = _md_table(paths["table1.md"].read_text(encoding="utf-8"))
+    body = {row[0]: dict(zip(cells[0], row, strict=True)) for row in cells[1:]}
+    assert body["ICNet"]["mIoU PFCN (ours)"] == "93.1" and body["ICNet"]["Boundary F PFCN (ours)"] == "71.1"
+    assert body["ELB (ours)"]["FPS (ours, cpu)"] == "11.0 ± 1.6" and body["ICNet"]["FPS (ours, cpu)"] == "14.2 ± 0.6"
+    _, t1 = _csv(paths["table1.csv"])
+    assert next(r for r in t1 if r["model"] == "elb")["fps_ours"] == "10.951400178731273"  # raw, not 10.95
+    _, ab = _csv(paths["ablation.csv"])
+    assert next(r for r in ab if r["dataset"] == "pfcn")["miou_diff"] == "-0.356"
+    ab_cells = _md_table(paths["ablation.md"].read_text(encoding="utf-8"))
+    pfcn = dict(zip(ab_cells[0], next(r for r in ab_cells if r[1] == "pfcn"), strict=True))
+    assert pfcn["Δ mIoU"] == "-0.4" and pfcn["mIoU (CE)"] == "92.7"
+
+
+def test_loss_column_names_the_auxiliary_terms_each_model_declares(tmp_path: Path) -> None:
+    from bench.report.tables import loss_label
+
+    assert loss_label("elb", "adaptive") == "adaptive" and loss_label("enet", "ce") == "ce"
+    assert loss_label("bisenet", "ce") == "ce + 1 x ce on each of 2 auxiliary outputs (aux_16, aux_8)"
+    assert loss_label("icnet", "ce") == "ce + 0.4 x ce on each of 2 auxiliary outputs (sub24, sub4)"
+    assert loss_label("portraitnet", "ce") == "ce + 0.1 x boundary focal loss on the auxiliary output boundary"
+    assert loss_label("not-a-model", "ce") == "ce"
+    rows = [r.replace("enet,ENet,ce,True", "portraitnet,PortraitNet,ce,True") for r in SYNTHETIC_ROWS[:3]]
+    paths = {p.name: p for p in write_tables(_results(tmp_path, rows), tmp_path / "out", FOOTER, SYNTHETIC_ONLY)}
+    _, t1 = _csv(paths["table1.csv"])
+    assert next(r for r in t1 if r["model"] == "portraitnet")["loss"].startswith("ce + 0.1 x boundary focal loss")
+    md = paths["table1.md"].read_text(encoding="utf-8")
+    assert "PortraitNet: ce + 0.1 x boundary focal loss" in md and "ELB (ours): adaptive" in md
+    # the PortraitNet footnote states the training size the results record, not a literal
+    assert "203.2 FPS at 224x224" in md and "re-trained here at 128x128" not in md
+    sized = [r.replace(",3,poly,smoke,", ",3,poly,smoke,") for r in rows]
+    header = HEADER.replace(",epochs,", ",size,epochs,")
+    path = tmp_path / "sized.csv"
+    path.write_text("\n".join([header, *[r.replace(",71.5,3,", ",71.5,128,3,").replace(",65.0,3,", ",65.0,128,3,")
+                                         .replace(",68.25,3,", ",68.25,128,3,") for r in sized]]) + "\n")
+    md = next(p for p in write_tables(path, tmp_path / "sized", FOOTER, SYNTHETIC_ONLY)
+              if p.name == "table1.md").read_text(encoding="utf-8")
+    assert "ours is re-trained here at 128x128 (smoke profile)" in md
+
+
+def test_footer_says_which_runs_predate_the_stamped_commit(tmp_path: Path) -> None:
+    rows = [r.replace(",runs/elb-a", ",runs/smoke/synthetic/elb").replace(",runs/enet", ",runs/smoke/synthetic/enet")
+            for r in SYNTHETIC_ROWS]
+    results = _results(tmp_path, rows)
+    for run, config in (("elb", {"model": "elb"}), ("enet", {"model": "enet", "commit": "0ld0ld0"})):
+        folder = tmp_path / "runs" / "synthetic" / run  # where run-all records a finished run beside results.csv
+        folder.mkdir(parents=True)
+        (folder / "config.json").write_text(json.dumps(config))
+    text = next(p for p in write_tables(results, tmp_path / "out", FOOTER, SYNTHETIC_ONLY)
+                if p.name == "table1.md").read_text(encoding="utf-8")
+    assert "Runs that predate commit stamping: ELB (ours) record no commit" in text
+    assert "not known to be the commit above (abc1234)" in text
+    assert "Runs trained at another commit than abc1234: ENet (0ld0ld0)." in text
+    assert f"Tables written from these results at commit {git_commit()}" in text or git_commit() == "unknown"
+    same = {**FOOTER, "git_commit": "0ld0ld0"}
+    (tmp_path / "runs" / "synthetic" / "elb" / "config.json").write_text(json.dumps({"commit": "0ld0ld0"}))
+    text = next(p for p in write_tables(results, tmp_path / "same", same, SYNTHETIC_ONLY)
+                if p.name == "table2.md").read_text(encoding="utf-8")
+    assert "Every run's config.json records commit 0ld0ld0." in text and "predate" not in text

@@ -111,6 +111,23 @@ def test_changed_settings_are_refused_on_resume(portrait_data, tmp_path):
         train(replace(cfg, lr=1e-3, resume=True))
 
 
+
+def test_config_records_the_commit_and_a_resume_under_newer_code_is_allowed(portrait_data, tmp_path, monkeypatch):
+    from bench.machine import git_commit
+    from bench.runs.folder import RECORD_FIELDS, RESULT_FIELDS
+
+    assert "commit" not in RESULT_FIELDS and "commit" not in RECORD_FIELDS  # not what a run computes
+    run = tmp_path / "r"
+    cfg = TrainConfig(model="elb-dr4", data=str(portrait_data), out=str(run), max_iters_per_epoch=1, **SMALL)
+    train(cfg, stop_after_epoch=1)
+    first = json.loads((run / "config.json").read_text())
+    assert first["commit"] == git_commit() and "earlier_commits" not in first
+    assert weights(run)["config"]["commit"] == first["commit"]  # the checkpoint carries it too
+    monkeypatch.setattr(train_mod, "git_commit", lambda: "newer00")
+    train(replace(cfg, resume=True))  # another commit is no other setting
+    resumed = json.loads((run / "config.json").read_text())
+    assert resumed["commit"] == "newer00" and resumed["earlier_commits"] == [first["commit"]]
+
 def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(portrait_data, tmp_path,
                                                                                 monkeypatch):
     real = train_mod.compute_loss
