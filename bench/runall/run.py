@@ -13,10 +13,10 @@ recorded job with the same settings as finished and trains only the rest.
 
 A dataset may be a pack file (``bench pack``) instead of a folder: its runs train from batches made on the device
 (``bench.data.device_batches``) and are scored natively from its packed 600x800 test masks, and the figures show its
-test photos at the packed size. With ``parallel`` > 1 the unfinished jobs first train several at once, each in a
-process of its own on the same device (``train_in_processes``), before the jobs are evaluated and recorded in plan
-order as usual; a job that fails there is reported after the others finish, and the sequential pass then stops at it
-with its own error.
+test photos at the packed size. With ``parallel`` > 1 the unfinished jobs train several at once, each in a process
+of its own on the same device (``train_in_processes``), and each is evaluated and recorded here as soon as it has
+finished, while the others train on; a job that fails there is reported after the others finish, and the sequential
+pass then stops at it with its own error.
 """
 
 from __future__ import annotations
@@ -221,27 +221,33 @@ def _worker_setup(threads: int) -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")  # each epoch's line, from every process
 
 
-def train_in_processes(cfgs: list[TrainConfig], parallel: int, log: Callable[[str], None] = print) -> None:
+def train_in_processes(cfgs: list[TrainConfig], parallel: int, log: Callable[[str], None] = print,
+                       on_done: Callable[[int], None] | None = None) -> None:
     """Train ``cfgs`` up to ``parallel`` at once, each in its own process on its config's device.
 
     Processes, not threads or CUDA streams in one process: each model's step is a long chain of small kernels whose
     launch cost is Python's, so one interpreter per model keeps the GPU fed from as many CPU cores; the GPU
     interleaves the processes' kernels (faster still under MPS, which the GPU script can start). ``spawn``, as CUDA
     cannot be forked. The CPU cores are shared out evenly. Progress bars are off (N bars would garble each other);
-    every epoch still logs its line. The first error is raised once every other job has ended.
+    every epoch still logs its line. ``on_done(i)`` runs in this process as soon as ``cfgs[i]`` has finished, while
+    the others train on (run-all records the job there, so a budget that runs out loses no finished job). The first
+    training error is raised once every other job has ended.
     """
     threads = max(1, (os.cpu_count() or 1) // max(1, parallel))
     errors: list[tuple[str, BaseException]] = []
     with ProcessPoolExecutor(max_workers=parallel, mp_context=multiprocessing.get_context("spawn"),
                              initializer=_worker_setup, initargs=(threads,)) as pool:
-        futures = {pool.submit(_train_job, replace(cfg, progress=False)): cfg for cfg in cfgs}
+        futures = {pool.submit(_train_job, replace(cfg, progress=False)): i for i, cfg in enumerate(cfgs)}
         for future in as_completed(futures):
-            cfg = futures[future]
+            cfg = cfgs[futures[future]]
             try:
                 log(f"[train] {cfg.model} ({cfg.loss or 'default loss'}): finished in {future.result()}")
             except Exception as e:  # noqa: BLE001 - reported below, after the other jobs had their chance
                 log(f"[train] {cfg.model} ({cfg.loss or 'default loss'}): failed: {e}")
                 errors.append((cfg.out or cfg.model, e))
+                continue
+            if on_done is not None:
+                on_done(futures[future])
     if errors:
         raise errors[0][1]
 
@@ -299,33 +305,47 @@ def run_all(
     # middle of a job must not drop the rows of the jobs planned after it); rows are written in plan order
     finished = [_finished(job, profile, runs, out / "runs") for job in jobs]
     order = sorted(range(len(jobs)), key=lambda k: not finished[k])
+    rows: dict[int, dict[str, object]] = {}
+
+    def record(k: int) -> None:
+        """Train (or find) job k, evaluate it, copy its record and rewrite results.csv: after every job."""
+        job = jobs[k]
+        log(f"[{len(rows) + 1}/{len(jobs)}] {job.run_name} on {job.role}: train and evaluate")
+        run_dir, metrics, native = train_and_evaluate(job, profile, device, runs, out / "runs")
+        rows[k] = _result_row(job, data[job.role], measured[job.model], metrics, native, run_dir, profile, device)
+        _write_results(out / "results.csv", [rows[j] for j in sorted(rows)])
+
+    for k in order:
+        if finished[k]:
+            record(k)
     todo = [k for k in order if not finished[k]]
     if parallel > 1 and len(todo) > 1:
         log(f"[train] {len(todo)} jobs, {min(parallel, len(todo))} at a time, each in its own process on {device}")
-        train_in_processes([_job_run(jobs[k], profile, runs, device)[1] for k in todo], parallel, log)
-    rows: dict[int, dict[str, object]] = {}
-    for i, k in enumerate(order, 1):
-        job = jobs[k]
-        log(f"[{i}/{len(jobs)}] {job.run_name} on {job.role}: train and evaluate")
-        run_dir, metrics, native = train_and_evaluate(job, profile, device, runs, out / "runs")
-        ds = data[job.role]
-        meas = measured[job.model]
-        rows[k] = {
-            "model": job.model, "paper_name": get_spec(job.model).paper_name, "loss": job.loss,
-            "loss_default": job.is_default,
-            "dataset": job.role, "dataset_name": ds.name, "n_train": len(ds.ids("train")),
-            "n_test": len(ds.ids("test")), "params": meas["params"], "gmacs": meas["gmacs"],
-            "fps": meas["fps"], "fps_spread": meas.get("fps_iqr", ""), "device": meas.get("device", device),
-            "miou": _percent(metrics["miou"]), "iou_bg": _percent(metrics["iou"]["background"]),
-            "iou_fg": _percent(metrics["iou"]["portrait"]), "boundary_f": _percent(metrics["boundary_f"]),
-            "miou_native": _percent(native["miou"]), "boundary_f_native": _percent(native["boundary_f"]),
-            "size": profile.train_setting("size"), "train_minutes": train_minutes(run_dir),
-            "epochs": profile.train_setting("epochs"),
-            "schedule": profile.train_setting("schedule"), "profile": profile.name, "run_dir": str(run_dir),
-        }
-        _write_results(out / "results.csv", [rows[j] for j in sorted(rows)])  # after every job
+        train_in_processes([_job_run(jobs[k], profile, runs, device)[1] for k in todo], parallel, log,
+                           on_done=lambda i: record(todo[i]))
+    for k in todo:
+        if k not in rows:
+            record(k)
     build_reports(out, log=log)
     return out / "results.csv"
+
+
+def _result_row(job: Job, ds: PortraitDataset | Pack, meas: Mapping[str, object], metrics: Mapping[str, object],
+                native: Mapping[str, object], run_dir: Path, profile: Profile, device: str) -> dict[str, object]:
+    """One row of ``results.csv`` (``RESULT_COLUMNS``)."""
+    return {
+        "model": job.model, "paper_name": get_spec(job.model).paper_name, "loss": job.loss,
+        "loss_default": job.is_default,
+        "dataset": job.role, "dataset_name": ds.name, "n_train": len(ds.ids("train")),
+        "n_test": len(ds.ids("test")), "params": meas["params"], "gmacs": meas["gmacs"],
+        "fps": meas["fps"], "fps_spread": meas.get("fps_iqr", ""), "device": meas.get("device", device),
+        "miou": _percent(metrics["miou"]), "iou_bg": _percent(metrics["iou"]["background"]),
+        "iou_fg": _percent(metrics["iou"]["portrait"]), "boundary_f": _percent(metrics["boundary_f"]),
+        "miou_native": _percent(native["miou"]), "boundary_f_native": _percent(native["boundary_f"]),
+        "size": profile.train_setting("size"), "train_minutes": train_minutes(run_dir),
+        "epochs": profile.train_setting("epochs"),
+        "schedule": profile.train_setting("schedule"), "profile": profile.name, "run_dir": str(run_dir),
+    }
 
 
 def _write_results(path: Path, rows: list[dict[str, object]]) -> None:
