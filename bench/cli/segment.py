@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import click
 
+from bench import __version__
 from bench.cli.help import HELP_OPTIONS, OneLineCommand, examples
+from bench.deploy.backends import BACKENDS, PRECISIONS
 from bench.devices import device_option
 from bench.progress import Progress
 
@@ -34,11 +36,16 @@ def _echo_skip(path, message: str) -> None:
 @click.option("--smooth", default=0.0, show_default=True, type=click.FloatRange(0.0, 1.0, max_open=True),
               help="Videos: weight of the previous frame's probabilities (0: no temporal smoothing).")
 @click.option("--device", default="cpu", show_default=True, callback=device_option, help="cpu, cuda or cuda:N.")
+@click.option("--backend", default="auto", show_default=True, type=click.Choice(["auto", *BACKENDS]),
+              help="Inference back end; auto: eager PyTorch for a run, onnxruntime (else OpenVINO) for an .onnx file.")
+@click.option("--precision", default="fp32", show_default=True, type=click.Choice(PRECISIONS),
+              help="int8: static quantization calibrated on the run's training images (onnxruntime or openvino).")
 @click.option("--threads", default=None, type=int, help="Inference threads [default: the runtime's].")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
+@click.version_option(__version__, prog_name="segment")
 def segment(inputs: tuple[str, ...], source: str, out: str, want_mask: bool, want_cutout: bool,
             background_spec: str | None, want_preview: bool, size: int | None, max_side: int, smooth: float,
-            device: str, threads: int | None, no_progress: bool) -> None:
+            device: str, backend: str, precision: str, threads: int | None, no_progress: bool) -> None:
     """Segment the portrait in photos and videos: INPUTS are files, folders or (quoted) glob patterns.
 
     Photos keep their aspect ratio (fitted into the model input and padded), EXIF orientation is applied, greyscale,
@@ -55,7 +62,8 @@ def segment(inputs: tuple[str, ...], source: str, out: str, want_mask: bool, wan
         paths = expand_inputs(inputs)
         stems = output_stems(paths)
         background = parse_background(background_spec) if background_spec else None
-        predictor = load_segment_predictor(source, device=device, threads=threads)
+        predictor = load_segment_predictor(source, device=device, threads=threads, backend=backend,
+                                           precision=precision)
         hw = input_hw(predictor, size)
         photos = [p for p in paths if not is_video(p)]
         skipped = []

@@ -37,9 +37,11 @@ class SegmentError(UserError):
 
 
 # -- models ----------------------------------------------------------------------------------------------------
-def load_segment_predictor(source: str | os.PathLike, device: str = "cpu", threads: int | None = None) -> Predictor:
+def load_segment_predictor(source: str | os.PathLike, device: str = "cpu", threads: int | None = None,
+                           backend: str = "auto", precision: str = "fp32") -> Predictor:
     """A predictor for a run folder, a checkpoint or an ``.onnx`` file, from the project's one inference runtime
-    (``load_predictor``: eager PyTorch for a run or checkpoint, onnxruntime or OpenVINO for ONNX)."""
+    (``load_predictor``: by default eager PyTorch for a run or checkpoint, onnxruntime or OpenVINO for ONNX; any back
+    end and precision it offers on request, int8 calibrated on the run's own training images)."""
     from bench.deploy.runtime import load_predictor
     from bench.deploy.sources import is_onnx_source
     from bench.registry import MODELS
@@ -47,7 +49,13 @@ def load_segment_predictor(source: str | os.PathLike, device: str = "cpu", threa
     # the runtime gives a registered name (or module:callable) random weights: segment needs a trained model
     if not is_onnx_source(source) and (str(source) in MODELS or not Path(source).exists()):
         raise SegmentError(f"{source}: not a run folder or checkpoint (segment needs a trained model)")
-    return load_predictor(source, threads=threads, device=device)
+    calibration = None
+    if precision == "int8" and not is_onnx_source(source):
+        from bench.deploy.sources import load_torch_source
+
+        calibration = load_torch_source(source)[1].get("data")
+    return load_predictor(source, backend=backend, precision=precision, threads=threads, device=device,
+                          calibration=calibration)
 
 
 def input_hw(predictor: Predictor, size: int | None = None) -> tuple[int, int]:

@@ -236,6 +236,13 @@ def test_runs_and_onnx_models_go_through_the_project_runtime(tiny_run, tmp_path)
                                   str(tmp_path / "o"), "--no-progress"])
     assert r.exit_code == 0, r.output
     assert cv2.imread(str(tmp_path / "o" / "x_mask.png"), cv2.IMREAD_UNCHANGED).shape == (40, 30)
+    # a run on another back end and precision: int8 through onnxruntime, calibrated on the run's training images
+    r = CliRunner().invoke(main, ["segment", str(tmp_path / "x.png"), "--model", str(tiny_run), "--backend",
+                                  "onnxruntime", "--precision", "int8", "--out", str(tmp_path / "q"), "--no-progress"])
+    assert r.exit_code == 0, r.output
+    assert cv2.imread(str(tmp_path / "q" / "x_mask.png"), cv2.IMREAD_UNCHANGED).shape == (40, 30)
+    r = CliRunner().invoke(main, ["segment", "--version"])
+    assert r.exit_code == 0 and r.output.startswith("segment, version")
 
 
 def test_exif_jpeg_bytes_roundtrip_is_what_pillow_wrote():
