@@ -89,17 +89,10 @@ def evaluate(
     return out
 
 
-def evaluate_native(
-    model: nn.Module | Predictor,
-    data: PortraitDataset | Pack | str | os.PathLike,
-    split: str = "test",
-    size: int = INPUT_SIZE,
-    device: str | torch.device = "cpu",
-    batch_size: int = 8,
-    tolerance: float = BOUNDARY_TOLERANCE,
-    num_classes: int = NUM_CLASSES,
-    ids: Sequence[str] | None = None,
-) -> dict[str, object]:
+def evaluate_native(model: nn.Module | Predictor, data: PortraitDataset | Pack | str | os.PathLike, split: str = "test",
+                    *, size: int = INPUT_SIZE, device: str | torch.device = "cpu", batch_size: int = 8,
+                    tolerance: float = BOUNDARY_TOLERANCE, num_classes: int = NUM_CLASSES,
+                    ids: Sequence[str] | None = None) -> dict[str, object]:
     """Metrics at each image's own resolution: logits from a ``size`` input, upsampled bilinearly (``predict``).
 
     ``ids`` restricts the split to those samples (a run's held-out validation part of train).
@@ -171,7 +164,8 @@ def evaluate_split(
                              "(trained with --val-fraction 0)")
         source_split, ids = "train", holdout_ids(ds.ids("train"), val_fraction)[1]
     if native:
-        metrics = evaluate_native(model, ds, source_split, size, device, batch_size, tolerance, num_classes, ids)
+        metrics = evaluate_native(model, ds, source_split, size=size, device=device, batch_size=batch_size,
+                                  tolerance=tolerance, num_classes=num_classes, ids=ids)
     else:
         tensors = PortraitTorchDataset(ds, source_split, size, ids=ids)
         metrics = evaluate(model, tensors, device=device, batch_size=batch_size, tolerance=tolerance,
