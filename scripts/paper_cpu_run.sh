@@ -4,8 +4,8 @@
 #
 # The code that trains is pinned to PAPER_COMMIT, in its own worktree and venv, so work on main cannot change the run
 # half-way. Every minute the run's small files and its latest checkpoint are copied to reports/paper/runs/pfcn/<model>/
-# (commit them); on a new machine, with data/pfcn rebuilt at the same path, this script copies the checkpoint back and
-# the run resumes exactly where the last recorded epoch ended.
+# (commit the small files; the checkpoint is ignored by git); where that checkpoint is present, with data/pfcn rebuilt at
+# the same path, this script copies it back and the run resumes exactly where the last recorded epoch ended.
 #
 #   scripts/paper_cpu_run.sh [elb|elb-dr4]        # start or resume; log in runs/paper-cpu-<model>.log
 set -euo pipefail
