@@ -40,6 +40,17 @@ def _registered_model(_ctx: click.Context, param: click.Parameter, name: str | t
     return name
 
 
+def _model_or_zoo(ctx: click.Context, param: click.Parameter, name: str | tuple[str, ...] | None
+                  ) -> str | tuple[str, ...] | None:
+    """Option callback: a registered model name, or a zoo name (shipped trained weights, `bench zoo`)."""
+    from bench.deploy.zoo import is_zoo_name
+
+    if isinstance(name, tuple):
+        return tuple(n if is_zoo_name(n) else _registered_model(ctx, param, n) for n in name) \
+            if "all" not in name else _registered_model(ctx, param, name)
+    return name if name is not None and is_zoo_name(name) else _registered_model(ctx, param, name)
+
+
 def _sized_models(names: list[str], size: int) -> list[str]:
     """``names`` if every model takes a SIZE x SIZE input, else a usage error naming the size that would."""
     from bench.registry import check_input_size
@@ -169,10 +180,14 @@ def train(model_name: str, data: str, out: str | None, epochs: int, batch_size: 
     "bench eval --run runs/elb-pfcn",
     "bench eval --run runs/elb-pfcn --data data/pseg --json",
     "bench eval --checkpoint runs/elb-pfcn/checkpoint.pt --device cuda",
+    "bench eval --model elb-pfcn --data data/pfcn --native",
     "bench eval --onnx elb-int8.onnx",
     "bench eval --run runs/elb-pfcn --backend openvino --precision int8",
     "bench eval --predictions runs/peers/mediapipe-selfie-general --data data/pfcn"))
 @click.option("--run", "run_dir", default=None, type=click.Path(), help="A training run folder.")
+@click.option("--model", "zoo_name", default=None,
+              help="A zoo name (`bench zoo`): shipped weights, scored as their manifest says a photo is seen "
+                   "(needs --data; metrics go to runs/zoo/NAME/).")
 @click.option("--checkpoint", default=None, type=click.Path(), help="A checkpoint file (instead of --run).")
 @click.option("--predictions", default=None, type=click.Path(),
               help="Instead of a model: a folder of <id>.png masks (0/1 or 0/255) from any model, scored at the "
@@ -194,27 +209,32 @@ def train(model_name: str, data: str, out: str | None, epochs: int, batch_size: 
 @click.option("--calib-data", default=None, type=click.Path(file_okay=False),
               help="A portrait dataset whose training images calibrate int8 [default: the training dataset].")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON object.")
-def eval_cmd(run_dir: str | None, checkpoint: str | None, predictions: str | None, data: str | None, split: str,
-             device: str, size: int | None, native: bool, onnx_file: str | None, backend: str, precision: str,
-             calib_data: str | None, as_json: bool) -> None:
+def eval_cmd(run_dir: str | None, zoo_name: str | None, checkpoint: str | None, predictions: str | None,
+             data: str | None, split: str, device: str, size: int | None, native: bool, onnx_file: str | None,
+             backend: str, precision: str, calib_data: str | None, as_json: bool) -> None:
     """mIoU (one confusion matrix over the split), per-class IoU and boundary F; writes metrics.json."""
     from bench.data.io import to_json
     from bench.eval.backend import evaluate_on_backend
     from bench.eval.evaluate import evaluate_run
     from bench.eval.predictions import evaluate_predictions
 
-    if sum(x is not None for x in (run_dir, checkpoint, onnx_file, predictions)) != 1:
-        raise click.UsageError("give exactly one of --run, --checkpoint, --onnx and --predictions")
-    if predictions is not None and data is None:
-        raise click.UsageError("--predictions needs --data (the dataset the masks predict)")
+    if sum(x is not None for x in (run_dir, zoo_name, checkpoint, onnx_file, predictions)) != 1:
+        raise click.UsageError("give exactly one of --run, --model, --checkpoint, --onnx and --predictions")
+    if (predictions is not None or zoo_name is not None) and data is None:
+        raise click.UsageError(f"{'--predictions' if predictions else '--model'} needs --data (the dataset to "
+                               "score on)")
     on_backend = onnx_file is not None or backend != "eager" or precision != "fp32"
     if predictions is not None and (on_backend or calib_data is not None):
         raise click.UsageError("--predictions scores masks as given: --backend, --precision and --calib-data "
                                "apply to a model")
     if onnx_file is not None and not onnx_file.lower().endswith(".onnx"):
         raise click.UsageError(f"--onnx {onnx_file}: the file name must end in .onnx")
-    source = run_dir or checkpoint or onnx_file
-    if predictions is not None:
+    source = run_dir or zoo_name or checkpoint or onnx_file
+    if zoo_name is not None and not on_backend:
+        from bench.eval.zoo import evaluate_zoo
+
+        m = evaluate_zoo(zoo_name, data, split, size, native, device)
+    elif predictions is not None:
         m = evaluate_predictions(predictions, data, split)
     elif on_backend:
         m = evaluate_on_backend(source, data, split, "auto" if onnx_file and backend == "eager" else backend,
@@ -242,9 +262,9 @@ def eval_cmd(run_dir: str | None, checkpoint: str | None, predictions: str | Non
     "bench speed --model elb",
     "bench speed --model elb --model enet --backend all --precision fp32 --precision int8 --calib-data data/pfcn",
     "bench speed --model bisenet --device cuda --half --json"))
-@click.option("--model", "model_names_", required=True, multiple=True, callback=_registered_model,
-              help="A registered model name (list: `bench models`); repeat it, or give all, to compare models "
-                   "(timed interleaved).")
+@click.option("--model", "model_names_", required=True, multiple=True, callback=_model_or_zoo,
+              help="A registered model name (list: `bench models`) or a zoo name (`bench zoo`); repeat it, or give "
+                   "all, to compare models (timed interleaved).")
 @click.option("--backend", "backends", multiple=True, default=("eager",), show_default=True,
               type=click.Choice([*BACKENDS, "all"]),
               help="Repeatable; all: every back end of the device.")
@@ -304,9 +324,11 @@ def speed(model_names_: tuple[str, ...], backends: tuple[str, ...], precisions: 
 @main.command(epilog=examples(
     "bench export --run runs/paper/pfcn/elb --out elb.onnx",
     "bench export --run runs/paper/pfcn/elb --precision int8 --out elb-int8.onnx",
-    "bench export --model enet --size 256 --out enet.onnx"))
-@click.option("--model", "source", default=None, callback=_registered_model,
-              help="A registered model name (random weights, for timing; list: `bench models`).")
+    "bench export --model enet --size 256 --out enet.onnx",
+    "bench export --model elb-pfcn --out elb-pfcn.onnx"))
+@click.option("--model", "source", default=None, callback=_model_or_zoo,
+              help="A zoo name (shipped trained weights, `bench zoo`), or a registered model name (random weights, "
+                   "for timing; list: `bench models`).")
 @click.option("--run", "run_dir", default=None, type=click.Path(), help="A training run folder, or a checkpoint file.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="The .onnx file to write.")
 @click.option("--size", default=None, type=click.IntRange(1),
@@ -499,3 +521,61 @@ def gallery(source: str, data: str, peers: tuple[str, ...], split: str, count: i
 
 if __name__ == "__main__":
     main()
+
+
+@main.group(invoke_without_command=True, epilog=examples(
+    "bench zoo", "bench zoo --json",
+    "bench zoo add --run runs/cpu/pfcn/elb --name elb-pfcn --profile cpu",
+    "bench zoo add-published --weights ext/result/SINet/SINet.pth --model sinet --name sinet-eg1800 "
+    "--data data/pfcn"))
+@click.option("--json", "as_json", is_flag=True, help="A JSON list of the entries (name, model, dataset, miou, ...).")
+@click.pass_context
+def zoo(ctx: click.Context, as_json: bool) -> None:
+    """The shipped trained weights (the names --model takes in segment, eval, export, speed and gallery)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from bench.data.io import to_json
+    from bench.deploy.zoo import entries
+    from bench.report.zoo import zoo_rows, zoo_table
+
+    if as_json:
+        click.echo(to_json(zoo_rows(entries().values()), indent=None))
+        return
+    click.echo(zoo_table(entries().values()))
+
+
+@zoo.command("add", epilog=examples("bench zoo add --run runs/cpu/pfcn/elb --name elb-pfcn --profile cpu"))
+@click.option("--run", "run_dir", required=True, type=click.Path(exists=True), help="A finished training run folder.")
+@click.option("--name", required=True, help="The zoo name (e.g. elb-pfcn).")
+@click.option("--profile", required=True, help="The bench run-all profile the run was trained under (cpu, paper).")
+@click.option("--data", default=None, type=click.Path(), help="Dataset to score on [default: the run's own].")
+@click.option("--folder", default=None, type=click.Path(file_okay=False), help="[default: the package's zoo/]")
+def zoo_add(run_dir: str, name: str, profile: str, data: str | None, folder: str | None) -> None:
+    """Store a finished run's weights in the zoo (float16), re-score them as stored, write the manifest."""
+    from bench.deploy.zoo import FOLDER
+    from bench.eval.zoo import add_run
+
+    entry = add_run(run_dir, name, profile, folder or FOLDER, data)
+    m = entry.manifest["metrics"]
+    click.echo(f"{entry.path} ({entry.manifest['bytes'] / 1e6:.2f} MB, sha256 {entry.sha256[:12]}): mIoU "
+               f"{m['miou']} at {entry.size}, {m['miou_native']} native; recorded "
+               f"{entry.manifest['metrics_recorded']['miou']}")
+
+
+@zoo.command("add-published", epilog=examples(
+    "bench zoo add-published --weights ext/result/SINet/SINet.pth --model sinet --name sinet-eg1800 "
+    "--data data/pfcn"))
+@click.option("--weights", required=True, type=click.Path(dir_okay=False), help="The published weights file.")
+@click.option("--model", "model_name", required=True, help="Its registry model (sinet, extremec3net).")
+@click.option("--name", required=True, help="The zoo name (e.g. sinet-eg1800).")
+@click.option("--data", required=True, type=click.Path(), help="Dataset whose test split scores it.")
+@click.option("--folder", default=None, type=click.Path(file_okay=False), help="[default: the package's zoo/]")
+def zoo_add_published(weights: str, model_name: str, name: str, data: str, folder: str | None) -> None:
+    """Store another project's published weights in the zoo with their licence and source, scored here."""
+    from bench.deploy.zoo import FOLDER
+    from bench.eval.zoo import add_published
+
+    entry = add_published(weights, model_name, name, data, folder or FOLDER)
+    m = entry.manifest["metrics"]
+    click.echo(f"{entry.path} ({entry.manifest['bytes'] / 1e6:.2f} MB, sha256 {entry.sha256[:12]}): mIoU "
+               f"{m['miou']} at {entry.size}, {m['miou_native']} native")

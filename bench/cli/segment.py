@@ -17,12 +17,13 @@ def _echo_skip(path, message: str) -> None:
 
 
 @click.command(cls=OneLineCommand, context_settings=HELP_OPTIONS, epilog=examples(
-    "segment photo.jpg --model runs/elb-pfcn",
-    "bench segment 'holiday/*.jpg' --model runs/elb-pfcn --cutout --background blur --out cut",
-    "bench segment clip.mp4 --model runs/elb-pfcn --background green --smooth 0.6 --device cuda"))
+    "segment photo.jpg  # the zoo's ELB (`bench zoo` lists the shipped weights)",
+    "bench segment 'holiday/*.jpg' --model erfnet-pfcn --cutout --background blur --out cut",
+    "bench segment clip.mp4 --model runs/cpu/pfcn/elb --background green --smooth 0.6 --device cuda"))
 @click.argument("inputs", nargs=-1, required=True)
-@click.option("--model", "source", required=True, type=click.Path(exists=True),
-              help="A training run folder, a checkpoint file or an .onnx file.")
+@click.option("--model", "source", default=None,
+              help="A zoo name (`bench zoo`), a training run folder, a checkpoint file or an .onnx file "
+                   "[default: the zoo's ELB].")
 @click.option("--out", default="segmented", show_default=True, type=click.Path(file_okay=False),
               help="Output folder: <name>_mask.png, _cutout.png, _background.jpg, _preview.jpg (.mp4 for videos).")
 @click.option("--mask", "want_mask", is_flag=True, help="The mask PNG (0 background, 255 portrait) [the default].")
@@ -43,14 +44,16 @@ def _echo_skip(path, message: str) -> None:
 @click.option("--threads", default=None, type=int, help="Inference threads [default: the runtime's].")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.version_option(__version__, prog_name="segment")
-def segment(inputs: tuple[str, ...], source: str, out: str, want_mask: bool, want_cutout: bool,
+def segment(inputs: tuple[str, ...], source: str | None, out: str, want_mask: bool, want_cutout: bool,
             background_spec: str | None, want_preview: bool, size: int | None, max_side: int, smooth: float,
             device: str, backend: str, precision: str, threads: int | None, no_progress: bool) -> None:
     """Segment the portrait in photos and videos: INPUTS are files, folders or (quoted) glob patterns.
 
-    Photos keep their aspect ratio (fitted into the model input and padded), EXIF orientation is applied, greyscale,
-    RGBA and 16-bit files are accepted, and an unreadable file is skipped with one line while the rest continue.
+    Each photo is fitted to the model as it was trained (the whole photo resized to its square input) and the mask
+    mapped back to the photo's own size; EXIF orientation is applied, greyscale, RGBA and 16-bit files are accepted,
+    and an unreadable file is skipped with one line while the rest continue.
     """
+    from bench.deploy.zoo import DEFAULT
     from bench.segment.files import expand_inputs, is_video, output_stems, segment_images
     from bench.segment.photos import SegmentError, input_hw, load_segment_predictor, parse_background
     from bench.segment.video import segment_video
@@ -62,7 +65,7 @@ def segment(inputs: tuple[str, ...], source: str, out: str, want_mask: bool, wan
         paths = expand_inputs(inputs)
         stems = output_stems(paths)
         background = parse_background(background_spec) if background_spec else None
-        predictor = load_segment_predictor(source, device=device, threads=threads, backend=backend,
+        predictor = load_segment_predictor(source or DEFAULT, device=device, threads=threads, backend=backend,
                                            precision=precision)
         hw = input_hw(predictor, size)
         photos = [p for p in paths if not is_video(p)]

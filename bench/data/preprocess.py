@@ -111,6 +111,13 @@ class Preprocess:
                  layout="NCHW float32, (pixel / scale - mean) / std")
         return d
 
+    @classmethod
+    def from_dict(cls, d: dict) -> Preprocess:
+        """The inverse of ``to_dict`` (its descriptive keys ignored)."""
+        return cls(tuple(int(v) for v in d["size"]), d.get("resize", "squash"), d.get("channels", "RGB"),
+                   tuple(float(v) for v in d["mean"]), tuple(float(v) for v in d["std"]),
+                   d.get("interpolation", "auto"))
+
     def fit(self, rgb: np.ndarray) -> tuple[np.ndarray, Fit]:
         """The photo as the model input (RGB uint8 at ``size``) and where it sits there."""
         if self.resize == "squash":

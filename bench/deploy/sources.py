@@ -1,5 +1,5 @@
 """What a model source is, for the runtime and the exporter alike: a registered model name (or ``module:callable``),
-a training run folder, a checkpoint file, or an ``.onnx`` file.
+a zoo name (``bench.deploy.zoo``), a training run folder, a checkpoint file, or an ``.onnx`` file.
 
 This sits below ``bench.deploy.runtime`` and ``bench.deploy.export`` so that the runtime can export a PyTorch source
 for an ONNX back end while the exporter reads sources, without an import cycle.
@@ -15,8 +15,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from bench.data.preprocess import Preprocess
 from bench.defaults import INPUT_SIZE, NUM_CLASSES
 from bench.deploy.backends import BackendError, NotInstalled
+from bench.deploy.zoo import get_entry, is_zoo_name, load_zoo_model
 from bench.registry import MODELS, build_model
 from bench.runs.checkpoint import CheckpointError, load_model
 from bench.runs.folder import RunConfig
@@ -27,12 +29,18 @@ def is_onnx_source(source: str | os.PathLike) -> bool:
 
 
 def load_torch_source(source: str | os.PathLike) -> tuple[nn.Module, dict[str, object]]:
-    """A PyTorch model in eval mode and its facts (model name, size, num_classes, trained or not, data).
+    """A PyTorch model in eval mode and its facts (model name, size, num_classes, trained or not, data, and the
+    ``Preprocess`` it expects as a dict under ``preprocess``).
 
-    ``source``: a run folder or checkpoint file (trained weights), else a registered name or ``module:callable``
-    (random weights, the same for every call, at ``INPUT_SIZE``).
+    ``source``: a zoo name, a run folder or checkpoint file (trained weights), else a registered name or
+    ``module:callable`` (random weights, the same for every call, at ``INPUT_SIZE``).
     """
     name = str(source)
+    if is_zoo_name(name):
+        entry = get_entry(name)
+        return load_zoo_model(name), {"model": entry.model, "size": entry.size, "num_classes": NUM_CLASSES,
+                                      "trained": True, "source": name, "zoo": name, "data": None,
+                                      "preprocess": entry.manifest["preprocess"]}
     try:
         if name in MODELS or (":" in name and not Path(name).exists()):
             with torch.random.fork_rng():  # the same name always gives the same random weights
@@ -41,15 +49,25 @@ def load_torch_source(source: str | os.PathLike) -> tuple[nn.Module, dict[str, o
             return model, {"model": name, "size": INPUT_SIZE, "num_classes": NUM_CLASSES, "trained": False,
                            "source": name}
         if not Path(name).exists():
-            raise BackendError(f"{name}: neither a registered model ({', '.join(MODELS)}), a run folder, "
-                               "a checkpoint nor an .onnx file")
+            raise BackendError(f"{name}: neither a registered model ({', '.join(MODELS)}), a zoo name (`bench zoo`), "
+                               "a run folder, a checkpoint nor an .onnx file")
         model = load_model(name)
     except CheckpointError as e:
         raise BackendError(str(e)) from e
     cfg = RunConfig.from_dict(model.run_config)
     return model, {"model": cfg.model, "size": cfg.size, "num_classes": cfg.num_classes, "trained": True,
                    "source": name, "data": cfg.data or None, "epochs_trained": model.trained_epochs,
-                   "val_fraction": cfg.raw.get("val_fraction")}
+                   "val_fraction": cfg.raw.get("val_fraction"),
+                   "preprocess": Preprocess((cfg.size, cfg.size)).to_dict()}
+
+
+def source_preprocess(info: dict) -> Preprocess:
+    """How a source's model sees a photo: what its facts record (a zoo manifest, an exported file's metadata), else
+    the training policy at its size (squash, RGB, ImageNet mean and std)."""
+    if info.get("preprocess"):
+        return Preprocess.from_dict(info["preprocess"])
+    size = int(info.get("size") or INPUT_SIZE)
+    return Preprocess((size, size))
 
 
 def load_onnx(path: str | os.PathLike) -> object:

@@ -30,7 +30,7 @@ from bench.data.format import PortraitDataset
 from bench.data.io import atomic_write_json
 from bench.data.pack import Pack, open_data
 from bench.data.pipeline import PortraitTorchDataset, holdout_ids, worker_init
-from bench.data.preprocess import Fit, Preprocess, portrait_logit
+from bench.data.preprocess import Fit, Preprocess, portrait_logit, resize_mask
 from bench.defaults import INPUT_SIZE, NUM_CLASSES
 from bench.deploy.predict import as_predictor, labels
 from bench.deploy.runtime import Predictor
@@ -92,14 +92,18 @@ def evaluate(
 def evaluate_native(model: nn.Module | Predictor, data: PortraitDataset | Pack | str | os.PathLike, split: str = "test",
                     *, size: int = INPUT_SIZE, device: str | torch.device = "cpu", batch_size: int = 8,
                     tolerance: float = BOUNDARY_TOLERANCE, num_classes: int = NUM_CLASSES,
-                    ids: Sequence[str] | None = None) -> dict[str, object]:
+                    ids: Sequence[str] | None = None, preprocess: Preprocess | None = None) -> dict[str, object]:
     """Metrics at each image's own resolution: logits from a ``size`` input, upsampled bilinearly (``predict``).
 
-    ``ids`` restricts the split to those samples (a run's held-out validation part of train).
+    ``ids`` restricts the split to those samples (a run's held-out validation part of train); ``preprocess`` is how
+    the model sees a photo when it is not the training policy at ``size`` (a published model's, from its manifest).
     """
     ds = data if isinstance(data, PortraitDataset | Pack) else open_data(Path(data))
     ds.check_split(split)  # as PortraitTorchDataset does for the resized path: empty, bad values or no portrait
     ids = list(ds.ids(split) if ids is None else ids)
+    if preprocess is not None and isinstance(ds, Pack):
+        raise SplitError(f"{ds.root}: a pack holds photos already squashed for the training policy; score a model "
+                         "with its own preprocessing on the dataset folder")
     if isinstance(ds, Pack) and size != ds.size:
         raise SplitError(f"{ds.root}: packed at {ds.size} px; native scoring from a pack needs the model input at "
                          f"that size, not {size}")
@@ -111,11 +115,36 @@ def evaluate_native(model: nn.Module | Predictor, data: PortraitDataset | Pack |
             preds = _packed_labels(model, [ds.load_image(i) for i in chunk], [m.shape for m in masks], device)
         else:
             masks = [ds.load_mask(i) for i in chunk]
-            preds = predict(model, [ds.load_image(i) for i in chunk], size, device, batch_size)
+            preds = labels(model, [ds.load_image(i) for i in chunk], preprocess or Preprocess((size, size)),
+                           batch_size, device)
         for pred, mask in zip(preds, masks, strict=True):
             acc.update(pred, mask)
     out = acc.result()
     out.update({"dataset": ds.name, "split": split, "size": size, "resolution": "native"})
+    return out
+
+
+@torch.inference_mode()
+def evaluate_at_input(model: nn.Module | Predictor, data: PortraitDataset | str | os.PathLike, split: str,
+                      preprocess: Preprocess, *, device: str | torch.device = "cpu", batch_size: int = 8,
+                      tolerance: float = BOUNDARY_TOLERANCE, num_classes: int = NUM_CLASSES) -> dict[str, object]:
+    """Metrics at the model's input size for a model with its own ``Preprocess``: each photo fitted as it says, the
+    arg-max at the input against the mask resized there (nearest). With the training policy this is ``evaluate``."""
+    ds = data if isinstance(data, PortraitDataset) else open_data(Path(data))
+    ds.check_split(split)
+    ids = list(ds.ids(split))
+    h, w = preprocess.size
+    if preprocess.resize != "squash" or h != w:
+        raise SplitError(f"scoring at the input size needs a square squash input, not {preprocess.resize} {h}x{w}")
+    predictor = as_predictor(model, device)
+    acc = MetricAccumulator(num_classes, tolerance)
+    for start in range(0, len(ids), batch_size):
+        chunk = ids[start:start + batch_size]
+        x, _ = preprocess.batch([ds.load_image(i) for i in chunk])
+        pred = np.asarray(predictor(x)).argmax(1).astype(np.uint8)
+        acc.update(pred, np.stack([resize_mask(ds.load_mask(i), h) for i in chunk]))
+    out = acc.result()
+    out.update({"dataset": ds.name, "split": split, "size": h, "resolution": "model"})
     return out
 
 

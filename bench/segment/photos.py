@@ -2,17 +2,18 @@
 
 The model is any *predictor*: a callable taking a float32 (N, 3, H, W) ImageNet-normalised batch and returning float32
 (N, 2, H, W) logits, with an ``input_size`` attribute (``load_segment_predictor`` gets one for a run, a checkpoint or
-an ONNX file from ``bench.deploy.runtime``, the project's one inference runtime). Photos keep their aspect ratio: each
-is letterboxed into the model's input (``bench.data.preprocess``) and the prediction mapped back onto it by
-``bench.deploy.predict``, the one prediction path. Everything downstream works on the portrait probability map (the
-sigmoid of the portrait-minus-background logit, so ``p > 0.5`` is the arg-max).
+an ONNX file from ``bench.deploy.runtime``, the project's one inference runtime). Each photo is fitted to the model's
+input the way that model was trained and scored (its ``Preprocess``: for every model here, the whole photo squashed
+to the square input), so a user's masks are the ones `bench eval --native` scores, and the prediction is mapped back
+onto the photo by ``bench.deploy.predict``, the one prediction path. Everything downstream works on the portrait
+probability map (the sigmoid of the portrait-minus-background logit, so ``p > 0.5`` is the arg-max).
 """
 
 from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -39,17 +40,24 @@ class SegmentError(UserError):
 # -- models ----------------------------------------------------------------------------------------------------
 def load_segment_predictor(source: str | os.PathLike, device: str = "cpu", threads: int | None = None,
                            backend: str = "auto", precision: str = "fp32") -> Predictor:
-    """A predictor for a run folder, a checkpoint or an ``.onnx`` file, from the project's one inference runtime
-    (``load_predictor``: by default eager PyTorch for a run or checkpoint, onnxruntime or OpenVINO for ONNX; any back
-    end and precision it offers on request, int8 calibrated on the run's own training images)."""
+    """A predictor for a zoo name, a run folder, a checkpoint or an ``.onnx`` file, from the project's one inference
+    runtime (``load_predictor``: by default eager PyTorch for a zoo name, run or checkpoint, onnxruntime or OpenVINO
+    for ONNX; any back end and precision it offers on request, int8 calibrated on the run's own training images)."""
     from bench.deploy.runtime import load_predictor
     from bench.deploy.sources import is_onnx_source
+    from bench.deploy.zoo import entries, is_zoo_name
     from bench.registry import MODELS
 
     # the runtime gives a registered name (or module:callable) random weights: segment needs a trained model
-    if not is_onnx_source(source) and (str(source) in MODELS or not Path(source).exists()):
-        raise SegmentError(f"{source}: not a run folder or checkpoint (segment needs a trained model)")
+    if not is_onnx_source(source) and not is_zoo_name(source) and (str(source) in MODELS
+                                                                     or not Path(source).exists()):
+        raise SegmentError(f"{source}: not a zoo name ({', '.join(entries())}), a run folder or a checkpoint "
+                           "(segment needs a trained model)")
     calibration = None
+    if precision == "int8" and is_zoo_name(source):
+        raise SegmentError(f"{source}: int8 needs calibration photos, which a zoo weight does not ship; export it "
+                           f"with `bench export --model {source} --precision int8 --calib-data DATA` and segment "
+                           "with that .onnx file")
     if precision == "int8" and not is_onnx_source(source):
         from bench.deploy.sources import load_torch_source
 
@@ -102,12 +110,20 @@ def read_image(path: str | os.PathLike, max_side: int = MAX_SIDE) -> np.ndarray:
 
 
 # -- predicting ------------------------------------------------------------------------------------------------
+def predictor_preprocess(predictor: Predictor, hw: tuple[int, int]) -> Preprocess:
+    """The predictor's own ``Preprocess`` (what its zoo manifest, run or ONNX metadata records) at input ``hw``."""
+    from bench.deploy.sources import source_preprocess
+
+    return replace(source_preprocess(getattr(predictor, "meta", {}) or {}), size=tuple(int(v) for v in hw))
+
+
 def predict_probabilities(predictor: Predictor, images: list[np.ndarray], hw: tuple[int, int]) -> list[np.ndarray]:
     """Portrait probability maps (float32, each at its image's size) for RGB uint8 images, in one batch, each photo
-    letterboxed into ``hw`` (``bench.deploy.predict``, the one prediction path)."""
+    fitted into ``hw`` as its model was trained (``predictor_preprocess``; ``bench.deploy.predict``, the one
+    prediction path)."""
     from bench.deploy.predict import probabilities
 
-    return probabilities(predictor, images, Preprocess(tuple(hw), "letterbox"), batch_size=max(1, len(images)))
+    return probabilities(predictor, images, predictor_preprocess(predictor, hw), batch_size=max(1, len(images)))
 
 
 # -- rendering -------------------------------------------------------------------------------------------------

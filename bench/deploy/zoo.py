@@ -1,0 +1,158 @@
+"""The model zoo: trained weights shipped in the package (``zoo/``), found by name wherever a run folder is accepted.
+
+Each entry is a weights-only torch file (a flat state dict: floating parameters stored as float16 to keep the
+repository small, buffers such as batch-norm statistics as float32) and a JSON manifest saying what it is: registry
+model, dataset and split, how it was trained, the ``Preprocess`` it expects, its metrics re-scored on the stored
+weights, sha256 and size. A name resolves to a model only after the file's sha256 matches its manifest, so a
+corrupted or truncated file fails in one line naming it and the expected digest. ``docs/zoo.md`` has the format.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import warnings
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from bench.data.io import atomic_write_bytes, atomic_write_json
+from bench.data.preprocess import Preprocess
+from bench.errors import UserError
+from bench.registry import build_model
+from zoo import FOLDER
+
+FORMAT = "portrait-zoo/1"
+DEFAULT = "elb-pfcn"  # what `segment` and the Python API use without a name
+
+
+class ZooError(UserError):
+    """A zoo name that is unknown, or a shipped file that is missing or does not match its manifest."""
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    """One shipped weight: its manifest (``manifest``) and where its files are."""
+
+    manifest: dict
+    folder: Path
+
+    @property
+    def name(self) -> str:
+        return str(self.manifest["name"])
+
+    @property
+    def model(self) -> str:
+        return str(self.manifest["model"])
+
+    @property
+    def path(self) -> Path:
+        return self.folder / str(self.manifest["file"])
+
+    @property
+    def sha256(self) -> str:
+        return str(self.manifest["sha256"])
+
+    @property
+    def preprocess(self) -> Preprocess:
+        return Preprocess.from_dict(self.manifest["preprocess"])
+
+    @property
+    def size(self) -> int:
+        return int(self.preprocess.size[0])
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+@cache
+def _entries(folder: str) -> dict[str, ZooEntry]:
+    found = {}
+    for path in sorted(Path(folder).glob("*.json")):
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        if manifest.get("format") == FORMAT:
+            found[manifest["name"]] = ZooEntry(manifest, path.parent)
+    return found
+
+
+def entries(folder: str | os.PathLike = FOLDER) -> dict[str, ZooEntry]:
+    """Every shipped entry by name (manifests read once per process)."""
+    return dict(_entries(str(Path(folder).resolve())))
+
+
+def is_zoo_name(name: str | os.PathLike, folder: str | os.PathLike = FOLDER) -> bool:
+    """A zoo name, not a path: a name that has no folder part, is not an existing file and is in the zoo."""
+    s = str(name)
+    return "/" not in s and os.sep not in s and not Path(s).exists() and s in entries(folder)
+
+
+def get_entry(name: str, folder: str | os.PathLike = FOLDER) -> ZooEntry:
+    found = entries(folder)
+    if name not in found:
+        raise ZooError(f"{name!r}: not in the model zoo; shipped: {', '.join(found) or 'none'} (`bench zoo`)")
+    return found[name]
+
+
+def load_weights(entry: ZooEntry, verify: bool = True) -> dict[str, torch.Tensor]:
+    """The entry's state dict as stored, after checking the file against its manifest."""
+    path = entry.path
+    if not path.is_file():
+        raise ZooError(f"{path}: missing (zoo entry {entry.name}, expected sha256 {entry.sha256})")
+    if verify and (digest := sha256_file(path)) != entry.sha256:
+        raise ZooError(f"{path}: sha256 {digest[:16]}... does not match the manifest's {entry.sha256} "
+                       "(corrupted or replaced; reinstall the package or restore the file)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises several types for damaged files
+        raise ZooError(f"{path}: not a readable weights file ({type(e).__name__})") from e
+    return state
+
+
+def model_from_state(model_name: str, state: dict[str, torch.Tensor], num_classes: int = 2) -> nn.Module:
+    """A registered model in eval mode holding ``state`` (float16 entries widened to float32)."""
+    model = build_model(model_name, num_classes)
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+    return model.eval()
+
+
+def load_zoo_model(name: str, device: str | torch.device = "cpu", folder: str | os.PathLike = FOLDER) -> nn.Module:
+    """The entry's model with its weights, in eval mode; ``model.zoo_entry`` is the entry."""
+    entry = get_entry(name, folder)
+    model = model_from_state(entry.model, load_weights(entry), int(entry.manifest.get("num_classes", 2)))
+    model.to(device)
+    model.zoo_entry = entry
+    return model
+
+
+def storage_state(model: nn.Module, half: bool = True) -> dict[str, torch.Tensor]:
+    """What a zoo file stores: parameters as float16 (half the bytes) unless ``half`` is false, buffers as they are."""
+    params = {k for k, _ in model.named_parameters()}
+    return {k: (v.detach().half() if half and k in params and v.is_floating_point() else v.detach()).cpu()
+            .contiguous() for k, v in model.state_dict().items()}
+
+
+def write_entry(folder: str | os.PathLike, manifest: dict, state: dict[str, torch.Tensor]) -> ZooEntry:
+    """Write ``<name>.pt`` and ``<name>.json`` (sha256 and size filled in), each through a temporary file."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    name = manifest["name"]
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    atomic_write_bytes(folder / f"{name}.pt", buf.getvalue())
+    manifest = {"format": FORMAT, **manifest, "file": f"{name}.pt", "sha256": sha256_file(folder / f"{name}.pt"),
+                "bytes": (folder / f"{name}.pt").stat().st_size}
+    atomic_write_json(folder / f"{name}.json", manifest)
+    _entries.cache_clear()
+    return ZooEntry(manifest, folder)

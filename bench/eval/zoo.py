@@ -1,0 +1,131 @@
+"""Scoring the model zoo: ``bench eval --model NAME``, and a zoo entry made from a finished training run or from
+another project's published weights: the weights stored as the zoo stores them, re-scored as stored on the test
+split, and a manifest that says what they are (``docs/zoo.md``)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path
+
+from torch import nn
+
+from bench.data.io import atomic_write_json
+from bench.data.pack import open_data
+from bench.data.preprocess import Preprocess
+from bench.deploy.published import load_published_model, published_preprocess
+from bench.deploy.zoo import FOLDER, ZooEntry, get_entry, load_zoo_model, model_from_state, storage_state, write_entry
+from bench.errors import UserError
+from bench.eval.evaluate import evaluate_at_input, evaluate_native
+from bench.registry import check_input_size, get_spec
+from bench.runs.checkpoint import load_model
+from bench.runs.folder import METRICS, METRICS_NATIVE, RESULT_FIELDS, RunConfig, metrics_name, read_json
+
+# What the photos behind each training set are, for the manifest and the README (docs/datasets.md has the facts).
+PHOTOS = {
+    "pfcn-official": "PFCN (Shen et al., Eurographics 2016): 600x800 portrait crops of Flickr photos with hand-made "
+                     "masks, released for research; the official split as recovered here (1,291 train of the "
+                     "paper's 1,277)",
+    "pfcn-eg1800": "EG1800 (PortraitNet's split of the PFCN Flickr photos, released for research): PFCN's train "
+                   "plus the 51 photos in neither PFCN list",
+}
+TRAINING_KEYS = (*(k for k in RESULT_FIELDS if k != "data"), "amp", "channels_last", "augmentation", "optimizer",
+                 "torch")
+
+
+class ZooEntryError(UserError):
+    """A run that cannot become a zoo entry (unfinished, or no dataset to score it on)."""
+
+
+def _pct(value: object) -> float | None:
+    return None if value is None else round(100.0 * float(value), 3)
+
+
+def score(model: nn.Module, data: str | os.PathLike, preprocess: Preprocess, device: str = "cpu") -> dict:
+    """Test-split figures (percent) of ``model`` seen through ``preprocess``: at the input size and native."""
+    ds = open_data(Path(data))
+    at_input = evaluate_at_input(model, ds, "test", preprocess, device=device)
+    native = evaluate_native(model, ds, "test", size=preprocess.size[0], device=device, preprocess=preprocess)
+    out = {"dataset": ds.name, "split": "test", "images": native["images"],
+           "miou": _pct(at_input["miou"]), "boundary_f": _pct(at_input["boundary_f"]),
+           "miou_native": _pct(native["miou"]), "boundary_f_native": _pct(native["boundary_f"])}
+    if "portrait_iou_mean" in native:
+        out["portrait_iou_mean_native"] = _pct(native["portrait_iou_mean"])
+    return out
+
+
+def add_run(run_dir: str | os.PathLike, name: str, profile: str, folder: str | os.PathLike = FOLDER,
+            data: str | os.PathLike | None = None, device: str = "cpu") -> ZooEntry:
+    """The finished run at ``run_dir`` as zoo entry ``name`` (trained under ``profile``), scored on ``data``
+    (default: the dataset it trained on)."""
+    model = load_model(run_dir)
+    cfg = RunConfig.from_dict(model.run_config)
+    if cfg.epochs is not None and model.trained_epochs < cfg.epochs:
+        raise ZooEntryError(f"{run_dir}: trained {model.trained_epochs} of {cfg.epochs} epochs; finish it first")
+    data = Path(data or cfg.data)
+    if not (data / "dataset.json").is_file() and not data.is_file():
+        raise ZooEntryError(f"{data}: no dataset to score the run on (give --data)")
+    state = storage_state(model)
+    preprocess = Preprocess((cfg.size, cfg.size))
+    recorded = {k: read_json(Path(run_dir) / f) for k, f in (("model", METRICS), ("native", METRICS_NATIVE))}
+    manifest = {
+        "name": name, "model": cfg.model, "paper_name": get_spec(cfg.model).paper_name,
+        "num_classes": cfg.num_classes, "origin": "trained here", "profile": profile,
+        "dataset": {"name": cfg.dataset_name, "counts": (cfg.raw.get("dataset") or {}).get("counts")},
+        "training_photos": PHOTOS.get(cfg.dataset_name or "", cfg.dataset_name),
+        "training": {k: cfg.raw.get(k) for k in TRAINING_KEYS}, "epochs_trained": model.trained_epochs,
+        "commit": cfg.raw.get("commit"), "preprocess": preprocess.to_dict(),
+        "storage": "float16 parameters, float32 buffers (weights-only torch file)",
+        "metrics": score(model_from_state(cfg.model, state, cfg.num_classes), data, preprocess, device),
+        "metrics_recorded": {"miou": _pct((recorded["model"] or {}).get("miou")),
+                             "miou_native": _pct((recorded["native"] or {}).get("miou")),
+                             "boundary_f": _pct((recorded["model"] or {}).get("boundary_f"))},
+        "licence": "MIT (this repository); the training photos are for research use",
+    }
+    return write_entry(folder, manifest, state)
+
+
+def add_published(weights: str | os.PathLike, model_name: str, name: str, data: str | os.PathLike,
+                  folder: str | os.PathLike = FOLDER, device: str = "cpu") -> ZooEntry:
+    """Another project's published weights (``baselines.published``) as zoo entry ``name``, stored in float32 (they
+    are small) and scored on the test split of ``data`` as the authors' code feeds a photo."""
+    from baselines.published import PUBLISHED
+
+    model = load_published_model(weights, model_name)
+    facts = PUBLISHED[model_name]
+    preprocess = published_preprocess(model_name)
+    state = storage_state(model, half=False)
+    manifest = {
+        "name": name, "model": model_name, "paper_name": get_spec(model_name).paper_name, "num_classes": 2,
+        "origin": "published weights, re-scored here",
+        "profile": "published", "dataset": {"name": "eg1800", "counts": None},
+        "training_photos": "EG1800 (PortraitNet's Flickr portraits, released for research) with the authors' "
+                           "augmentation; trained by the authors, not here",
+        "source": {"repository": facts.source, "commit": facts.commit, "file": facts.file,
+                   "sha256": facts.sha256, "published_miou": facts.paper_miou},
+        "preprocess": preprocess.to_dict(), "storage": "float32 (as published), weights-only torch file",
+        "metrics": score(model_from_state(model_name, state), data, preprocess, device),
+        "licence": facts.licence + " (zoo/LICENSE-ext_portrait_segmentation.txt)",
+    }
+    return write_entry(folder, manifest, state)
+
+
+def evaluate_zoo(name: str, data: str | os.PathLike, split: str = "test", size: int | None = None,
+                 native: bool = False, device: str = "cpu", out: str | os.PathLike | None = None) -> dict:
+    """``bench eval --model NAME``: a zoo entry scored on ``split`` of ``data`` as its manifest says a photo is seen;
+    the metrics go to ``out`` (default ``runs/zoo/<name>/``) under ``bench eval``'s file names."""
+    entry = get_entry(name)
+    preprocess = entry.preprocess if size is None else replace(entry.preprocess, size=(size, size))
+    check_input_size(entry.model, preprocess.size[0])
+    ds = open_data(Path(data))
+    model = load_zoo_model(name, device)
+    if native:
+        metrics = evaluate_native(model, ds, split, size=preprocess.size[0], device=device, preprocess=preprocess)
+    else:
+        metrics = evaluate_at_input(model, ds, split, preprocess, device=device)
+    metrics.update({"model": entry.model, "zoo": name, "sha256": entry.sha256, "data": str(Path(data).resolve()),
+                    "preprocess": preprocess.to_dict()})
+    path = Path(out or Path("runs") / "zoo" / name) / metrics_name(ds.name, split, native)
+    atomic_write_json(path, metrics)
+    metrics["path"] = str(path)
+    return metrics

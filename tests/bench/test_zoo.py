@@ -1,0 +1,152 @@
+"""The model zoo: shipped files match their manifests, a zoo name works wherever a run folder does, a damaged file
+fails in one line, and a shipped model sees a photo as its manifest says (segment, eval and the gallery alike)."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from bench.cli.main import main
+from bench.deploy import zoo
+from bench.deploy.predict import labels
+from bench.eval.evaluate import evaluate, evaluate_at_input
+from bench.registry import build_model
+
+BUDGET_BYTES = 60_000_000  # the repository's growth budget for shipped weights
+REQUIRED = ("name", "model", "dataset", "origin", "preprocess", "metrics", "sha256", "bytes", "file", "licence",
+            "training_photos")
+
+
+def test_every_shipped_file_matches_its_manifest_within_the_budget():
+    entries = zoo.entries()
+    assert entries, "the zoo ships no weights"
+    total = 0
+    for name, entry in entries.items():
+        missing = [k for k in REQUIRED if k not in entry.manifest]
+        assert not missing, f"{name}: manifest lacks {missing}"
+        assert entry.path.is_file() and entry.path.stat().st_size == entry.manifest["bytes"]
+        assert zoo.sha256_file(entry.path) == entry.sha256
+        assert {"miou", "miou_native", "boundary_f"} <= set(entry.manifest["metrics"])
+        total += entry.manifest["bytes"]
+    assert total < BUDGET_BYTES
+
+
+def test_shipped_weights_load_without_running_code_into_their_registered_model():
+    for name, entry in zoo.entries().items():
+        state = torch.load(entry.path, map_location="cpu", weights_only=True)
+        assert all(isinstance(v, torch.Tensor) for v in state.values())
+        model = zoo.load_zoo_model(name)
+        assert set(model.state_dict()) == set(state) and model.zoo_entry.name == name
+
+
+@pytest.fixture()
+def local_zoo(tmp_path):
+    """A zoo folder holding one ELB with random weights stored as the zoo stores them."""
+    torch.manual_seed(0)
+    model = build_model("elb").eval()
+    manifest = {"name": "elb-test", "model": "elb", "num_classes": 2, "origin": "test",
+                "dataset": {"name": "tiny"}, "preprocess": {"size": [32, 32], "resize": "squash", "channels": "RGB",
+                                                            "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]},
+                "metrics": {"miou": 1.0, "miou_native": 1.0, "boundary_f": 1.0}}
+    entry = zoo.write_entry(tmp_path / "zoo", manifest, zoo.storage_state(model))
+    return model, entry
+
+
+def test_a_written_entry_loads_back_to_the_model_up_to_float16(local_zoo):
+    model, entry = local_zoo
+    assert entry.manifest["format"] == zoo.FORMAT and entry.size == 32
+    loaded = zoo.load_zoo_model("elb-test", folder=entry.folder)
+    x = torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        a, b = model(x), loaded(x)
+    assert torch.allclose(a, b, atol=5e-2 * float(a.abs().max()))
+    state = torch.load(entry.path, weights_only=True)
+    params = dict(model.named_parameters())
+    assert all(state[k].dtype == torch.float16 for k in params)
+    assert all(v.dtype != torch.float16 for k, v in state.items() if k not in params)  # buffers kept as they are
+
+
+def test_a_damaged_or_missing_file_fails_in_one_line_naming_it_and_its_digest(local_zoo):
+    _, entry = local_zoo
+    data = entry.path.read_bytes()
+    entry.path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(zoo.ZooError, match=rf"{entry.path.name}: sha256 .* {entry.sha256}"):
+        zoo.load_zoo_model("elb-test", folder=entry.folder)
+    entry.path.unlink()
+    with pytest.raises(zoo.ZooError, match=rf"{entry.path.name}: missing .*expected sha256 {entry.sha256}"):
+        zoo.load_zoo_model("elb-test", folder=entry.folder)
+    with pytest.raises(zoo.ZooError, match="not in the model zoo"):
+        zoo.get_entry("no-such-entry", entry.folder)
+
+
+def test_zoo_json_lists_the_entries():
+    r = CliRunner().invoke(main, ["zoo", "--json"])
+    assert r.exit_code == 0, r.output
+    rows = json.loads(r.output)
+    assert {row["name"] for row in rows} == set(zoo.entries())
+    for row in rows:
+        assert {"name", "model", "dataset", "miou", "miou_native", "sha256"} <= set(row)
+    table = CliRunner().invoke(main, ["zoo"]).output
+    assert all(name in table for name in zoo.entries())
+
+
+def test_at_input_scoring_with_the_training_policy_is_evaluate(portrait_data):
+    from bench.data.preprocess import Preprocess
+
+    torch.manual_seed(0)
+    model = build_model("elb").eval()
+    a = evaluate(model, portrait_data, "test", 32)
+    b = evaluate_at_input(model, portrait_data, "test", Preprocess((32, 32)))
+    assert a["confusion_matrix"] == b["confusion_matrix"] and a["boundary_f"] == b["boundary_f"]
+
+
+def _photo(h=80, w=60):
+    rng = np.random.default_rng(1)
+    rgb = rng.integers(0, 255, (h, w, 3), dtype=np.uint8)
+    cv2.circle(rgb, (w // 2, h // 2), min(h, w) // 3, (250, 220, 200), -1)
+    return rgb
+
+
+def test_segment_sees_a_zoo_photo_as_the_manifest_says(tmp_path):
+    """segment's mask of a photo is the labels of the manifest's Preprocess (BGR, the authors' mean, 224 squash)."""
+    from bench.segment.photos import input_hw, load_segment_predictor, predict_probabilities
+
+    name = "sinet-eg1800"
+    entry = zoo.get_entry(name)
+    predictor = load_segment_predictor(name)
+    assert input_hw(predictor) == (224, 224)
+    rgb = _photo()
+    ours = predict_probabilities(predictor, [rgb], input_hw(predictor))[0] > 0.5
+    expected = labels(zoo.load_zoo_model(name), [rgb], entry.preprocess)[0].astype(bool)
+    assert np.array_equal(ours, expected)
+    cv2.imwrite(str(tmp_path / "p.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    r = CliRunner().invoke(main, ["segment", str(tmp_path / "p.png"), "--model", name, "--out", str(tmp_path / "o"),
+                                  "--no-progress"])
+    assert r.exit_code == 0, r.output
+    mask = cv2.imread(str(tmp_path / "o" / "p_mask.png"), cv2.IMREAD_UNCHANGED)
+    assert np.array_equal(mask == 255, expected)
+
+
+def test_eval_and_export_take_a_zoo_name(portrait_data, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the metrics go to runs/zoo/<name>/ under the working folder
+    r = CliRunner().invoke(main, ["eval", "--model", "extremec3net-eg1800", "--data", str(portrait_data), "--json"],
+                           catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    m = json.loads(r.output)
+    assert m["zoo"] == "extremec3net-eg1800" and m["size"] == 224 and m["images"] == 4
+    assert (tmp_path / "runs" / "zoo" / "extremec3net-eg1800" / "metrics_tiny_test.json").is_file()
+    r = CliRunner().invoke(main, ["eval", "--model", "extremec3net-eg1800"])
+    assert r.exit_code != 0 and "needs --data" in r.output
+    pytest.importorskip("onnx")
+    out = tmp_path / "x.onnx"
+    r = CliRunner().invoke(main, ["export", "--model", "extremec3net-eg1800", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    from bench.deploy.sources import onnx_metadata
+
+    meta = onnx_metadata(out)
+    assert meta["zoo"] == "extremec3net-eg1800" and meta["size"] == 224
