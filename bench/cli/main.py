@@ -536,12 +536,12 @@ def zoo(ctx: click.Context, as_json: bool) -> None:
         return
     from bench.data.io import to_json
     from bench.deploy.zoo import entries
-    from bench.report.zoo import zoo_rows, zoo_table
+    from bench.report.zoo import readme_table, zoo_rows
 
     if as_json:
         click.echo(to_json(zoo_rows(entries().values()), indent=None))
         return
-    click.echo(zoo_table(entries().values()))
+    click.echo(readme_table(entries().values()))
 
 
 @zoo.command("add", epilog=examples("bench zoo add --run runs/cpu/pfcn/elb --name elb-pfcn --profile cpu"))

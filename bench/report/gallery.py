@@ -1,9 +1,8 @@
 """A gallery for the report: real test photos with the ground truth, our model and off-the-shelf peers side by side.
 
-Our model's masks are what `bench segment` gives a user (aspect ratio kept, mapped back to the photo); the peers'
-are the ``<id>.png`` files their scripts wrote (``peers/``). The grid is
-``bench.report.figures.prediction_grid``'s, each cell captioned with that photo's mIoU.
-"""
+Our model's masks are what `bench segment` gives a user (each photo seen through the model's own preprocessing, the
+one it was scored with, and mapped back to the photo); the peers' are the ``<id>.png`` files their scripts wrote
+(``peers/``). The grid is ``bench.report.figures.prediction_grid``'s, each cell captioned with that photo's mIoU."""
 
 from __future__ import annotations
 

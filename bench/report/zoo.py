@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import csv
+import os
 from collections.abc import Iterable
+from pathlib import Path
 
 from bench.deploy.zoo import ZooEntry
 
@@ -29,8 +32,8 @@ def zoo_table(entries: Iterable[ZooEntry], fps: dict[str, str] | None = None) ->
     rows = zoo_rows(entries)
     if not rows:
         return "The zoo is empty (bench zoo add)."
-    head = ["name", "model", "data", "profile", "input", "mIoU", "mIoU native", "boundary F", *(["FPS"] if fps else []),
-            "MB", "sha256"]
+    head = ["name", "model", "data", "profile", "input", "mIoU", "mIoU native", "boundary F",
+            *(["best FPS, 2 threads (reports/speed.csv)"] if fps else []), "MB", "sha256"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [r["name"], r["model"], r["dataset"], r["origin"] if r["profile"] == "published" else r["profile"],
@@ -42,3 +45,25 @@ def zoo_table(entries: Iterable[ZooEntry], fps: dict[str, str] | None = None) ->
 
 def _f(v: object) -> str:
     return "" if v is None else f"{float(v):.2f}"
+
+
+def best_fps(speed_csv: str | os.PathLike) -> dict[str, str]:
+    """Each model's fastest measured setting in a speed table (``bench speed-report``'s speed.csv), all threads:
+    model -> "FPS (back end, precision)"."""
+    path = Path(speed_csv)
+    if not path.is_file():
+        return {}
+    rows = [r for r in csv.DictReader(path.open(encoding="utf-8")) if r["status"] == "ok"]
+    most = max((int(r["threads"]) for r in rows), default=0)
+    best: dict[str, dict] = {}
+    for r in rows:
+        if int(r["threads"]) == most and float(r["fps"]) > float(best.get(r["model"], {"fps": -1})["fps"]):
+            best[r["model"]] = r
+    return {m: f"{float(r['fps']):.1f} ({r['backend']} {r['precision']}, {r['size']} px)" for m, r in best.items()}
+
+
+def readme_table(entries: Iterable[ZooEntry], speed_csv: str | os.PathLike = "reports/speed.csv") -> str:
+    """The README's zoo table: ``zoo_table`` with each model's best FPS from the speed table (by model name)."""
+    entries = list(entries)
+    fps = best_fps(speed_csv)
+    return zoo_table(entries, {e.name: fps.get(e.model, "") for e in entries})

@@ -150,3 +150,27 @@ def test_eval_and_export_take_a_zoo_name(portrait_data, tmp_path, monkeypatch):
 
     meta = onnx_metadata(out)
     assert meta["zoo"] == "extremec3net-eg1800" and meta["size"] == 224
+
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_the_readme_zoo_table_is_the_one_the_manifests_give():
+    from bench.report.zoo import readme_table
+
+    block = README.split("<!-- zoo table:", 1)[1].split("\n", 1)[1].split("<!-- end of zoo table -->")[0].strip()
+    assert block == readme_table(zoo.entries().values(), ROOT / "reports" / "speed.csv")
+
+
+def test_the_readme_python_example_runs_as_written(tmp_path, monkeypatch):
+    code = README.split("### Python API", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    code = code.replace('"elb-portrait"', repr(str(ROOT)))  # the folder the user cloned into
+    monkeypatch.chdir(tmp_path)
+    rgb = _photo(90, 70)
+    cv2.imwrite("photo.jpg", cv2.cvtColor(_photo(64, 48), cv2.COLOR_RGB2BGR))
+    scope = {"rgb": rgb}
+    exec(compile(code, "README.md", "exec"), scope)
+    assert scope["prob"].shape == (64, 48) and scope["prob"].dtype == np.float32
+    assert scope["mask"].shape == (90, 70) and set(np.unique(scope["mask"])) <= {0, 1}
+    assert scope["model"].zoo_entry.name == zoo.DEFAULT

@@ -1,0 +1,54 @@
+"""The Python API: from an image file or an RGB array to a portrait probability map and a mask, with shipped weights.
+
+    from bench import PortraitSegmenter
+    seg = PortraitSegmenter.from_pretrained()          # the zoo's ELB; any `bench zoo` name, run folder or .onnx
+    prob = seg.probability("photo.jpg")                # float32 (H, W) in [0, 1], at the photo's own size
+    mask = seg.mask(rgb_array)                         # uint8 (H, W), 1 = portrait
+
+It is ``segment`` without the files: the same predictor (any back end), the same preprocessing (the model's own,
+from its manifest) and the same mapping back onto the photo, so a mask here is the one ``segment`` writes.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from bench.segment.photos import SegmentError, input_hw, load_segment_predictor, predict_probabilities, read_image
+
+
+class PortraitSegmenter:
+    """A trained portrait model and the way it sees a photo."""
+
+    def __init__(self, predictor: object, size: int | None = None) -> None:
+        self.predictor = predictor
+        self.input_hw = input_hw(predictor, size)
+
+    @classmethod
+    def from_pretrained(cls, name: str | os.PathLike | None = None, *, device: str = "cpu", backend: str = "auto",
+                        precision: str = "fp32", threads: int | None = None) -> PortraitSegmenter:
+        """A zoo name (default: the zoo's ELB), a run folder, a checkpoint or an ``.onnx`` file."""
+        from bench.deploy.zoo import DEFAULT
+
+        return cls(load_segment_predictor(name or DEFAULT, device=device, threads=threads, backend=backend,
+                                          precision=precision))
+
+    def probability(self, image: str | os.PathLike | np.ndarray) -> np.ndarray:
+        """The portrait probability (float32 in [0, 1]) of each pixel of an image file or an RGB uint8 array."""
+        return predict_probabilities(self.predictor, [_rgb(image)], self.input_hw)[0]
+
+    def mask(self, image: str | os.PathLike | np.ndarray, threshold: float = 0.5) -> np.ndarray:
+        """uint8 (H, W): 1 where the portrait probability exceeds ``threshold`` (0.5 is the model's arg-max)."""
+        return (self.probability(image) > threshold).astype(np.uint8)
+
+
+def _rgb(image: str | os.PathLike | np.ndarray) -> np.ndarray:
+    if isinstance(image, str | os.PathLike | Path):
+        return read_image(image)
+    a = np.asarray(image)
+    if a.dtype != np.uint8 or not (a.ndim == 2 or (a.ndim == 3 and a.shape[2] in (3, 4))):
+        raise SegmentError(f"an image array must be uint8 (H, W, 3) RGB (or greyscale (H, W)), got {a.dtype} "
+                           f"{a.shape}")
+    return np.repeat(a[..., None], 3, axis=2) if a.ndim == 2 else np.ascontiguousarray(a[..., :3])
