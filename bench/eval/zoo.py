@@ -70,7 +70,8 @@ def add_run(run_dir: str | os.PathLike, name: str, profile: str, folder: str | o
     recorded = {k: read_json(Path(run_dir) / f) for k, f in (("model", METRICS), ("native", METRICS_NATIVE))}
     manifest = {
         "name": name, "model": cfg.model, "paper_name": get_spec(cfg.model).paper_name,
-        "num_classes": cfg.num_classes, "origin": "trained here", "profile": profile,
+        "num_classes": cfg.num_classes, "params": sum(p.numel() for p in model.parameters()),
+        "origin": "trained here", "profile": profile,
         "dataset": {"name": cfg.dataset_name, "counts": (cfg.raw.get("dataset") or {}).get("counts")},
         "training_photos": PHOTOS.get(cfg.dataset_name or "", cfg.dataset_name),
         "training": {k: cfg.raw.get(k) for k in TRAINING_KEYS}, "epochs_trained": model.trained_epochs,
@@ -97,6 +98,7 @@ def add_published(weights: str | os.PathLike, model_name: str, name: str, data: 
     state = storage_state(model, half=False)
     manifest = {
         "name": name, "model": model_name, "paper_name": get_spec(model_name).paper_name, "num_classes": 2,
+        "params": sum(p.numel() for p in model.parameters()),
         "origin": "published weights, re-scored here",
         "profile": "published", "dataset": {"name": "eg1800", "counts": None},
         "training_photos": "EG1800 (PortraitNet's Flickr portraits, released for research) with the authors' "

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
@@ -457,10 +457,38 @@ def _off_the_shelf(table: Table, peers_csv: str | os.PathLike | None, datasets: 
     return len(rows)
 
 
+def _published(table: Table, published: Iterable[Mapping[str, object]], datasets: Mapping[str, str | None]) -> int:
+    """Append zoo manifests of other projects' published weights, scored here, to Table 1 (by their test dataset's
+    name, as ``_off_the_shelf``). Returns the number of rows added."""
+    rows = []
+    for m in published:
+        scores = m["metrics"]
+        role = next((r for r, name in datasets.items() if name and name == scores.get("dataset")), None)
+        if role is None:
+            continue
+        size = "x".join(str(v) for v in m["preprocess"]["size"])
+        rows.append({"method": f"{m['paper_name']} (published weights)", "model": m["model"],
+                     "row": "published weights, re-scored here",
+                     "params_m_ours": m["params"] / 1e6 if m.get("params") else None,
+                     f"miou_{role}_ours": scores["miou"], f"boundary_f_{role}_ours": scores["boundary_f"],
+                     f"miou_native_{role}_ours": scores["miou_native"],
+                     "note": f"zoo entry {m['name']}: the authors' weights ({m['source']['repository']}), trained by "
+                             f"them on EG1800, input {size} as their code feeds it; not trained here"})
+        for other in REAL_ROLES:
+            if not datasets.get(other):
+                rows[-1].update({f"{metric}_{other}_ours": NOT_RUN for metric in SCORES})
+    if rows:
+        table.frame = pd.concat([table.frame, pd.DataFrame(rows).reindex(columns=table.frame.columns)],
+                                ignore_index=True).astype(object)
+    return len(rows)
+
+
 def build_tables(results_csv: str | os.PathLike, footer: Mapping[str, object],
-                 datasets: Mapping[str, str | None], peers_csv: str | os.PathLike | None = None) -> list[Table]:
+                 datasets: Mapping[str, str | None], peers_csv: str | os.PathLike | None = None,
+                 published: Iterable[Mapping[str, object]] = ()) -> list[Table]:
     """Table 1, Table 2 and the ablation, built from ``results.csv`` (nothing written); Table 1 also carries the
-    off-the-shelf models of ``peers_csv`` measured on one of the datasets."""
+    off-the-shelf models of ``peers_csv`` and the published weights (zoo manifests, ``published``) measured on one of
+    the datasets."""
     results = load_results(results_csv)
     footer = dict(footer)
     if "commit" in footer:  # accepted as an alias
@@ -492,6 +520,10 @@ def build_tables(results_csv: str | os.PathLike, footer: Mapping[str, object],
         t1.footer.insert(1, "off-the-shelf rows: models a user would pick instead of training one, scored here on "
                             "the same test split (masks at the images' own size) and timed at their own input size "
                             "with their own runtime (reports/peers.csv); they were not trained on PFCN's train split.")
+    if _published(t1, published, datasets):
+        t1.footer.insert(1, "published-weights rows: other projects' trained weights (the model zoo's \"published\" "
+                            "entries, zoo/*.json), scored here on the same 264 test photos, which are EG1800's test "
+                            "set too; mIoU at their 224x224 input and native; not trained or timed here.")
     t2 = _comparison_table("table2", "Table 2: BFB channel reduction rate, DR4 vs DR2 (paper vs ours)" + suffix,
                            TABLE2, results, run_roles, [])
     t2.footer = _footer(footer, results, datasets, run_roles, profile, [
@@ -507,7 +539,8 @@ def build_tables(results_csv: str | os.PathLike, footer: Mapping[str, object],
 
 
 def write_tables(results_csv: str | os.PathLike, out_dir: str | os.PathLike, footer: Mapping[str, object],
-                 datasets: Mapping[str, str | None], peers_csv: str | os.PathLike | None = None) -> list[Path]:
+                 datasets: Mapping[str, str | None], peers_csv: str | os.PathLike | None = None,
+                 published: Iterable[Mapping[str, object]] = ()) -> list[Path]:
     """Write ``table1``, ``table2`` and ``ablation`` as ``.csv`` and ``.md`` into ``out_dir``; return the paths.
 
     ``footer``: device, torch, profile, schedule, date, git_commit (or commit), and optionally datasets (a line
@@ -518,7 +551,7 @@ def write_tables(results_csv: str | os.PathLike, out_dir: str | os.PathLike, foo
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
-    for table in build_tables(results_csv, footer, datasets, peers_csv):
+    for table in build_tables(results_csv, footer, datasets, peers_csv, published):
         for suffix, text in ((".csv", table_csv(table)), (".md", table_markdown(table))):
             path = out / f"{table.name}{suffix}"
             atomic_write_text(path, text)

@@ -43,6 +43,7 @@ def run_info(profile: Profile, data: Mapping[str, PortraitDataset | Pack], devic
 
 def build_reports(out: str | Path, log: Callable[[str], None] = print) -> list[Path]:
     """Tables and figures from ``results.csv``, ``run_info.json`` and the run folders (no training)."""
+    from bench.deploy.zoo import entries as zoo_entries
     from bench.report import tables
 
     out = Path(out)
@@ -59,8 +60,10 @@ def build_reports(out: str | Path, log: Callable[[str], None] = print) -> list[P
         footer["FPS back end"] = ("each model's fastest measured fp32 back end, all timed interleaved: "
                                   + ", ".join(f"{m} {b}" for m, b in info["speed_backends"].items()))
     # off-the-shelf peers (`bench record-peer`) live beside the profile folders, in reports/peers.csv
+    # other projects' published weights, scored here (the zoo's "published" entries)
+    published = [e.manifest for e in zoo_entries().values() if e.manifest.get("profile") == "published"]
     written = tables.write_tables(out / "results.csv", out, footer=footer, datasets=roles,
-                                  peers_csv=out.parent / "peers.csv")
+                                  peers_csv=out.parent / "peers.csv", published=published)
     written += make_figures(out, info, log)
     for p in written:
         log(f"wrote {p}")
