@@ -333,3 +333,20 @@ def test_footer_says_which_runs_predate_the_stamped_commit(tmp_path: Path) -> No
     text = next(p for p in write_tables(results, tmp_path / "same", same, SYNTHETIC_ONLY)
                 if p.name == "table2.md").read_text(encoding="utf-8")
     assert "Every run's config.json records commit 0ld0ld0." in text and "predate" not in text
+
+
+def test_published_weights_join_table1_as_rescored_rows(tmp_path: Path) -> None:
+    rows = [r.replace(",synthetic,synthetic,", ",pfcn,pfcn-official,") for r in SYNTHETIC_ROWS]
+    manifest = {"name": "sinet-eg1800", "model": "sinet", "paper_name": "SINet", "params": 86910,
+                "preprocess": {"size": [224, 224]}, "source": {"repository": "https://example.org/x"},
+                "metrics": {"dataset": "pfcn-official", "miou": 93.711, "boundary_f": 75.271, "miou_native": 93.688}}
+    elsewhere = {**manifest, "name": "other", "metrics": {**manifest["metrics"], "dataset": "another-set"}}
+    datasets = {"pfcn": "pfcn-official", "pseg": None}
+    paths = {p.name: p for p in write_tables(_results(tmp_path, rows), tmp_path / "out", FOOTER, datasets,
+                                             published=[manifest, elsewhere])}
+    _, t1 = _csv(paths["table1.csv"])
+    pub = [r for r in t1 if r["row"] == "published weights, re-scored here"]
+    assert [r["method"] for r in pub] == ["SINet (published weights)"]  # the one scored on another set is left out
+    assert (pub[0]["miou_pfcn_ours"], pub[0]["miou_native_pfcn_ours"]) == ("93.711", "93.688")
+    assert pub[0]["miou_pseg_ours"] == NOT_RUN and "not trained here" in pub[0]["note"]
+    assert "published-weights rows" in paths["table1.md"].read_text(encoding="utf-8")
