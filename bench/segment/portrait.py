@@ -1,6 +1,6 @@
 """The Python API: from an image file or an RGB array to a portrait probability map and a mask, with shipped weights.
 
-    from bench import PortraitSegmenter
+    from bench.segment.portrait import PortraitSegmenter
     seg = PortraitSegmenter.from_pretrained()          # the zoo's ELB; any `bench zoo` name, run folder or .onnx
     prob = seg.probability("photo.jpg")                # float32 (H, W) in [0, 1], at the photo's own size
     mask = seg.mask(rgb_array)                         # uint8 (H, W), 1 = portrait
