@@ -212,7 +212,8 @@ def train(model_name: str, data: str, out: str | None, epochs: int, batch_size: 
 def eval_cmd(run_dir: str | None, zoo_name: str | None, checkpoint: str | None, predictions: str | None,
              data: str | None, split: str, device: str, size: int | None, native: bool, onnx_file: str | None,
              backend: str, precision: str, calib_data: str | None, as_json: bool) -> None:
-    """mIoU (one confusion matrix over the split), per-class IoU and boundary F; writes metrics.json."""
+    """mIoU (one confusion matrix over the split), per-class IoU and boundary F; writes metrics.json and the
+    per-image scores beside it (metrics_per_image.csv)."""
     from bench.data.io import to_json
     from bench.eval.backend import evaluate_on_backend
     from bench.eval.evaluate import evaluate_run
@@ -255,7 +256,7 @@ def eval_cmd(run_dir: str | None, zoo_name: str | None, checkpoint: str | None, 
     click.echo(f"{m['model']}{on} on {m['dataset']}/{m['split']} at {where}, {m['images']} images: "
                f"mIoU {m['miou']:.4f} ({iou}); boundary F {m['boundary_f']:.4f} "
                f"(within {m['boundary_tolerance_px']:g} px)")
-    click.echo(f"written: {m['path']}")
+    click.echo(f"written: {m['path']}" + (f", {m['per_image_path']}" if "per_image_path" in m else ""))
 
 
 @main.command(epilog=examples(
