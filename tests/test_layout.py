@@ -19,7 +19,8 @@ FOR_BUILDERS = ("bench.data.format", "bench.data.io", "bench.cli.help", "bench.p
 FOR_PEERS = ("bench.data.format", "bench.data.io", "bench.machine", "bench.speed.timing")
 TORCH_FREE = ("bench/errors.py", "bench/defaults.py", "bench/devices.py", "bench/progress.py", "bench/machine.py",
               "bench/cli/help.py", "bench/data/format.py", "bench/data/io.py", "bench/data/preprocess.py",
-              "bench/speed/timing.py", *(f"bench/{room}/__init__.py" for room in ROOMS))
+              "bench/speed/timing.py", "bench/runs/folder.py", "bench/eval/metrics.py", "bench/eval/records.py",
+              "bench/eval/predictions.py", "bench/eval/bootstrap.py", *(f"bench/{room}/__init__.py" for room in ROOMS))
 
 
 def _imports(path: Path, top_level_only: bool = False) -> set[str]:

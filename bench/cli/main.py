@@ -212,7 +212,8 @@ def train(model_name: str, data: str, out: str | None, epochs: int, batch_size: 
 def eval_cmd(run_dir: str | None, zoo_name: str | None, checkpoint: str | None, predictions: str | None,
              data: str | None, split: str, device: str, size: int | None, native: bool, onnx_file: str | None,
              backend: str, precision: str, calib_data: str | None, as_json: bool) -> None:
-    """mIoU (one confusion matrix over the split), per-class IoU and boundary F; writes metrics.json."""
+    """mIoU (one confusion matrix over the split), per-class IoU and boundary F; writes metrics.json and the
+    per-image scores beside it (metrics_per_image.csv, for `bench significance`)."""
     from bench.data.io import to_json
     from bench.eval.backend import evaluate_on_backend
     from bench.eval.evaluate import evaluate_run
@@ -255,7 +256,7 @@ def eval_cmd(run_dir: str | None, zoo_name: str | None, checkpoint: str | None, 
     click.echo(f"{m['model']}{on} on {m['dataset']}/{m['split']} at {where}, {m['images']} images: "
                f"mIoU {m['miou']:.4f} ({iou}); boundary F {m['boundary_f']:.4f} "
                f"(within {m['boundary_tolerance_px']:g} px)")
-    click.echo(f"written: {m['path']}")
+    click.echo(f"written: {m['path']}" + (f", {m['per_image_path']}" if "per_image_path" in m else ""))
 
 
 @main.command(epilog=examples(
@@ -490,6 +491,42 @@ def record_peer_cmd(pred_dir: str, csv_path: str) -> None:
     row = record_peer(pred_dir, csv_path)
     click.echo(f"{row['model']} on {row['dataset_name']}/{row['split']}: mIoU {row['miou']}, boundary F "
                f"{row['boundary_f']}, {row['fps']} FPS at {row['input_hw']} (HxW); written: {csv_path}")
+
+
+@main.command(epilog=examples(
+    "bench significance runs/elb-pfcn/metrics_per_image.csv runs/enet-pfcn/metrics_per_image.csv",
+    "bench significance runs/*/metrics_native_per_image.csv --resamples 5000 --out reports/significance.md",
+    "bench significance a/metrics_per_image.csv b/metrics_per_image.csv --name ELB --name ENet --json sig.json"))
+@click.argument("csv_files", metavar="CSV...", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--name", "names", multiple=True,
+              help="A model's name in the tables, once per CSV in order [default: the folder holding each CSV].")
+@click.option("--resamples", default=1000, show_default=True, type=click.IntRange(1),
+              help="Bootstrap resamples of the test images.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the resampling.")
+@click.option("--out", default=None, type=click.Path(dir_okay=False), help="Also write the tables to this .md file.")
+@click.option("--json", "json_path", default=None, type=click.Path(dir_okay=False),
+              help="Also write every figure to this JSON file.")
+def significance(csv_files: tuple[str, ...], names: tuple[str, ...], resamples: int, seed: int, out: str | None,
+                 json_path: str | None) -> None:
+    """Paired bootstrap over test images from bench eval's per-image CSVs: 95 % intervals of each model's mIoU,
+    mean portrait IoU and boundary F, and whether each pair's mIoU difference is more than the test set's luck."""
+    from bench.data.io import atomic_write_json, atomic_write_text
+    from bench.eval.bootstrap import bootstrap, load_per_image, markdown
+
+    if names and len(names) != len(csv_files):
+        raise click.UsageError(f"{len(names)} --name for {len(csv_files)} CSV files: give one per CSV, or none")
+    labels = list(names) or [Path(f).resolve().parent.name for f in csv_files]
+    if len(set(labels)) != len(labels):
+        raise click.UsageError(f"model names repeat ({', '.join(labels)}): give --name once per CSV")
+    result = bootstrap({n: load_per_image(f) for n, f in zip(labels, csv_files, strict=True)}, resamples, seed)
+    text = markdown(result)
+    click.echo(text, nl=False)
+    if out is not None:
+        atomic_write_text(out, text)
+        click.echo(f"written: {out}")
+    if json_path is not None:
+        atomic_write_json(json_path, result)
+        click.echo(f"written: {json_path}")
 
 
 @main.command(epilog=examples(

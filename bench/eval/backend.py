@@ -11,13 +11,13 @@ import os
 from pathlib import Path
 
 from bench.data.format import read_dataset
-from bench.data.io import atomic_write_json
 from bench.defaults import NUM_CLASSES
 from bench.deploy.backends import BackendError
 from bench.deploy.runtime import load_predictor
 from bench.deploy.sources import is_onnx_source, load_torch_source, onnx_metadata
 from bench.eval.evaluate import evaluate_split
 from bench.eval.metrics import BOUNDARY_TOLERANCE
+from bench.eval.records import write_metrics
 from bench.registry import check_input_size
 from bench.runs.folder import backend_metrics_name
 
@@ -59,6 +59,4 @@ def evaluate_on_backend(source: str | os.PathLike, data: str | os.PathLike | Non
     folder = src.parent if src.is_file() else src
     stem = src.stem if src.is_file() and is_onnx_source(src) else "run"
     out = folder / backend_metrics_name(stem, predictor.backend, predictor.precision, ds.name, split, native)
-    atomic_write_json(out, metrics)
-    metrics["path"] = str(out)
-    return metrics
+    return write_metrics(out, metrics)

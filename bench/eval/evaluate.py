@@ -12,7 +12,9 @@ A pack (``bench.data.pack``) is scored like its dataset folder: at the input siz
 natively from the packed image (the photo already squashed to the input size, what the model sees at native
 evaluation too) with the logits upsampled onto the packed native-resolution mask. Only the pack's codec error differs.
 
-The metrics themselves (mIoU, boundary F) are defined in ``bench.eval.metrics``.
+The metrics themselves (mIoU, boundary F) are defined in ``bench.eval.metrics``. Every evaluation's result also
+carries its per-image rows (``per_image``, one per sample, with its id), which ``bench.eval.records.write_metrics``
+moves to the CSV beside the metrics file.
 """
 
 from __future__ import annotations
@@ -27,7 +29,6 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from bench.data.format import PortraitDataset
-from bench.data.io import atomic_write_json
 from bench.data.pack import Pack, open_data
 from bench.data.pipeline import PortraitTorchDataset, holdout_ids, worker_init
 from bench.data.preprocess import Fit, Preprocess, portrait_logit, resize_mask
@@ -36,6 +37,7 @@ from bench.deploy.predict import as_predictor, labels
 from bench.deploy.runtime import Predictor
 from bench.errors import UserError
 from bench.eval.metrics import BOUNDARY_TOLERANCE, MetricAccumulator
+from bench.eval.records import scored, write_metrics
 from bench.registry import check_input_size
 from bench.runs.checkpoint import checkpoint_path, load_model
 from bench.runs.folder import RunConfig, metrics_name
@@ -83,8 +85,8 @@ def evaluate(
     device = torch.device(device)
     for batch in loader:
         pred = _logits(model, batch["image"], device).argmax(1).to(torch.uint8).cpu().numpy()
-        acc.update(pred, batch["mask"].numpy())
-    out = acc.result()
+        acc.update(pred, batch["mask"].numpy(), [ds.ids[i] for i in batch["index"].tolist()])
+    out = scored(acc)
     out.update({"dataset": ds.data.name, "split": split, "size": size, "resolution": "model"})
     return out
 
@@ -117,9 +119,9 @@ def evaluate_native(model: nn.Module | Predictor, data: PortraitDataset | Pack |
             masks = [ds.load_mask(i) for i in chunk]
             preds = labels(model, [ds.load_image(i) for i in chunk], preprocess or Preprocess((size, size)),
                            batch_size, device)
-        for pred, mask in zip(preds, masks, strict=True):
-            acc.update(pred, mask)
-    out = acc.result()
+        for sid, pred, mask in zip(chunk, preds, masks, strict=True):
+            acc.update(pred, mask, [sid])
+    out = scored(acc)
     out.update({"dataset": ds.name, "split": split, "size": size, "resolution": "native"})
     return out
 
@@ -142,8 +144,8 @@ def evaluate_at_input(model: nn.Module | Predictor, data: PortraitDataset | str 
         chunk = ids[start:start + batch_size]
         x, _ = preprocess.batch([ds.load_image(i) for i in chunk])
         pred = np.asarray(predictor(x)).argmax(1).astype(np.uint8)
-        acc.update(pred, np.stack([resize_mask(ds.load_mask(i), h) for i in chunk]))
-    out = acc.result()
+        acc.update(pred, np.stack([resize_mask(ds.load_mask(i), h) for i in chunk]), chunk)
+    out = scored(acc)
     out.update({"dataset": ds.name, "split": split, "size": h, "resolution": "model"})
     return out
 
@@ -218,6 +220,7 @@ def evaluate_run(
     ``data`` defaults to the dataset the run trained on and ``size`` to its training size. The file is
     ``metrics.json`` for the test split of the training dataset, ``metrics_<dataset>_<split>.json`` otherwise;
     ``native=True`` (``evaluate_native``) writes ``metrics_native.json`` / ``metrics_<dataset>_<split>_native.json``.
+    Each comes with its per-image scores, ``<stem>_per_image.csv`` (``write_metrics``).
     ``split="val"`` is the part of train the run held out (its ``val_fraction``), for calibrating a protocol without
     looking at the test split. A ``size`` the run's model cannot take raises ``InputSizeError`` before any image
     is read.
@@ -242,6 +245,4 @@ def evaluate_run(
     })
     same_data = data is None or data_path.resolve() == Path(cfg.data).resolve()
     out = ckpt.parent / metrics_name(None if same_data else ds.name, split, native)
-    atomic_write_json(out, metrics)
-    metrics["path"] = str(out)
-    return metrics
+    return write_metrics(out, metrics)

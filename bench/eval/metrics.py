@@ -10,9 +10,17 @@ IoU and a boundary F-score.
   side, precision (or recall) counts as 1. Predicted boundary pixels on ignore pixels of the truth are not counted.
 
 Counts are kept apart from ratios (``MetricAccumulator``) so that a split is scored as a whole, batch by batch.
+Each image's counts are kept too (``per_image_rows``, ``PER_IMAGE_FIELDS``): summed over any subset of images they
+give that subset's split-level scores, which is what a bootstrap over images (``bench.eval.bootstrap``) resamples.
+``portrait_iou_mean`` is the other convention, PortraitNet's: the mean over images of each image's portrait IoU,
+an image with portrait in neither truth nor prediction counting 1.0.
 """
 
 from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
@@ -83,8 +91,38 @@ def boundary_f(counts: np.ndarray) -> dict[str, float]:
     return {"precision": precision, "recall": recall, "f": f}
 
 
+BOUNDARY_FIELDS = ("b_matched_pred", "b_pred", "b_matched_true", "b_true")  # boundary_counts' order
+
+
+def class_names(num_classes: int) -> tuple[str, ...]:
+    return CLASS_NAMES if num_classes == 2 else tuple(str(i) for i in range(num_classes))
+
+
+def per_image_fields(num_classes: int = 2) -> tuple[str, ...]:
+    """The per-image CSV's columns: id, IoU per class, boundary F, then the raw counts (cm_<true><pred>, b_*)."""
+    cm = tuple(f"cm_{t}{p}" for t in range(num_classes) for p in range(num_classes))
+    return ("id", *(f"iou_{n}" for n in class_names(num_classes)), "boundary_f", *cm, *BOUNDARY_FIELDS)
+
+
+PER_IMAGE_FIELDS = per_image_fields(2)
+
+
+def image_iou(cm: np.ndarray) -> np.ndarray:
+    """One image's IoU per class, a class in neither truth nor prediction counting 1.0 (PortraitNet's calcIOU)."""
+    return np.nan_to_num(iou_per_class(cm), nan=1.0)
+
+
+def per_image_csv(rows: Sequence[dict[str, object]]) -> str:
+    """``MetricAccumulator.rows`` as CSV text, floats written exactly (Python's repr)."""
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else PER_IMAGE_FIELDS, lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    return buf.getvalue()
+
+
 class MetricAccumulator:
-    """Sums the confusion matrix and the boundary counts over a split, batch by batch."""
+    """Sums the confusion matrix and the boundary counts over a split, batch by batch, and keeps each image's."""
 
     def __init__(self, num_classes: int = 2, tolerance: float = BOUNDARY_TOLERANCE) -> None:
         self.num_classes = num_classes
@@ -92,26 +130,46 @@ class MetricAccumulator:
         self.cm = np.zeros((num_classes, num_classes), np.int64)
         self.bcounts = np.zeros(4, np.int64)
         self.images = 0
+        self.rows: list[dict[str, object]] = []  # one per image, PER_IMAGE_FIELDS
 
-    def update(self, pred: np.ndarray, target: np.ndarray) -> None:
-        """``pred`` and ``target`` (N, H, W) or (H, W) label maps."""
+    def update(self, pred: np.ndarray, target: np.ndarray, ids: Sequence[str] | None = None) -> None:
+        """``pred`` and ``target`` (N, H, W) or (H, W) label maps; ``ids`` name the N images (default: their
+        running number)."""
         pred, target = np.asarray(pred), np.asarray(target)
         if pred.shape != target.shape:
             raise ValueError(f"prediction {pred.shape} and target {target.shape} differ in shape")
         if pred.ndim == 2:
             pred, target = pred[None], target[None]
-        self.cm += confusion_matrix(pred, target, self.num_classes)
-        for p, t in zip(pred, target, strict=True):
-            self.bcounts += boundary_counts(p, t, self.tolerance)
+        if isinstance(ids, str):
+            ids = [ids]
+        ids = [str(self.images + k) for k in range(len(pred))] if ids is None else [str(i) for i in ids]
+        if len(ids) != len(pred):
+            raise ValueError(f"{len(ids)} ids for {len(pred)} images")
+        names = class_names(self.num_classes)
+        for sid, p, t in zip(ids, pred, target, strict=True):
+            cm = confusion_matrix(p, t, self.num_classes)
+            b = boundary_counts(p, t, self.tolerance)
+            self.cm += cm
+            self.bcounts += b
+            iou = image_iou(cm)
+            row: dict[str, object] = {"id": sid}
+            row.update({f"iou_{n}": float(v) for n, v in zip(names, iou, strict=True)})
+            row["boundary_f"] = boundary_f(b)["f"]
+            row.update({f"cm_{i}{j}": int(cm[i, j]) for i in range(self.num_classes)
+                        for j in range(self.num_classes)})
+            row.update(zip(BOUNDARY_FIELDS, (int(v) for v in b), strict=True))
+            self.rows.append(row)
         self.images += len(pred)
 
     def result(self) -> dict[str, object]:
         iou = iou_per_class(self.cm)
-        names = CLASS_NAMES if self.num_classes == 2 else tuple(str(i) for i in range(self.num_classes))
+        names = class_names(self.num_classes)
         bf = boundary_f(self.bcounts)
         total = self.cm.sum()
+        portrait = [float(r[f"iou_{names[1]}"]) for r in self.rows]
         return {
             "miou": mean_iou(self.cm),
+            "portrait_iou_mean": float(np.mean(portrait)) if portrait else None,
             "iou": {n: (None if np.isnan(v) else float(v)) for n, v in zip(names, iou, strict=True)},
             "pixel_accuracy": float(np.trace(self.cm) / total) if total else None,
             "boundary_f": bf["f"],

@@ -14,9 +14,9 @@ import cv2
 import numpy as np
 
 from bench.data.format import PortraitDataset, read_dataset
-from bench.data.io import atomic_write_json
 from bench.errors import UserError
 from bench.eval.metrics import BOUNDARY_TOLERANCE, MetricAccumulator
+from bench.eval.records import scored, write_metrics
 from bench.runs.folder import metrics_name
 
 
@@ -52,7 +52,8 @@ def evaluate_predictions(
     write: bool = True,
 ) -> dict[str, object]:
     """Metrics of the masks in ``pred_dir`` against ``split`` of ``data``; written to
-    ``<pred_dir>/metrics_<dataset>_<split>.json`` unless ``write`` is false."""
+    ``<pred_dir>/metrics_<dataset>_<split>.json`` and ``..._per_image.csv`` unless ``write`` is false (the rows
+    are then returned under ``per_image``)."""
     pred_dir = Path(pred_dir)
     if not pred_dir.is_dir():
         raise PredictionError(f"{pred_dir}: no such predictions folder")
@@ -71,12 +72,10 @@ def evaluate_predictions(
             raise PredictionError(f"{path}: {pred.shape[1]}x{pred.shape[0]} but the dataset's mask is "
                                   f"{truth.shape[1]}x{truth.shape[0]} "
                                   "(predictions are scored at the dataset's resolution)")
-        acc.update(pred, truth)
-    out = acc.result()
+        acc.update(pred, truth, [sid])
+    out = scored(acc)
     out.update({"model": pred_dir.name, "dataset": ds.name, "data": str(ds.root.resolve()), "split": split,
                 "size": "native", "predictions": str(pred_dir.resolve())})
     if write:
-        path = pred_dir / metrics_name(ds.name, split)
-        atomic_write_json(path, out)
-        out["path"] = str(path)
+        write_metrics(pred_dir / metrics_name(ds.name, split), out)
     return out

@@ -10,13 +10,13 @@ from pathlib import Path
 
 from torch import nn
 
-from bench.data.io import atomic_write_json
 from bench.data.pack import open_data
 from bench.data.preprocess import Preprocess
 from bench.deploy.published import load_published_model, published_preprocess
 from bench.deploy.zoo import FOLDER, ZooEntry, get_entry, load_zoo_model, model_from_state, storage_state, write_entry
 from bench.errors import UserError
 from bench.eval.evaluate import evaluate_at_input, evaluate_native
+from bench.eval.records import write_metrics
 from bench.registry import check_input_size, get_spec
 from bench.runs.checkpoint import load_model
 from bench.runs.folder import METRICS, METRICS_NATIVE, RESULT_FIELDS, RunConfig, metrics_name, read_json
@@ -128,6 +128,4 @@ def evaluate_zoo(name: str, data: str | os.PathLike, split: str = "test", size: 
     metrics.update({"model": entry.model, "zoo": name, "sha256": entry.sha256, "data": str(Path(data).resolve()),
                     "preprocess": preprocess.to_dict()})
     path = Path(out or Path("runs") / "zoo" / name) / metrics_name(ds.name, split, native)
-    atomic_write_json(path, metrics)
-    metrics["path"] = str(path)
-    return metrics
+    return write_metrics(path, metrics)

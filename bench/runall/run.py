@@ -51,6 +51,7 @@ from bench.runs.folder import (
     RECORD_FIELDS,
     RECORDED_FILES,
     finished_metrics,
+    per_image_name,
     read_config,
     read_json,
     train_minutes,
@@ -173,11 +174,12 @@ def _recorded(record: Path, cfg: TrainConfig, dataset_name: str) -> tuple[dict, 
 
 
 def _evaluated(run_dir: Path, name: str, epochs: int, native: bool, device: str) -> dict:
-    """The run's metrics file if it is of the finished run, else a fresh evaluation (which writes it)."""
+    """The run's metrics file if it is of the finished run and has its per-image CSV (older evaluations lack it),
+    else a fresh evaluation (which writes both)."""
     from bench.eval.evaluate import evaluate_run
 
-    return finished_metrics(run_dir, name, epochs) or evaluate_run(run_dir, split="test", device=device,
-                                                                    native=native)
+    done = finished_metrics(run_dir, name, epochs) if (run_dir / per_image_name(name)).is_file() else None
+    return done or evaluate_run(run_dir, split="test", device=device, native=native)
 
 
 def _job_run(job: Job, profile: Profile, runs: Path, device: str = "auto") -> tuple[Path, TrainConfig]:

@@ -6,6 +6,7 @@ A training run folder holds (``docs/runs.md``)::
     train_log.csv        one row per epoch (LOG_FIELDS)
     checkpoint.pt        the state after the last finished epoch (``bench.runs.checkpoint``)
     metrics*.json        what ``bench eval`` measured (``metrics_name``)
+    metrics*_per_image.csv   the same, image by image (``per_image_name``)
 
 ``RunConfig`` is the typed view of ``config.json`` that readers use, so a default (``num_classes``, ``val_fraction``)
 is filled in once, here, and records written by older versions of the toolkit read the same way.
@@ -29,8 +30,10 @@ TRAIN_LOG = "train_log.csv"
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.json"
 METRICS_NATIVE = "metrics_native.json"
+METRICS_PER_IMAGE = "metrics_per_image.csv"  # per_image_name(METRICS)
+METRICS_NATIVE_PER_IMAGE = "metrics_native_per_image.csv"
 # The small files of a finished run that a report folder keeps (never the checkpoint).
-RECORDED_FILES = (CONFIG, TRAIN_LOG, METRICS, METRICS_NATIVE)
+RECORDED_FILES = (CONFIG, TRAIN_LOG, METRICS, METRICS_NATIVE, METRICS_PER_IMAGE, METRICS_NATIVE_PER_IMAGE)
 # train_log.csv's columns. ``test_miou`` and ``test_boundary_f`` hold the scores of ``eval_split`` (the test split
 # unless a calibration run evaluated its held-out validation part): the names are kept so older logs read the same.
 LOG_FIELDS = ("epoch", "loss", "lr", "seconds", "elapsed_s", "images_per_s", "eval_split", "test_miou",
@@ -119,6 +122,11 @@ def metrics_name(dataset: str | None = None, split: str = "test", native: bool =
     ``metrics_<dataset>_<split>.json`` otherwise; ``_native`` before ``.json`` at each image's own resolution."""
     stem = "metrics" if dataset is None and split == "test" else f"metrics_{dataset}_{split}"
     return stem + ("_native.json" if native else ".json")
+
+
+def per_image_name(metrics_file: str) -> str:
+    """The per-image scores beside a metrics file: ``metrics_native.json`` -> ``metrics_native_per_image.csv``."""
+    return f"{Path(metrics_file).stem}_per_image.csv"
 
 
 def backend_metrics_name(source_stem: str, backend: str, precision: str, dataset: str, split: str,

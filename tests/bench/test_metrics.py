@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from bench.eval.metrics import (
+    PER_IMAGE_FIELDS,
     MetricAccumulator,
     boundary_counts,
     boundary_f,
@@ -13,6 +14,7 @@ from bench.eval.metrics import (
     iou_per_class,
     mask_boundary,
     mean_iou,
+    per_image_csv,
 )
 
 
@@ -94,3 +96,46 @@ def test_predicted_boundary_on_ignore_pixels_is_not_counted():
     pred = half_plane(5, (10, 10))
     counts = boundary_counts(pred, target)
     assert counts.tolist() == [0, 0, 0, 0]
+
+
+# -- per-image rows: each image's counts, summed back to the split ---------------------------------------------------
+def test_per_image_rows_sum_back_to_the_split_metrics():
+    rng = np.random.default_rng(0)
+    target = (rng.random((5, 24, 24)) < 0.5).astype(np.uint8)
+    target[:, :3, :3] = 255  # ignore pixels, left out per image as in the split
+    pred = np.where(rng.random((5, 24, 24)) < 0.8, target % 255, 1 - target % 255).astype(np.uint8)
+    acc = MetricAccumulator()
+    acc.update(pred[:3], target[:3], ["a", "b", "c"])
+    acc.update(pred[3], target[3], "d")
+    acc.update(pred[4:], target[4:], ["e"])
+    assert [r["id"] for r in acc.rows] == list("abcde") and list(acc.rows[0]) == list(PER_IMAGE_FIELDS)
+    cm = np.array([[sum(r[f"cm_{t}{p}"] for r in acc.rows) for p in (0, 1)] for t in (0, 1)])
+    b = np.array([sum(r[k] for r in acc.rows) for k in PER_IMAGE_FIELDS[-4:]])
+    m = acc.result()
+    assert cm.tolist() == m["confusion_matrix"] and mean_iou(cm) == m["miou"]
+    assert boundary_f(b)["f"] == m["boundary_f"]
+    text = per_image_csv(acc.rows)
+    assert text.splitlines()[0] == ",".join(PER_IMAGE_FIELDS) and len(text.splitlines()) == 6
+
+
+def test_portrait_iou_mean_by_hand():
+    truth = np.zeros((3, 4, 4), np.uint8)
+    pred = np.zeros((3, 4, 4), np.uint8)
+    truth[0, :2, :2] = 1  # 4 portrait pixels
+    pred[0, :2, :1] = 1
+    pred[0, 3, 3] = 1  # 2 of them found and 1 false positive: IoU 2 / 5
+    # image 1: portrait in neither truth nor prediction: counts 1.0 (PortraitNet's calcIOU)
+    truth[2, :, :2] = 1  # image 2: portrait missed entirely: 0.0
+    acc = MetricAccumulator()
+    acc.update(pred, truth)
+    assert [r["iou_portrait"] for r in acc.rows] == [pytest.approx(0.4), 1.0, 0.0]
+    assert [r["id"] for r in acc.rows] == ["0", "1", "2"]  # no ids given: their running number
+    m = acc.result()
+    assert m["portrait_iou_mean"] == pytest.approx((0.4 + 1.0 + 0.0) / 3)
+    # the split's global portrait IoU is another number: TP 2, true 4 + 8, predicted 3
+    assert m["iou"]["portrait"] == pytest.approx(2 / (12 + 3 - 2))
+
+
+def test_per_image_ids_must_match_the_images():
+    with pytest.raises(ValueError, match="2 ids for 1 images"):
+        MetricAccumulator().update(np.zeros((1, 2, 2), np.uint8), np.zeros((1, 2, 2), np.uint8), ["a", "b"])

@@ -1,0 +1,124 @@
+"""The paired bootstrap over test images (bench.eval.bootstrap) and `bench significance`."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from bench.cli.main import main
+from bench.eval.bootstrap import BootstrapError, bootstrap, load_per_image, pairwise_markdown
+from bench.eval.metrics import MetricAccumulator, per_image_csv
+
+
+def synthetic_masks(n=40, size=24, seed=0):
+    """``n`` true masks: a portrait rectangle of random extent in each."""
+    rng = np.random.default_rng(seed)
+    truth = np.zeros((n, size, size), np.uint8)
+    for k in range(n):
+        top, left = rng.integers(2, size // 2, 2)
+        truth[k, top:, left:size - 2] = 1
+    return truth
+
+
+def model_csv(path, truth, flip, seed, ids=None):
+    """A model that flips each pixel with probability ``flip``, scored image by image into a per-image CSV."""
+    rng = np.random.default_rng(seed)
+    pred = np.where(rng.random(truth.shape) < flip, 1 - truth, truth).astype(np.uint8)
+    acc = MetricAccumulator()
+    acc.update(pred, truth, ids or [f"img{k:03d}" for k in range(len(truth))])
+    path.write_text(per_image_csv(acc.rows))
+    return acc.result()
+
+
+@pytest.fixture
+def csvs(tmp_path):
+    truth = synthetic_masks()
+    out = {}
+    for name, flip, seed in (("good", 0.02, 1), ("bad", 0.25, 2), ("good-twin", 0.02, 3)):
+        (tmp_path / name).mkdir()
+        out[name] = tmp_path / name / "metrics_per_image.csv"
+        out[name + "_metrics"] = model_csv(out[name], truth, flip, seed)
+    return out
+
+
+def test_point_estimates_are_the_split_metrics_and_inside_their_intervals(csvs):
+    r = bootstrap({"good": load_per_image(csvs["good"]), "bad": load_per_image(csvs["bad"])})
+    for row in r["models"]:
+        want = csvs[row["model"] + "_metrics"]
+        assert row["miou"] == want["miou"] and row["boundary_f"] == want["boundary_f"]
+        assert row["portrait_iou_mean"] == pytest.approx(want["portrait_iou_mean"], abs=1e-12)
+        for k in ("miou", "portrait_iou_mean", "boundary_f"):
+            assert row[f"{k}_lo"] <= row[k] <= row[f"{k}_hi"] and row[f"{k}_lo"] < row[f"{k}_hi"]
+    assert r["images"] == 40 and r["resamples"] == 1000 and r["seed"] == 0
+
+
+def test_a_model_against_itself_differs_by_exactly_zero(csvs):
+    t = load_per_image(csvs["good"])
+    (pair,) = bootstrap({"a": t, "b": t}, resamples=200)["pairs"]
+    assert pair["diff"] == pair["diff_lo"] == pair["diff_hi"] == 0.0 and not pair["significant"]
+
+
+def test_clearly_different_models_are_significant_and_alike_ones_are_not(csvs):
+    tables = {n: load_per_image(csvs[n]) for n in ("good", "bad", "good-twin")}
+    pairs = {(p["a"], p["b"]): p for p in bootstrap(tables)["pairs"]}
+    far = pairs[("good", "bad")]
+    assert far["significant"] and 0 < far["diff_lo"] <= far["diff"] <= far["diff_hi"]
+    near = pairs[("good", "good-twin")]
+    assert abs(near["diff"]) < 0.01 and not near["significant"]  # the same noise level, other draws
+    table = pairwise_markdown(bootstrap(tables))
+    assert "| good | bad |" in table and "| yes |" in table and "| no |" in table
+
+
+def test_seeded_runs_repeat_and_other_seeds_differ(csvs):
+    tables = {n: load_per_image(csvs[n]) for n in ("good", "bad")}
+    assert bootstrap(tables, seed=7) == bootstrap(tables, seed=7)
+    assert bootstrap(tables, seed=7)["models"][0]["miou_lo"] != bootstrap(tables, seed=8)["models"][0]["miou_lo"]
+
+
+def test_tables_are_paired_by_id_whatever_their_order(csvs):
+    t = load_per_image(csvs["good"])
+    shuffled = t.take(np.random.default_rng(0).permutation(len(t.ids)))
+    assert bootstrap({"a": t, "b": shuffled})["pairs"][0]["diff_hi"] == 0.0
+
+
+def test_different_test_images_are_a_one_line_error(csvs, tmp_path):
+    other = tmp_path / "other.csv"
+    model_csv(other, synthetic_masks(), 0.02, 1, ids=[f"x{k}" for k in range(40)])
+    with pytest.raises(BootstrapError, match="same test images") as e:
+        bootstrap({"good": load_per_image(csvs["good"]), "other": load_per_image(other)})
+    assert "\n" not in str(e.value) and str(other) in str(e.value)
+    r = CliRunner().invoke(main, ["significance", str(csvs["good"]), str(other)])
+    assert r.exit_code == 1 and r.output.count("\n") == 1 and r.output.startswith("Error: ")
+
+
+def test_a_file_that_is_not_a_per_image_csv_is_named(tmp_path):
+    bad = tmp_path / "metrics.json"
+    bad.write_text('{\n  "miou": 0.9,\n  "images": 4\n}\n')
+    with pytest.raises(BootstrapError, match="not a per-image CSV"):
+        load_per_image(bad)
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe")
+    with pytest.raises(BootstrapError, match="not a per-image CSV"):
+        load_per_image(bad)
+    with pytest.raises(BootstrapError, match="cannot read"):
+        load_per_image(tmp_path / "none.csv")
+
+
+def test_significance_command_names_models_by_folder_and_writes_md_and_json(csvs, tmp_path):
+    out, js = tmp_path / "sig.md", tmp_path / "sig.json"
+    r = CliRunner().invoke(main, ["significance", str(csvs["good"]), str(csvs["bad"]), "--resamples", "300",
+                                  "--out", str(out), "--json", str(js)])
+    assert r.exit_code == 0, r.output
+    assert "| good | bad |" in r.output and out.read_text() in r.output
+    saved = json.loads(js.read_text())
+    assert saved["resamples"] == 300 and [m["model"] for m in saved["models"]] == ["good", "bad"]
+    assert saved["pairs"][0]["significant"] is True
+    r = CliRunner().invoke(main, ["significance", str(csvs["good"]), str(csvs["bad"]), "--name", "ELB", "--name",
+                                  "ENet"])
+    assert r.exit_code == 0 and "| ELB | ENet |" in r.output
+    r = CliRunner().invoke(main, ["significance", str(csvs["good"]), str(csvs["bad"]), "--name", "ELB"])
+    assert r.exit_code == 2 and "one per CSV" in r.output
+    r = CliRunner().invoke(main, ["significance", str(csvs["good"]), str(csvs["good"])])
+    assert r.exit_code == 2 and "--name" in r.output
