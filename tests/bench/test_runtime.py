@@ -163,6 +163,28 @@ def test_speed_compares_backends_interleaved(tmp_path, dataset):
     assert all(d["fps_p10"] <= d["fps"] <= d["fps_p90"] for d in rows if d["status"] == "ok")
 
 
+def test_export_writes_the_sources_preprocess_as_plain_keys(tmp_path):
+    """A zoo entry's manifest preprocessing (the published SINet: BGR, its mean and std, bilinear, 224x224) reaches
+    the file, in the ``bench`` JSON and as keys a user without this package reads."""
+    import onnx
+
+    from bench.deploy.export import export_source
+    from bench.deploy.metadata import LOGITS
+    from bench.deploy.sources import onnx_metadata, source_preprocess
+    from bench.deploy.zoo import get_entry
+
+    pre = get_entry("sinet-eg1800").preprocess
+    path = export_source("sinet-eg1800", tmp_path / "sinet.onnx")
+    props = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+    assert source_preprocess(onnx_metadata(path)) == pre and json.loads(props["bench"])["preprocess"] == pre.to_dict()
+    assert (props["channel_order"], props["input_size"], props["scale"], props["resize"]) == ("BGR", "224,224", "255",
+                                                                                             "squash")
+    np.testing.assert_allclose(json.loads(props["mean"]), pre.mean, rtol=1e-7)
+    np.testing.assert_allclose(json.loads(props["std"]), pre.std, rtol=1e-7)
+    assert props["interpolation"].split()[0] == "linear" and props["layout"] == "NCHW float32"
+    assert props["baked"] == "false" and props["output"] == LOGITS
+
+
 def test_export_cli(tmp_path):
     pytest.importorskip("onnxscript")
     out = tmp_path / "elb.onnx"
