@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from bench.data.io import atomic_write_bytes
-from bench.data.preprocess import normalize, resize_image
+from bench.data.preprocess import Preprocess
 from bench.defaults import INPUT_SIZE
 from bench.deploy.backends import BackendError, NotInstalled
 from bench.deploy.metadata import readable_metadata
@@ -164,16 +164,18 @@ def is_quantized(path: str | os.PathLike) -> bool:
     return bool(ops & {"QuantizeLinear", "DequantizeLinear", "QLinearConv", "ConvInteger"})
 
 
-def calibration_batches(data: str | os.PathLike, size: int, n_images: int = CALIBRATION_IMAGES) -> list[np.ndarray]:
-    """The first ``n_images`` training images of a portrait dataset, preprocessed as in evaluation (squashed to
-    ``size``, ImageNet-normalised: ``bench.data.preprocess``)."""
+def calibration_batches(data: str | os.PathLike, size: int, n_images: int = CALIBRATION_IMAGES,
+                        pre: Preprocess | None = None) -> list[np.ndarray]:
+    """The first ``n_images`` training images of a portrait dataset as the model sees a photo (``pre`` at ``size``;
+    default the training policy: squashed, RGB, ImageNet-normalised), so int8 ranges are those of its real input."""
     from bench.data.format import read_dataset
 
+    pre = replace(pre or Preprocess((size, size)), size=(size, size))
     ds = read_dataset(data)
     ids = ds.ids("train")[:n_images]
     if not ids:
         raise BackendError(f"{data}: no training images to calibrate int8 with")
-    return [normalize(resize_image(ds.load_image(i), size))[None] for i in ids]
+    return [pre.batch([ds.load_image(i)])[0] for i in ids]
 
 
 def quantize_int8(fp32: str | os.PathLike, out: str | os.PathLike, data: str | os.PathLike,
@@ -190,7 +192,7 @@ def quantize_int8(fp32: str | os.PathLike, out: str | os.PathLike, data: str | o
 
     meta = onnx_metadata(fp32)
     size = int(size or meta.get("size") or INPUT_SIZE)
-    batches = calibration_batches(data, size, n_images)
+    batches = calibration_batches(data, size, n_images, source_preprocess(meta))
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:

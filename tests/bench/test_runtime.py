@@ -101,6 +101,19 @@ def test_int8_is_calibrated_quantized_and_close_to_fp32(tmp_path, dataset):
         assert not np.array_equal(out, fp32)
 
 
+def test_int8_calibrates_on_the_input_its_source_sees(dataset):
+    """A source fed BGR with its own mean and std (the published SINet) calibrates on that input, not ImageNet RGB."""
+    from bench.data.format import read_dataset
+    from bench.data.preprocess import Preprocess
+    from bench.deploy.export import calibration_batches
+
+    pre = Preprocess((SIZE, SIZE), channels="BGR", mean=(0.4, 0.45, 0.5), std=(0.25, 0.2, 0.3), interpolation="linear")
+    ds = read_dataset(dataset)
+    x = calibration_batches(dataset, SIZE, 1, pre)[0]
+    np.testing.assert_array_equal(x, pre.batch([ds.load_image(ds.ids("train")[0])])[0])
+    assert not np.allclose(x, calibration_batches(dataset, SIZE, 1)[0])
+
+
 def test_int8_without_calibration_data_is_refused(dataset):
     pytest.importorskip("onnxruntime")
     with pytest.raises(BackendError, match="calibration"):
