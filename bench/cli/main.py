@@ -326,7 +326,8 @@ def speed(model_names_: tuple[str, ...], backends: tuple[str, ...], precisions: 
     "bench export --run runs/paper/pfcn/elb --out elb.onnx",
     "bench export --run runs/paper/pfcn/elb --precision int8 --out elb-int8.onnx",
     "bench export --model enet --size 256 --out enet.onnx",
-    "bench export --model elb-pfcn --out elb-pfcn.onnx"))
+    "bench export --model elb-pfcn --out elb-pfcn.onnx",
+    "bench export --model elb-pfcn --bake-preprocess --out elb-pfcn-photo.onnx  # uint8 photo in, probability out"))
 @click.option("--model", "source", default=None, callback=_model_or_zoo,
               help="A zoo name (shipped trained weights, `bench zoo`), or a registered model name (random weights, "
                    "for timing; list: `bench models`).")
@@ -344,9 +345,14 @@ def speed(model_names_: tuple[str, ...], backends: tuple[str, ...], precisions: 
               help="Dataset for int8 calibration [default: the run's training dataset].")
 @click.option("--calib-images", default=16, show_default=True, type=click.IntRange(1),
               help="Training images that calibrate int8.")
+@click.option("--bake-preprocess", is_flag=True,
+              help="Resize, normalisation and softmax inside the graph: input uint8 RGB (N, H, W, 3) of any size, "
+                   "output the portrait probability (N, H, W) at that size (docs/deploy.md). fp32 only.")
 def export(source: str | None, run_dir: str | None, out: str, size: int | None, opset: int, dynamic_batch: bool,
-           dynamic_size: bool, precision: str, calib_data: str | None, calib_images: int) -> None:
-    """Write a model as ONNX, batch norm folded into its convolutions; int8 on request."""
+           dynamic_size: bool, precision: str, calib_data: str | None, calib_images: int,
+           bake_preprocess: bool) -> None:
+    """Write a model as ONNX, batch norm folded into its convolutions, its preprocessing as metadata; int8 or the
+    preprocessing baked in on request."""
     from bench.deploy.export import export_source
 
     if (source is None) == (run_dir is None):
@@ -354,7 +360,7 @@ def export(source: str | None, run_dir: str | None, out: str, size: int | None, 
     if not out.lower().endswith(".onnx"):
         raise click.UsageError(f"--out {out}: the file name must end in .onnx")
     path = export_source(source or run_dir, out, size, opset, dynamic_batch, dynamic_size, precision, calib_data,
-                         calib_images)
+                         calib_images, bake_preprocess)
     click.echo(str(path))
 
 

@@ -6,7 +6,9 @@ constraints of models that downsample and concatenate, such as ELB and ENet), th
 exporter (torch's default; it needs ``onnxscript``) for the models the TorchScript one cannot trace (ENet's
 unpooling, ICNet's pyramid pooling). Both fold batch norm into the preceding convolution; what remains is batch norm
 after a concatenation (ELB's and ENet's downsamplers), which has no convolution to fold into. The file carries the
-model's facts (name, size, trained or not) as metadata ``bench``.
+model's facts (name, size, trained or not, its ``Preprocess``) as metadata ``bench``, and the preprocessing again as
+plain keys a user without this package reads (``bench.deploy.metadata``). ``bake=True`` exports the model with its
+preprocessing and softmax inside (``bench.deploy.bake``): uint8 photos of any size in, probabilities out.
 
 int8: onnxruntime's ``quantize_static`` in QDQ form, weights int8 per channel, activations uint8 with ranges from
 min/max calibration on a handful of training images. QDQ was chosen over NNCF because it needs nothing beyond
@@ -23,6 +25,7 @@ import os
 import sys
 import warnings
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -30,10 +33,11 @@ import torch
 from torch import nn
 
 from bench.data.io import atomic_write_bytes
-from bench.data.preprocess import Preprocess, normalize, resize_image
+from bench.data.preprocess import Preprocess
 from bench.defaults import INPUT_SIZE
 from bench.deploy.backends import BackendError, NotInstalled
-from bench.deploy.sources import is_onnx_source, load_onnx, load_torch_source, onnx_metadata
+from bench.deploy.metadata import readable_metadata
+from bench.deploy.sources import is_onnx_source, load_onnx, load_torch_source, onnx_metadata, source_preprocess
 from bench.errors import InputSizeError
 from bench.registry import check_input_size
 
@@ -75,9 +79,15 @@ def _quiet() -> Iterator[None]:
 
 def export_onnx(model: nn.Module, out: str | os.PathLike, size: int = INPUT_SIZE, opset: int = DEFAULT_OPSET,
                 dynamic_batch: bool = True, dynamic_size: bool = False,
-                meta: dict[str, object] | None = None) -> Path:
-    """Write ``model`` (eval mode, fp32, on the CPU) as ONNX with input ``image`` and output ``logits``."""
+                meta: dict[str, object] | None = None, bake: bool = False) -> Path:
+    """Write ``model`` (eval mode, fp32, on the CPU) as ONNX with input ``image`` and output ``logits``; ``bake``:
+    input uint8 photos, output ``probability``. The preprocessing recorded is the source's (``meta``) at ``size``."""
     _need("onnx")
+    pre = replace(source_preprocess(meta or {}), size=(size, size))
+    if bake and dynamic_size:
+        raise ExportError("--bake-preprocess takes photos of any size already; --dynamic-size does not apply")
+    if bake and pre.resize != "squash":
+        raise ExportError(f"--bake-preprocess squashes photos to the input; this source's resize is {pre.resize}")
 
     model = model.eval().float().cpu()
     x = torch.zeros(1, 3, size, size)
@@ -90,12 +100,18 @@ def export_onnx(model: nn.Module, out: str | os.PathLike, size: int = INPUT_SIZE
     try:
         with warnings.catch_warnings(), _quiet(), torch.no_grad():
             warnings.simplefilter("ignore")
-            try:
-                proto = _torchscript_export(model, x, opset, dynamic_batch, dynamic_size)
-            except Exception:  # ENet's unpooling and ICNet's pooling need the dynamo exporter
-                if dynamic_size:
-                    raise
-                proto = _dynamo_export(model, x, opset, dynamic_batch)
+            if bake:
+                _need("onnxscript")
+                from bench.deploy.bake import export_baked
+
+                proto = export_baked(model, pre, opset, dynamic_batch)
+            else:
+                try:
+                    proto = _torchscript_export(model, x, opset, dynamic_batch, dynamic_size)
+                except Exception:  # ENet's unpooling and ICNet's pooling need the dynamo exporter
+                    if dynamic_size:
+                        raise
+                    proto = _dynamo_export(model, x, opset, dynamic_batch)
     except NotInstalled:
         raise
     except Exception as e:  # the exporters raise many types; the first line says what failed
@@ -106,15 +122,19 @@ def export_onnx(model: nn.Module, out: str | os.PathLike, size: int = INPUT_SIZE
     info = dict(meta or {})
     info.update({"size": None if dynamic_size else size, "opset": opset, "precision": "fp32",
                  "dynamic_batch": dynamic_batch, "dynamic_size": dynamic_size, "torch": torch.__version__,
-                 "preprocess": Preprocess((size, size)).to_dict()})
+                 "preprocess": pre.to_dict(), "baked": bake})
     _save_with_meta(proto, out, info)
     return out
 
 
 def _save_with_meta(proto: object, out: Path, info: dict[str, object]) -> None:
-    """Write an ONNX model with its facts as metadata ``bench``, atomically (a kill never leaves half a file)."""
+    """Write an ONNX model with its facts as metadata ``bench`` and the plain keys read from its ``Preprocess``,
+    atomically (a kill never leaves half a file)."""
     del proto.metadata_props[:]
     proto.metadata_props.add(key="bench", value=json.dumps(info, sort_keys=True))
+    plain = readable_metadata(source_preprocess(info), bool(info.get("baked")), bool(info.get("dynamic_size")))
+    for key, value in plain.items():
+        proto.metadata_props.add(key=key, value=value)
     atomic_write_bytes(out, proto.SerializeToString())
 
 
@@ -144,16 +164,18 @@ def is_quantized(path: str | os.PathLike) -> bool:
     return bool(ops & {"QuantizeLinear", "DequantizeLinear", "QLinearConv", "ConvInteger"})
 
 
-def calibration_batches(data: str | os.PathLike, size: int, n_images: int = CALIBRATION_IMAGES) -> list[np.ndarray]:
-    """The first ``n_images`` training images of a portrait dataset, preprocessed as in evaluation (squashed to
-    ``size``, ImageNet-normalised: ``bench.data.preprocess``)."""
+def calibration_batches(data: str | os.PathLike, size: int, n_images: int = CALIBRATION_IMAGES,
+                        pre: Preprocess | None = None) -> list[np.ndarray]:
+    """The first ``n_images`` training images of a portrait dataset as the model sees a photo (``pre`` at ``size``;
+    default the training policy: squashed, RGB, ImageNet-normalised), so int8 ranges are those of its real input."""
     from bench.data.format import read_dataset
 
+    pre = replace(pre or Preprocess((size, size)), size=(size, size))
     ds = read_dataset(data)
     ids = ds.ids("train")[:n_images]
     if not ids:
         raise BackendError(f"{data}: no training images to calibrate int8 with")
-    return [normalize(resize_image(ds.load_image(i), size))[None] for i in ids]
+    return [pre.batch([ds.load_image(i)])[0] for i in ids]
 
 
 def quantize_int8(fp32: str | os.PathLike, out: str | os.PathLike, data: str | os.PathLike,
@@ -170,7 +192,7 @@ def quantize_int8(fp32: str | os.PathLike, out: str | os.PathLike, data: str | o
 
     meta = onnx_metadata(fp32)
     size = int(size or meta.get("size") or INPUT_SIZE)
-    batches = calibration_batches(data, size, n_images)
+    batches = calibration_batches(data, size, n_images, source_preprocess(meta))
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
@@ -204,15 +226,18 @@ def quantize_int8(fp32: str | os.PathLike, out: str | os.PathLike, data: str | o
 def export_source(source: str | os.PathLike, out: str | os.PathLike, size: int | None = None,
                   opset: int = DEFAULT_OPSET, dynamic_batch: bool = True, dynamic_size: bool = False,
                   precision: str = "fp32", calibration: str | os.PathLike | None = None,
-                  calibration_images: int = CALIBRATION_IMAGES) -> Path:
-    """``bench export``: a registered name, run folder or checkpoint to an ONNX file, int8 on request.
+                  calibration_images: int = CALIBRATION_IMAGES, bake: bool = False) -> Path:
+    """``bench export``: a registered name, zoo name, run folder or checkpoint to an ONNX file, int8 on request.
 
-    int8 calibrates on ``calibration``, by default the dataset a run was trained on.
+    int8 calibrates on ``calibration``, by default the dataset a run was trained on. ``bake``: the preprocessing and
+    softmax inside the graph (``bench.deploy.bake``), fp32 only: int8 calibrates the network's float input.
     """
     if is_onnx_source(source):
         raise ExportError(f"{source}: already an ONNX file")
     if precision not in ("fp32", "int8"):
         raise ExportError(f"precision {precision!r}: export writes fp32 or int8")
+    if bake and precision != "fp32":
+        raise ExportError("--bake-preprocess writes fp32 only; export int8 without it")
     model, meta = load_torch_source(source)
     size = int(size or meta["size"])
     try:
@@ -221,7 +246,7 @@ def export_source(source: str | os.PathLike, out: str | os.PathLike, size: int |
         raise ExportError(str(e)) from None
     out = Path(out)
     if precision == "fp32":
-        return export_onnx(model, out, size, opset, dynamic_batch, dynamic_size, meta)
+        return export_onnx(model, out, size, opset, dynamic_batch, dynamic_size, meta, bake)
     data = calibration or meta.get("data")
     if not data:
         raise ExportError(f"{source}: int8 needs calibration images: give --calib-data (a portrait dataset)")

@@ -268,6 +268,9 @@ def load_predictor(source: str | os.PathLike, *, backend: str = "auto", precisio
         raise BackendError(f"{source}: no such ONNX file")
     if onnx_file and backend in TORCH_BACKENDS:
         raise BackendError(f"{source}: an ONNX file runs on onnxruntime, openvino or tensorrt, not {backend}")
+    if onnx_file and onnx_metadata(source).get("baked"):  # a Predictor feeds normalised float batches
+        raise BackendError(f"{source}: its preprocessing is baked in (uint8 photos in, probabilities out); run it as "
+                           "docs/deploy.md shows, or export without --bake-preprocess")
     if onnx_file and is_quantized(source):
         precision = "int8"
     check_combination(backend, precision, device)

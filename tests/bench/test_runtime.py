@@ -101,6 +101,19 @@ def test_int8_is_calibrated_quantized_and_close_to_fp32(tmp_path, dataset):
         assert not np.array_equal(out, fp32)
 
 
+def test_int8_calibrates_on_the_input_its_source_sees(dataset):
+    """A source fed BGR with its own mean and std (the published SINet) calibrates on that input, not ImageNet RGB."""
+    from bench.data.format import read_dataset
+    from bench.data.preprocess import Preprocess
+    from bench.deploy.export import calibration_batches
+
+    pre = Preprocess((SIZE, SIZE), channels="BGR", mean=(0.4, 0.45, 0.5), std=(0.25, 0.2, 0.3), interpolation="linear")
+    ds = read_dataset(dataset)
+    x = calibration_batches(dataset, SIZE, 1, pre)[0]
+    np.testing.assert_array_equal(x, pre.batch([ds.load_image(ds.ids("train")[0])])[0])
+    assert not np.allclose(x, calibration_batches(dataset, SIZE, 1)[0])
+
+
 def test_int8_without_calibration_data_is_refused(dataset):
     pytest.importorskip("onnxruntime")
     with pytest.raises(BackendError, match="calibration"):
@@ -161,6 +174,28 @@ def test_speed_compares_backends_interleaved(tmp_path, dataset):
                       ("onnxruntime", "fp32", "ok"): 2, ("onnxruntime", "int8", "ok"): 2}
     assert all(d["interleaved_with"] == 6 and d["threads"] == 1 for d in rows)
     assert all(d["fps_p10"] <= d["fps"] <= d["fps_p90"] for d in rows if d["status"] == "ok")
+
+
+def test_export_writes_the_sources_preprocess_as_plain_keys(tmp_path):
+    """A zoo entry's manifest preprocessing (the published SINet: BGR, its mean and std, bilinear, 224x224) reaches
+    the file, in the ``bench`` JSON and as keys a user without this package reads."""
+    import onnx
+
+    from bench.deploy.export import export_source
+    from bench.deploy.metadata import LOGITS
+    from bench.deploy.sources import onnx_metadata, source_preprocess
+    from bench.deploy.zoo import get_entry
+
+    pre = get_entry("sinet-eg1800").preprocess
+    path = export_source("sinet-eg1800", tmp_path / "sinet.onnx")
+    props = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+    assert source_preprocess(onnx_metadata(path)) == pre and json.loads(props["bench"])["preprocess"] == pre.to_dict()
+    assert (props["channel_order"], props["input_size"], props["scale"], props["resize"]) == ("BGR", "224,224", "255",
+                                                                                             "squash")
+    np.testing.assert_allclose(json.loads(props["mean"]), pre.mean, rtol=1e-7)
+    np.testing.assert_allclose(json.loads(props["std"]), pre.std, rtol=1e-7)
+    assert props["interpolation"].split()[0] == "linear" and props["layout"] == "NCHW float32"
+    assert props["baked"] == "false" and props["output"] == LOGITS
 
 
 def test_export_cli(tmp_path):
