@@ -17,13 +17,13 @@ def _echo_skip(path, message: str) -> None:
 
 
 @click.command(cls=OneLineCommand, context_settings=HELP_OPTIONS, epilog=examples(
-    "segment photo.jpg  # the zoo's ELB (`bench zoo` lists the shipped weights)",
+    "segment photo.jpg  # the zoo's default model (`bench zoo` lists the shipped weights)",
     "bench segment 'holiday/*.jpg' --model erfnet-pfcn --cutout --background blur --out cut",
     "bench segment clip.mp4 --model runs/cpu/pfcn/elb --background green --smooth 0.6 --device cuda"))
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("--model", "source", default=None,
               help="A zoo name (`bench zoo`), a training run folder, a checkpoint file or an .onnx file "
-                   "[default: the zoo's ELB].")
+                   "[default: the zoo's default entry].")
 @click.option("--out", default="segmented", show_default=True, type=click.Path(file_okay=False),
               help="Output folder: <name>_mask.png, _cutout.png, _background.jpg, _preview.jpg (.mp4 for videos).")
 @click.option("--mask", "want_mask", is_flag=True, help="The mask PNG (0 background, 255 portrait) [the default].")

@@ -1,7 +1,7 @@
 """The Python API: from an image file or an RGB array to a portrait probability map and a mask, with shipped weights.
 
     from bench.segment.portrait import PortraitSegmenter
-    seg = PortraitSegmenter.from_pretrained()          # the zoo's ELB; any `bench zoo` name, run folder or .onnx
+    seg = PortraitSegmenter.from_pretrained()          # the zoo's default; any `bench zoo` name, run folder or .onnx
     prob = seg.probability("photo.jpg")                # float32 (H, W) in [0, 1], at the photo's own size
     mask = seg.mask(rgb_array)                         # uint8 (H, W), 1 = portrait
 
@@ -29,7 +29,7 @@ class PortraitSegmenter:
     @classmethod
     def from_pretrained(cls, name: str | os.PathLike | None = None, *, device: str = "cpu", backend: str = "auto",
                         precision: str = "fp32", threads: int | None = None) -> PortraitSegmenter:
-        """A zoo name (default: the zoo's ELB), a run folder, a checkpoint or an ``.onnx`` file."""
+        """A zoo name (default: ``bench.deploy.zoo.DEFAULT``), a run folder, a checkpoint or an ``.onnx`` file."""
         from bench.deploy.zoo import DEFAULT
 
         return cls(load_segment_predictor(name or DEFAULT, device=device, threads=threads, backend=backend,

@@ -173,4 +173,14 @@ def test_the_readme_python_example_runs_as_written(tmp_path, monkeypatch):
     exec(compile(code, "README.md", "exec"), scope)
     assert scope["prob"].shape == (64, 48) and scope["prob"].dtype == np.float32
     assert scope["mask"].shape == (90, 70) and set(np.unique(scope["mask"])) <= {0, 1}
-    assert scope["model"].zoo_entry.name == zoo.DEFAULT
+    assert scope["seg"].predictor.meta["zoo"] == zoo.DEFAULT  # from_pretrained() without a name
+    assert scope["model"].zoo_entry.name == "sinet-eg1800" and scope["model"].preprocess.channels == "BGR"
+
+
+def test_segment_without_a_model_uses_the_zoo_default(tmp_path):
+    cv2.imwrite(str(tmp_path / "p.png"), _photo())
+    r = CliRunner().invoke(main, ["segment", str(tmp_path / "p.png"), "--out", str(tmp_path / "o"), "--no-progress"])
+    assert r.exit_code == 0, r.output
+    expected = labels(zoo.load_zoo_model(zoo.DEFAULT), [cv2.cvtColor(_photo(), cv2.COLOR_BGR2RGB)],
+                      zoo.get_entry(zoo.DEFAULT).preprocess)[0]
+    assert np.array_equal(cv2.imread(str(tmp_path / "o" / "p_mask.png"), cv2.IMREAD_UNCHANGED) == 255, expected == 1)
