@@ -429,6 +429,18 @@ def table_markdown(table: Table) -> str:
     return "\n".join(out) + "\n"
 
 
+def _append_rows(table: Table, rows: list[dict[str, object]], datasets: Mapping[str, str | None]) -> int:
+    """Add rows measured elsewhere to ``table``, "not run" in the columns of the dataset roles not given."""
+    for row in rows:
+        for other in REAL_ROLES:
+            if not datasets.get(other):
+                row.update({f"{metric}_{other}_ours": NOT_RUN for metric in SCORES})
+    if rows:
+        table.frame = pd.concat([table.frame, pd.DataFrame(rows).reindex(columns=table.frame.columns)],
+                                ignore_index=True).astype(object)
+    return len(rows)
+
+
 def _off_the_shelf(table: Table, peers_csv: str | os.PathLike | None, datasets: Mapping[str, str | None]) -> int:
     """Append ``peers.csv``'s models (measured, not trained here) to Table 1 as "off-the-shelf" rows.
 
@@ -448,13 +460,7 @@ def _off_the_shelf(table: Table, peers_csv: str | os.PathLike | None, datasets: 
                      f"miou_{role}_ours": float(p["miou"]), f"boundary_f_{role}_ours": float(p["boundary_f"]),
                      f"miou_native_{role}_ours": float(p["miou"]),
                      "note": f"off-the-shelf ({p['runtime']}), input {p['input_hw']}, not trained here"})
-        for other in REAL_ROLES:
-            if not datasets.get(other):
-                rows[-1].update({f"{metric}_{other}_ours": NOT_RUN for metric in SCORES})
-    if rows:
-        table.frame = pd.concat([table.frame, pd.DataFrame(rows).reindex(columns=table.frame.columns)],
-                                ignore_index=True).astype(object)
-    return len(rows)
+    return _append_rows(table, rows, datasets)
 
 
 def _published(table: Table, published: Iterable[Mapping[str, object]], datasets: Mapping[str, str | None]) -> int:
@@ -474,13 +480,7 @@ def _published(table: Table, published: Iterable[Mapping[str, object]], datasets
                      f"miou_native_{role}_ours": scores["miou_native"],
                      "note": f"zoo entry {m['name']}: the authors' weights ({m['source']['repository']}), trained by "
                              f"them on EG1800, input {size} as their code feeds it; not trained here"})
-        for other in REAL_ROLES:
-            if not datasets.get(other):
-                rows[-1].update({f"{metric}_{other}_ours": NOT_RUN for metric in SCORES})
-    if rows:
-        table.frame = pd.concat([table.frame, pd.DataFrame(rows).reindex(columns=table.frame.columns)],
-                                ignore_index=True).astype(object)
-    return len(rows)
+    return _append_rows(table, rows, datasets)
 
 
 def build_tables(results_csv: str | os.PathLike, footer: Mapping[str, object],
