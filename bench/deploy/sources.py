@@ -29,8 +29,8 @@ def is_onnx_source(source: str | os.PathLike) -> bool:
 
 
 def load_torch_source(source: str | os.PathLike) -> tuple[nn.Module, dict[str, object]]:
-    """A PyTorch model in eval mode and its facts (model name, size, num_classes, trained or not, data, and the
-    ``Preprocess`` it expects as a dict under ``preprocess``).
+    """A PyTorch model in eval mode and its facts (model name, size, num_classes, trained or not, data; a zoo entry's
+    also the ``Preprocess`` it expects as a dict under ``preprocess``, which ``source_preprocess`` reads).
 
     ``source``: a zoo name, a run folder or checkpoint file (trained weights), else a registered name or
     ``module:callable`` (random weights, the same for every call, at ``INPUT_SIZE``).
@@ -38,7 +38,8 @@ def load_torch_source(source: str | os.PathLike) -> tuple[nn.Module, dict[str, o
     name = str(source)
     if is_zoo_name(name):
         entry = get_entry(name)
-        return load_zoo_model(name), {"model": entry.model, "size": entry.size, "num_classes": NUM_CLASSES,
+        return load_zoo_model(name), {"model": entry.model, "size": entry.size,
+                                      "num_classes": int(entry.manifest.get("num_classes", NUM_CLASSES)),
                                       "trained": True, "source": name, "zoo": name, "data": None,
                                       "preprocess": entry.manifest["preprocess"]}
     try:
@@ -57,8 +58,7 @@ def load_torch_source(source: str | os.PathLike) -> tuple[nn.Module, dict[str, o
     cfg = RunConfig.from_dict(model.run_config)
     return model, {"model": cfg.model, "size": cfg.size, "num_classes": cfg.num_classes, "trained": True,
                    "source": name, "data": cfg.data or None, "epochs_trained": model.trained_epochs,
-                   "val_fraction": cfg.raw.get("val_fraction"),
-                   "preprocess": Preprocess((cfg.size, cfg.size)).to_dict()}
+                   "val_fraction": cfg.raw.get("val_fraction")}
 
 
 def source_preprocess(info: dict) -> Preprocess:

@@ -41,11 +41,18 @@ def _pct(value: object) -> float | None:
     return None if value is None else round(100.0 * float(value), 3)
 
 
+def _evaluate(model: nn.Module, ds: object, split: str, preprocess: Preprocess, native: bool,
+              device: str) -> dict[str, object]:
+    """``model`` on ``split`` seen through ``preprocess``: at each photo's own size, or at the input size."""
+    if native:
+        return evaluate_native(model, ds, split, size=preprocess.size[0], device=device, preprocess=preprocess)
+    return evaluate_at_input(model, ds, split, preprocess, device=device)
+
+
 def score(model: nn.Module, data: str | os.PathLike, preprocess: Preprocess, device: str = "cpu") -> dict:
     """Test-split figures (percent) of ``model`` seen through ``preprocess``: at the input size and native."""
     ds = open_data(Path(data))
-    at_input = evaluate_at_input(model, ds, "test", preprocess, device=device)
-    native = evaluate_native(model, ds, "test", size=preprocess.size[0], device=device, preprocess=preprocess)
+    at_input, native = (_evaluate(model, ds, "test", preprocess, n, device) for n in (False, True))
     out = {"dataset": ds.name, "split": "test", "images": native["images"],
            "miou": _pct(at_input["miou"]), "boundary_f": _pct(at_input["boundary_f"]),
            "miou_native": _pct(native["miou"]), "boundary_f_native": _pct(native["boundary_f"])}
@@ -121,10 +128,7 @@ def evaluate_zoo(name: str, data: str | os.PathLike, split: str = "test", size: 
     check_input_size(entry.model, preprocess.size[0])
     ds = open_data(Path(data))
     model = load_zoo_model(name, device)
-    if native:
-        metrics = evaluate_native(model, ds, split, size=preprocess.size[0], device=device, preprocess=preprocess)
-    else:
-        metrics = evaluate_at_input(model, ds, split, preprocess, device=device)
+    metrics = _evaluate(model, ds, split, preprocess, native, device)
     metrics.update({"model": entry.model, "zoo": name, "sha256": entry.sha256, "data": str(Path(data).resolve()),
                     "preprocess": preprocess.to_dict()})
     path = Path(out or Path("runs") / "zoo" / name) / metrics_name(ds.name, split, native)
