@@ -23,9 +23,10 @@ default 1e-5), as released.
 
 Loss: the released training optimises the Lovász hinge loss on a single portrait logit, plus 0.5 x the same loss
 restricted to a boundary band of the mask, coarse branch first (with its own 1x1 classifier, dropped after),
-then the whole network. The band term lies on the main output, so the contract has no ``aux_losses`` for it;
-trained here, ExtremeC3Net outputs ``num_classes`` logits under cross-entropy. ``baselines.published`` loads
-the published single-logit weights as two logits (0, z).
+then the whole network. The band term lies on the main output, so it is a main loss (``lovasz-edge``,
+``bench.train.losses``), ExtremeC3Net's default here, trained in one stage without the coarse classifier; the hinge
+takes the portrait logit ``l1 - l0`` of the ``num_classes`` = 2 outputs. ``baselines.published`` loads the published
+single-logit weights as two logits (0, z).
 
 With 2 classes: 37,762 parameters and 0.129 GMACs at 224x224; with the released single logit 37,738 (as many as
 the published weights hold) and 0.1278 GMACs (paper: 0.038 M, 0.128 G, convolution MACs as counted here). Input

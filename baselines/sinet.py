@@ -23,9 +23,9 @@ bilinear with aligned corners, as the released ``nn.UpsamplingBilinear2d``.
 
 Loss: the released training adds, to the segmentation loss on the output, 0.5 x the same loss restricted to a
 boundary band of the mask (dilation minus erosion, 15 px kernel), first training the encoder alone at 1/8. That
-band term lies on the main output, not on an auxiliary head, so the contract has no ``aux_losses`` for it;
-trained here, SINet uses cross-entropy on the output alone. The published 2-class weights (cross-entropy) load
-with ``baselines.published``.
+band term lies on the main output, not on an auxiliary head, so it is a main loss (``ce-edge``,
+``bench.train.losses``), SINet's default here: cross-entropy, as the published 2-class weights imply, trained in one
+stage. The published weights load with ``baselines.published``.
 
 With 2 classes: 86,910 parameters, as many as the published weights hold (paper: 86.9 K), and 0.0639 GMACs at
 224x224 (paper 0.064 G; the authors' counter, like ours, counts convolution MACs). Input sides divisible by 32

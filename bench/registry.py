@@ -36,7 +36,7 @@ class ModelSpec:
     name: str
     factory: str  # "module:callable"
     paper_name: str
-    default_loss: str  # "adaptive" (ELB's boundary-weighted loss) or "ce" (the baselines' own default)
+    default_loss: str  # one of bench.train.config.MAIN_LOSSES: the loss the model's own paper or release trains with
     stride: int = 8  # the input side must be a multiple of this (the model's total downsampling)
 
 
@@ -50,8 +50,8 @@ MODELS: dict[str, ModelSpec] = {
         ModelSpec("icnet", "baselines.icnet:ICNet", "ICNet", "ce"),
         ModelSpec("bisenet", "baselines.bisenet:BiSeNet", "BiSeNet", "ce"),  # ResNet18 context path
         ModelSpec("portraitnet", "baselines.portraitnet:PortraitNet", "PortraitNet", "ce", stride=32),
-        ModelSpec("sinet", "baselines.sinet:SINet", "SINet", "ce", stride=32),  # S2 blocks pool the 1/8 map by 4
-        ModelSpec("extremec3net", "baselines.extremec3net:ExtremeC3Net", "ExtremeC3Net", "ce"),
+        ModelSpec("sinet", "baselines.sinet:SINet", "SINet", "ce-edge", stride=32),  # S2 blocks pool the 1/8 map by 4
+        ModelSpec("extremec3net", "baselines.extremec3net:ExtremeC3Net", "ExtremeC3Net", "lovasz-edge"),
     )
 }
 

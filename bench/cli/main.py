@@ -14,7 +14,7 @@ from bench.defaults import INPUT_SIZE
 from bench.deploy.backends import BACKENDS, EVAL_BACKENDS, PRECISIONS, backends_for, expand, precisions_for
 from bench.devices import DEVICES_HELP, device_option
 from bench.errors import InputSizeError, UnknownModelError
-from bench.train.config import AMP_MODES, SCHEDULES, train_defaults
+from bench.train.config import AMP_MODES, MAIN_LOSSES, SCHEDULES, train_defaults
 
 _TRAIN = train_defaults()  # the dataclass's defaults, shown in --help
 
@@ -73,10 +73,10 @@ def models(size: int) -> None:
 
     _sized_models(list(MODELS), size)
     w = max(len(s) for spec in MODELS.values() for s in (spec.name, spec.paper_name, "paper name")) + 2
-    click.echo(f"{'name':<{w}} {'paper name':<{w}} {'loss':<9} {'params (M)':>10} {'GMACs':>8}  {'size step':>9}")
+    click.echo(f"{'name':<{w}} {'paper name':<{w}} {'loss':<11} {'params (M)':>10} {'GMACs':>8}  {'size step':>9}")
     for name, spec in MODELS.items():
         c = measure(name, size)
-        click.echo(f"{name:<{w}} {spec.paper_name:<{w}} {spec.default_loss:<9} {c.params / 1e6:>10.3f} "
+        click.echo(f"{name:<{w}} {spec.paper_name:<{w}} {spec.default_loss:<11} {c.params / 1e6:>10.3f} "
                    f"{c.gmacs:>8.3f}  {spec.stride:>9}")
     click.echo(f"GMACs at {size}x{size}; --size must be a multiple of the size step; bench train --model also takes "
                "module:callable (a factory of num_classes).")
@@ -127,8 +127,9 @@ def complexity(model_name: str | None, size: int, as_json: bool) -> None:
               help="Adam's L2 penalty (>= 0).")
 @click.option("--schedule", default=_TRAIN["schedule"], show_default=True, type=click.Choice(SCHEDULES),
               help="poly: lr0 (1 - e/E)^0.9 (ERFNet); exp: lr0 0.9^e.")
-@click.option("--loss", default=None, type=click.Choice(["adaptive", "ce"]),
-              help="Main loss [default: the model's own: adaptive for ELB, ce for the baselines].")
+@click.option("--loss", default=None, type=click.Choice(MAIN_LOSSES),
+              help="Main loss [default: the model's own: adaptive for ELB, ce-edge for SINet, lovasz-edge for "
+                   "ExtremeC3Net, ce for the other baselines].")
 @click.option("--device", default=_TRAIN["device"], show_default=True, callback=device_option,
               help=DEVICES_HELP)
 @click.option("--amp", default=_TRAIN["amp"], show_default=True, type=click.Choice(AMP_MODES),

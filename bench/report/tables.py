@@ -28,6 +28,13 @@ from bench.defaults import ABLATION_LOSS, ABLATION_MODEL
 from bench.errors import UnknownModelError, UserError
 from bench.machine import git_commit
 from bench.report.paper import TABLE1, TABLE2, PaperRow
+from bench.report.uncertainty import (
+    bootstrap_records,
+    interval_columns,
+    per_image_records,
+    record_folders,
+    significance_markdown,
+)
 
 NOT_RUN = "not run"
 ROLES = ("pfcn", "pseg", "synthetic")
@@ -51,6 +58,9 @@ ABLATION_MODELS = (ABLATION_MODEL, "elb-dr4")
 # Our per-dataset scores in Tables 1 and 2: mIoU and boundary F at the model's input size, mIoU at the images' own
 # resolution, and the training wall time.
 SCORES = ("miou", "boundary_f", "miou_native", "train_minutes")
+# The rows of models trained here: the paper's own, and those beyond it (SINet, ExtremeC3Net) under the same harness.
+BEYOND = "beyond the paper"
+TRAINED_ROWS = ("measured", BEYOND)
 # How the Markdown names an auxiliary loss kind of the model contract (bench/registry.py).
 AUX_KIND_WORDS = {"mask": "ce", "boundary": "boundary focal loss"}
 
@@ -122,7 +132,7 @@ def _measured(results: pd.DataFrame, run_roles: Sequence[str]) -> pd.DataFrame:
         "gmacs_ours": facts["gmacs"], "params_m_ours": facts["params"] / 1e6,
         "fps_ours": facts["fps"], "fps_spread_ours": facts["fps_spread"], "device": facts["device"],
     })
-    default = _latest(results)[lambda d: d["loss_default"]].drop_duplicates(["model", "dataset"], keep="last")
+    default = _default_rows(results)
     main_loss = default.drop_duplicates("model", keep="last").set_index("model")["loss"]
     out["loss"] = pd.Series({m: loss_label(m, loss) for m, loss in main_loss.items()}, dtype=object)
     scores = default.pivot(index="model", columns="dataset", values=list(SCORES))
@@ -143,7 +153,7 @@ def _comparison_table(name: str, title: str, reference: Sequence[PaperRow], resu
         columns += [f"{metric}_pfcn_ours", f"{metric}_pseg_ours"] + ([f"{metric}_synthetic_ours"] if synthetic else [])
     columns += ["loss", "note"]
     refs = list(reference) + [PaperRow(_paper_name(results, m), m, None, None, None, None, None, False,
-                                       note="not in the paper") for m in extra_models]
+                                       note="not in the paper: trained here by the same harness") for m in extra_models]
     paper = pd.DataFrame([asdict(r) for r in refs]).rename(columns=lambda c: c if c in (
         "method", "model", "cited", "note") else f"{c}_paper")
     measured = _measured(results, run_roles)
@@ -151,6 +161,7 @@ def _comparison_table(name: str, title: str, reference: Sequence[PaperRow], resu
     cited = frame["model"].isna()
     frame["row"] = "not measured"
     frame.loc[frame["model"].isin(measured.index), "row"] = "measured"
+    frame.loc[frame["model"].isin(measured.index) & frame["model"].isin(extra_models), "row"] = BEYOND
     frame.loc[cited, "row"] = "cited"
     frame["method"] += frame.pop("cited").map({True: "*", False: ""})
     frame = frame.reindex(columns=columns).astype(object)
@@ -320,10 +331,7 @@ def _run_commits(results: pd.DataFrame, results_csv: str | os.PathLike) -> dict[
     or in the run folder ``run_dir`` itself."""
     commits: dict[str, str | None] = {}
     for row in _latest(results).to_dict("records"):
-        run_dir = str(row.get("run_dir") or "")
-        if not run_dir:
-            continue
-        for folder in (Path(results_csv).parent / "runs" / str(row["dataset"]) / Path(run_dir).name, Path(run_dir)):
+        for folder in record_folders(row, results_csv):
             try:
                 config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
             except (OSError, ValueError):
@@ -367,13 +375,28 @@ def _portraitnet_note(results: pd.DataFrame, profile: str) -> str:
             "our FPS column.")
 
 
+def _uncertainty_note(uncertainty: Mapping[str, Mapping[str, object]]) -> str:
+    result = next(iter(uncertainty.values()))
+    return (f"95 % CI: percentile interval of the mIoU over {result['resamples']} paired bootstrap resamples of the "
+            f"{result['images']} test images (seed {result['seed']}), from each run's per-image record "
+            "(runs/<role>/<run>/metrics_per_image.csv); which pairs differ beyond the noise is in significance.md. "
+            "Portrait IoU, mean per image: PortraitNet's metric, the portrait IoU of each test image averaged; "
+            "mIoU is the paper's (and SINet's), the two-class IoU of the summed confusion matrix. A trained row "
+            "without a per-image record shows neither.")
+
+
 def _loss_note(table: Table) -> str:
-    measured = table.frame[table.frame["row"] == "measured"]
+    measured = table.frame[table.frame["row"].isin(TRAINED_ROWS)]
     losses = "; ".join(f"{m.rstrip('*')}: {loss}" for m, loss in zip(measured["method"], measured["loss"],
                                                                        strict=True))
-    return ("Loss: each model trains with its own default, adaptive (ELB's adaptive weight loss) or ce "
-            "(cross-entropy), plus the auxiliary terms it declares (the model contract's aux_losses, "
-            f"bench/registry.py): {losses or 'none measured'}.")
+    edge = any(str(loss).split(" ")[0].endswith("-edge") for loss in measured["loss"])
+    kinds = ("adaptive (ELB's adaptive weight loss), ce (cross-entropy), or ce-edge / lovasz-edge (SINet's and "
+             "ExtremeC3Net's released losses: cross-entropy or the Lovász hinge, plus 0.5 x the same loss on the "
+             "mask's edge band, the labelled pixels within 7 px of both classes; trained here in one stage, "
+             "without the released encoder-first stage)" if edge else
+             "adaptive (ELB's adaptive weight loss) or ce (cross-entropy)")
+    return (f"Loss: each model trains with its own default, {kinds}, plus the auxiliary terms it declares (the "
+            f"model contract's aux_losses, bench/registry.py): {losses or 'none measured'}.")
 
 
 def _profile(footer: Mapping[str, object], results: pd.DataFrame) -> str:
@@ -403,6 +426,12 @@ def _cell(value: object, kind: str) -> str:
     return str(value) if digits is None else _fixed(value, digits)
 
 
+def _ci_cell(lo: object, hi: object) -> str:
+    if any(v is None or v == "" or (isinstance(v, float) and pd.isna(v)) for v in (lo, hi)):
+        return "—"
+    return f"[{_fixed(lo, 1)}, {_fixed(hi, 1)}]"
+
+
 def _fixed(value: object, digits: int, sign: bool = False) -> str:
     """``value`` rounded once to ``digits`` decimals, half away from zero, from its shortest decimal form (the number
     as results.csv writes it): 93.05 -> 93.1, 10.9514 -> 11.0, -0.356 -> -0.4."""
@@ -418,7 +447,8 @@ def table_markdown(table: Table) -> str:
     for row in table.frame.to_dict("records"):
         cells = []
         for key, _, kind in table.md_columns:
-            text = _cell(row.get(key), kind)
+            text = _ci_cell(row.get(key), row.get(key.replace("_lo_", "_hi_"))) if kind == "ci" else _cell(
+                row.get(key), kind)
             spread = row.get("fps_spread_ours")
             if key == "fps_ours" and text != "—" and isinstance(spread, float) and not pd.isna(spread):
                 text += f" ± {_fixed(spread, 1)}"
@@ -483,12 +513,37 @@ def _published(table: Table, published: Iterable[Mapping[str, object]], datasets
     return _append_rows(table, rows, datasets)
 
 
+def _default_rows(results: pd.DataFrame) -> pd.DataFrame:
+    """The last result of each model and role with its own default loss: the runs Table 1 shows."""
+    return _latest(results)[lambda d: d["loss_default"]].drop_duplicates(["model", "dataset"], keep="last")
+
+
+def table_uncertainty(results_csv: str | os.PathLike) -> dict[str, dict[str, object]]:
+    """role -> the paired bootstrap of Table 1's runs that kept a per-image record (``bench.report.uncertainty``)."""
+    return bootstrap_records(per_image_records(_default_rows(load_results(results_csv)), results_csv))
+
+
+def _add_uncertainty(table: Table, uncertainty: Mapping[str, Mapping[str, object]]) -> None:
+    """Table 1's interval and per-image portrait IoU columns, after each role's mIoU, for the roles bootstrapped."""
+    for role, result in uncertainty.items():
+        cols = interval_columns(result, role)
+        trained = table.frame["row"].isin(TRAINED_ROWS)
+        for col in cols.columns:
+            table.frame[col] = table.frame["model"].map(cols[col]).where(trained).astype(object)
+        at = next(i for i, (key, _, _) in enumerate(table.md_columns) if key == f"miou_{role}_ours") + 1
+        label = ROLE_LABELS[role]
+        table.md_columns[at:at] = [(f"miou_{role}_lo_ours", f"mIoU {label} 95 % CI (ours)", "ci"),
+                                   (f"portrait_iou_{role}_ours", f"Portrait IoU {label}, mean per image (ours)",
+                                    "miou")]
+
+
 def build_tables(results_csv: str | os.PathLike, footer: Mapping[str, object],
                  datasets: Mapping[str, str | None], peers_csv: str | os.PathLike | None = None,
-                 published: Iterable[Mapping[str, object]] = ()) -> list[Table]:
+                 published: Iterable[Mapping[str, object]] = (),
+                 uncertainty: Mapping[str, Mapping[str, object]] | None = None) -> list[Table]:
     """Table 1, Table 2 and the ablation, built from ``results.csv`` (nothing written); Table 1 also carries the
     off-the-shelf models of ``peers_csv`` and the published weights (zoo manifests, ``published``) measured on one of
-    the datasets."""
+    the datasets, and the intervals of ``uncertainty`` (``table_uncertainty``, computed when not given)."""
     results = load_results(results_csv)
     footer = dict(footer)
     if "commit" in footer:  # accepted as an alias
@@ -509,12 +564,15 @@ def build_tables(results_csv: str | os.PathLike, footer: Mapping[str, object],
     provenance = _provenance(_run_commits(results, results_csv), str(footer["git_commit"]))
     t1 = _comparison_table("table1", "Table 1: comparison with existing methods (paper vs ours)" + suffix,
                            TABLE1, results, run_roles, extra)
+    uncertainty = table_uncertainty(results_csv) if uncertainty is None else uncertainty
+    _add_uncertainty(t1, uncertainty)
     t1.footer = _footer(footer, results, datasets, run_roles, profile, [
         paper_note,
         "* cited: trained and tested on the original PFCN, which is no longer available; the paper took these "
         "numbers from the literature and did not re-train them, so they have no measured value here.",
         _portraitnet_note(results, profile),
         _loss_note(t1),
+        *([_uncertainty_note(uncertainty)] if uncertainty else []),
     ], provenance)
     if _off_the_shelf(t1, peers_csv, datasets):
         t1.footer.insert(1, "off-the-shelf rows: models a user would pick instead of training one, scored here on "
@@ -550,10 +608,24 @@ def write_tables(results_csv: str | os.PathLike, out_dir: str | os.PathLike, foo
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    uncertainty = table_uncertainty(results_csv)
     paths = []
-    for table in build_tables(results_csv, footer, datasets, peers_csv, published):
+    for table in build_tables(results_csv, footer, datasets, peers_csv, published, uncertainty):
         for suffix, text in ((".csv", table_csv(table)), (".md", table_markdown(table))):
             path = out / f"{table.name}{suffix}"
             atomic_write_text(path, text)
             paths.append(path)
+    if uncertainty:
+        paths.append(out / "significance.md")
+        atomic_write_text(paths[-1], significance_markdown(uncertainty, ROLE_LABELS,
+                                                           _without_records(results_csv, uncertainty)))
     return paths
+
+
+def _without_records(results_csv: str | os.PathLike, uncertainty: Mapping[str, Mapping[str, object]]
+                     ) -> dict[str, list[str]]:
+    """role -> the models of Table 1 that kept no per-image record there, by paper name."""
+    rows = _default_rows(load_results(results_csv))
+    return {role: [str(r["paper_name"]) for r in rows[rows["dataset"] == role].to_dict("records")
+                   if r["model"] not in {m["model"] for m in uncertainty[role]["models"]}]
+            for role in uncertainty}

@@ -14,6 +14,7 @@ from bench.errors import UserError
 
 SCHEDULES = ("poly", "exp")
 AMP_MODES = ("auto", "bf16", "fp16", "none")
+MAIN_LOSSES = ("adaptive", "ce", "ce-edge", "lovasz-edge")  # bench.train.losses says what each is
 
 
 class TrainError(UserError):
@@ -57,7 +58,6 @@ class TrainConfig:
         """Raise ``TrainError`` naming the first setting that cannot work."""
         # imported here: they pull in torch, and the CLI's defaults do not need it
         from bench.registry import check_input_size, get_spec
-        from bench.train.losses import MAIN_LOSSES
 
         if self.schedule not in SCHEDULES:
             raise TrainError(f"unknown schedule {self.schedule!r}; expected one of {SCHEDULES}")

@@ -1,9 +1,15 @@
 """The training loss of every registered model: a main loss plus the auxiliary losses the model declares.
 
-Main loss: ``"adaptive"`` (ELB's boundary-weighted cross-entropy, ``elb.loss``) or ``"ce"`` (plain mean
-cross-entropy over the labelled pixels). Auxiliary outputs follow the registry's contract (``bench.registry``): a model
-whose training ``forward`` returns a dict declares ``aux_losses = {key: (kind, weight)}`` and each entry adds
-``weight * loss`` with
+Main loss: ``"adaptive"`` (ELB's boundary-weighted cross-entropy, ``elb.loss``), ``"ce"`` (plain mean
+cross-entropy over the labelled pixels), or one of the edge-band losses of SINet and ExtremeC3Net's released training
+(``clovaai/ext_portrait_segmentation``): ``"ce-edge"`` and ``"lovasz-edge"`` add to the loss on the output
+``EDGE_WEIGHT`` (0.5) x the same loss on the target restricted to its edge band (dilation minus erosion of the mask
+with a 15x15 kernel, i.e. the labelled pixels within 7 px of both classes; the rest ignored). The band term lies on the
+main output, so these are main losses, not auxiliary kinds. ``"lovasz-edge"`` uses the Lovász hinge (Berman et al.,
+CVPR 2018) on the portrait logit, over the whole batch, as released.
+
+Auxiliary outputs follow the registry's contract (``bench.registry``): a model whose training ``forward`` returns a
+dict declares ``aux_losses = {key: (kind, weight)}`` and each entry adds ``weight * loss`` with
 
 * ``"mask"``: cross-entropy against the target resized (nearest) to that output's size;
 * ``"boundary"``: PortraitNet's boundary loss, a focal loss (gamma 2) against the boundary band of the target, the
@@ -21,12 +27,14 @@ import torch
 import torch.nn.functional as F
 
 from bench.data.format import IGNORE
+from bench.train.config import MAIN_LOSSES
 from elb.loss import adaptive_weight_loss
 
-MAIN_LOSSES = ("adaptive", "ce")
 AUX_KINDS = ("mask", "boundary")
 BOUNDARY_BAND_RADIUS = 2
 FOCAL_GAMMA = 2.0
+EDGE_RADIUS = 7  # the released 15x15 dilation/erosion kernel (decoder stage), in pixels of the training input
+EDGE_WEIGHT = 0.5
 
 
 def resize_target(target: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -69,6 +77,44 @@ def focal_loss(logits: torch.Tensor, target: torch.Tensor, gamma: float = FOCAL_
     return loss.masked_fill(~valid, 0.0).sum() / count
 
 
+def edge_target(target: torch.Tensor, radius: int = EDGE_RADIUS) -> torch.Tensor:
+    """The target on its edge band (labelled pixels within ``radius`` of both classes), ``IGNORE`` elsewhere."""
+    return target.masked_fill(boundary_band(target, radius) != 1, IGNORE)
+
+
+def portrait_logit(logits: torch.Tensor) -> torch.Tensor:
+    """(N, 2, H, W) -> (N, H, W) ``l1 - l0`` (the logit of the 2-way softmax); (N, 1, H, W) -> its one channel."""
+    logits = logits.float()
+    return logits[:, 0] if logits.shape[1] == 1 else logits[:, 1] - logits[:, 0]
+
+
+def lovasz_hinge(z: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """The Lovász hinge over every labelled pixel of the batch: the Lovász extension of the portrait Jaccard loss
+    applied to the hinge errors ``1 - z * sign``, sorted in decreasing order (Berman et al., Eq. 12 and Alg. 1)."""
+    valid = target != IGNORE
+    z, y = z[valid], target[valid].float()
+    if y.numel() == 0:
+        return z.sum() * 0.0
+    errors = 1.0 - z * (2.0 * y - 1.0)
+    errors, order = torch.sort(errors, descending=True)
+    y = y[order]
+    positives = y.sum()
+    intersection = positives - y.cumsum(0)
+    union = positives + (1.0 - y).cumsum(0)
+    jaccard = 1.0 - intersection / union
+    grad = torch.cat([jaccard[:1], jaccard[1:] - jaccard[:-1]])  # the Jaccard loss's gains along the order
+    return torch.dot(F.relu(errors), grad)
+
+
+def _edge_loss(logits: torch.Tensor, target: torch.Tensor, base: str) -> torch.Tensor:
+    edge = edge_target(target)
+    if base == "lovasz":
+        z = portrait_logit(logits)
+        return lovasz_hinge(z, target) + EDGE_WEIGHT * lovasz_hinge(z, edge)
+    ce = adaptive_weight_loss(logits.float(), target, None, IGNORE)
+    return ce + EDGE_WEIGHT * adaptive_weight_loss(logits.float(), edge, None, IGNORE)  # 0 for a batch without edges
+
+
 def main_loss(logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None, kind: str) -> torch.Tensor:
     if kind == "adaptive":
         if weight is None:
@@ -76,6 +122,8 @@ def main_loss(logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor |
         return adaptive_weight_loss(logits.float(), target, weight, IGNORE)
     if kind == "ce":
         return adaptive_weight_loss(logits.float(), target, None, IGNORE)
+    if kind in ("ce-edge", "lovasz-edge"):
+        return _edge_loss(logits, target, kind.split("-")[0])
     raise ValueError(f"unknown main loss {kind!r}; expected one of {MAIN_LOSSES}")
 
 

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench.data.format import DatasetWriter
+from bench.eval.metrics import MetricAccumulator, per_image_csv
 
 
 def make_portrait_dataset(root: Path, n_train: int = 8, n_test: int = 4, size: int = 64, seed: int = 0,
@@ -71,3 +72,23 @@ class BrightPredictor:
 def broken_factory(num_classes: int = 2) -> nn.Module:
     """A model factory with a bug in it: what it raises is ours to fix, not the user's to read as one line."""
     raise ZeroDivisionError("a bug inside the model factory")
+
+
+def synthetic_masks(n=40, size=24, seed=0):
+    """``n`` true masks: a portrait rectangle of random extent in each."""
+    rng = np.random.default_rng(seed)
+    truth = np.zeros((n, size, size), np.uint8)
+    for k in range(n):
+        top, left = rng.integers(2, size // 2, 2)
+        truth[k, top:, left:size - 2] = 1
+    return truth
+
+
+def model_csv(path, truth, flip, seed, ids=None):
+    """A model that flips each pixel with probability ``flip``, scored image by image into a per-image CSV."""
+    rng = np.random.default_rng(seed)
+    pred = np.where(rng.random(truth.shape) < flip, 1 - truth, truth).astype(np.uint8)
+    acc = MetricAccumulator()
+    acc.update(pred, truth, ids or [f"img{k:03d}" for k in range(len(truth))])
+    path.write_text(per_image_csv(acc.rows))
+    return acc.result()

@@ -10,27 +10,7 @@ from click.testing import CliRunner
 
 from bench.cli.main import main
 from bench.eval.bootstrap import BootstrapError, bootstrap, load_per_image, pairwise_markdown
-from bench.eval.metrics import MetricAccumulator, per_image_csv
-
-
-def synthetic_masks(n=40, size=24, seed=0):
-    """``n`` true masks: a portrait rectangle of random extent in each."""
-    rng = np.random.default_rng(seed)
-    truth = np.zeros((n, size, size), np.uint8)
-    for k in range(n):
-        top, left = rng.integers(2, size // 2, 2)
-        truth[k, top:, left:size - 2] = 1
-    return truth
-
-
-def model_csv(path, truth, flip, seed, ids=None):
-    """A model that flips each pixel with probability ``flip``, scored image by image into a per-image CSV."""
-    rng = np.random.default_rng(seed)
-    pred = np.where(rng.random(truth.shape) < flip, 1 - truth, truth).astype(np.uint8)
-    acc = MetricAccumulator()
-    acc.update(pred, truth, ids or [f"img{k:03d}" for k in range(len(truth))])
-    path.write_text(per_image_csv(acc.rows))
-    return acc.result()
+from tests.bench.helpers import model_csv, synthetic_masks
 
 
 @pytest.fixture

@@ -6,7 +6,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bench.train.losses import boundary_band, compute_loss, focal_loss, resize_target
+from bench.train.losses import (
+    EDGE_WEIGHT,
+    boundary_band,
+    compute_loss,
+    edge_target,
+    focal_loss,
+    lovasz_hinge,
+    resize_target,
+)
 from elb.loss import adaptive_weight_loss
 
 
@@ -91,3 +99,56 @@ def test_tiny_model_through_the_loss():
     assert torch.isfinite(total) and set(parts) == {"main", "aux", "edge"}
     model.eval()
     assert model(x).shape == (2, 2, 16, 16)
+
+
+def _jaccard_loss_of_mistakes(target: torch.Tensor, mistakes: torch.Tensor) -> float:
+    """Berman et al.'s set function: |M| / |{y = 1} u M| for the mispredicted pixels M."""
+    return float(mistakes.sum() / ((target == 1) | mistakes).sum())
+
+
+def test_lovasz_hinge_equals_the_jaccard_loss_on_binary_errors():
+    # with hinge errors of exactly 0 (right, margin 1) or 1 (z = 0), the Lovász extension is the set function itself
+    g = torch.Generator().manual_seed(3)
+    for _ in range(5):
+        target = (torch.rand(2, 9, 7, generator=g) < 0.4).long()
+        mistakes = torch.rand(2, 9, 7, generator=g) < 0.3
+        z = torch.where(mistakes, torch.zeros(()), 2.0 * target - 1.0)
+        assert lovasz_hinge(z, target).item() == pytest.approx(_jaccard_loss_of_mistakes(target, mistakes))
+    # ignored pixels take no part, whatever their logit
+    target[0, 0, :] = 255
+    z2 = z.clone()
+    z2[0, 0, :] = 100.0
+    valid = target != 255
+    expected = _jaccard_loss_of_mistakes(target[valid], mistakes[valid])
+    assert lovasz_hinge(z2, target).item() == pytest.approx(expected)
+    assert lovasz_hinge(z, torch.full_like(target, 255)).item() == 0.0
+
+
+def test_lovasz_hinge_is_zero_when_every_margin_is_met_and_grows_with_the_error():
+    target = torch.tensor([[[0, 1, 1, 0]]])
+    right = 3.0 * (2.0 * target - 1.0)
+    assert lovasz_hinge(right, target).item() == 0.0
+    assert lovasz_hinge(-right, target) > lovasz_hinge(-0.5 * right, target) > 0
+
+
+def test_edge_target_keeps_the_labels_near_the_boundary_only():
+    t = torch.zeros(1, 1, 30, dtype=torch.long)
+    t[0, 0, 15:] = 1
+    e = edge_target(t)[0, 0]
+    assert e[8:22].tolist() == [0] * 7 + [1] * 7  # 7 px each side: the released 15 px dilation minus erosion
+    assert (e[:8] == 255).all() and (e[22:] == 255).all()
+
+
+def test_edge_losses_add_half_the_loss_on_the_edge_band(batch):
+    logits, target, _ = batch
+    edge = edge_target(target)
+    ce = F.cross_entropy(logits, target, ignore_index=255)
+    expected = ce + EDGE_WEIGHT * F.cross_entropy(logits, edge, ignore_index=255)
+    assert torch.allclose(compute_loss(logits, target, None, "ce-edge")[0], expected)
+    z = logits[:, 1] - logits[:, 0]
+    lovasz, _ = compute_loss(logits, target, None, "lovasz-edge")
+    assert torch.allclose(lovasz, lovasz_hinge(z, target) + EDGE_WEIGHT * lovasz_hinge(z, edge))
+    lovasz.backward()
+    assert logits.grad is not None and logits.grad.abs().sum() > 0
+    single, _ = compute_loss(z[:, None].detach(), target, None, "lovasz-edge")  # a one-logit model: the same loss
+    assert torch.allclose(single, lovasz.detach())

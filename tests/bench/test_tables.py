@@ -15,6 +15,7 @@ from bench.machine import git_commit
 from bench.registry import MODELS
 from bench.report.paper import GPU_FPS, TABLE1, TABLE2
 from bench.report.tables import NOT_RUN, ResultsError, load_results, write_tables
+from tests.bench.helpers import model_csv, synthetic_masks
 
 HEADER = ("model,paper_name,loss,loss_default,dataset,dataset_name,n_train,n_test,params,gmacs,fps,fps_spread,device,"
           "miou,iou_bg,iou_fg,boundary_f,epochs,schedule,profile,run_dir")
@@ -350,3 +351,43 @@ def test_published_weights_join_table1_as_rescored_rows(tmp_path: Path) -> None:
     assert (pub[0]["miou_pfcn_ours"], pub[0]["miou_native_pfcn_ours"]) == ("93.711", "93.688")
     assert pub[0]["miou_pseg_ours"] == NOT_RUN and "not trained here" in pub[0]["note"]
     assert "published-weights rows" in paths["table1.md"].read_text(encoding="utf-8")
+
+
+def test_table1_carries_bootstrap_intervals_and_portrait_iou_from_per_image_records(tmp_path: Path) -> None:
+    truth = synthetic_masks(n=30)
+    scores = {}
+    for model, flip, seed in (("elb", 0.03, 1), ("enet", 0.2, 2), ("sinet", 0.05, 3)):
+        folder = tmp_path / "runs" / "pfcn" / model  # the record run-all keeps beside results.csv
+        folder.mkdir(parents=True)
+        scores[model] = model_csv(folder / "metrics_per_image.csv", truth, flip, seed)
+    rows = [f"{m},{name},{loss},True,pfcn,pfcn-official,80,30,350000,2.0,20.0,1.0,cpu x2,"
+            f"{100 * scores[m]['miou'] if m in scores else 90.0},1,1,60.0,3,poly,cpu,runs/cpu/pfcn/{m}"
+            for m, name, loss in (("elb", "ELB (ours)", "adaptive"), ("enet", "ENet", "ce"),
+                                  ("erfnet", "ERFNet", "ce"), ("sinet", "SINet", "ce-edge"))]
+    paths = {p.name: p for p in write_tables(_results(tmp_path, rows), tmp_path / "out", FOOTER,
+                                             {"pfcn": "data/pfcn", "pseg": None, "synthetic": None})}
+    _, body = _csv(paths["table1.csv"])
+    by = {r["model"]: r for r in body if r["model"]}
+    for m in scores:
+        lo, point, hi = (float(by[m][k]) for k in ("miou_pfcn_lo_ours", "miou_pfcn_ours", "miou_pfcn_hi_ours"))
+        assert lo < point < hi and hi - lo < 10
+        assert float(by[m]["portrait_iou_pfcn_ours"]) == pytest.approx(100 * scores[m]["portrait_iou_mean"])
+    assert float(by["enet"]["miou_pfcn_hi_ours"]) < float(by["elb"]["miou_pfcn_lo_ours"])  # far apart: no overlap
+    assert by["erfnet"]["miou_pfcn_lo_ours"] == "" and by["sinet"]["row"] == "beyond the paper"
+    header, *cells = _md_table(paths["table1.md"].read_text(encoding="utf-8"))
+    md = {row[0]: dict(zip(header, row, strict=True)) for row in cells}
+    ci = "mIoU PFCN 95 % CI (ours)"
+    assert header.index(ci) == header.index("mIoU PFCN (ours)") + 1
+    assert md["ERFNet"][ci] == "—" and md["ELB (ours)"][ci].startswith("[") and md["ELB (ours)"][ci].endswith("]")
+    lo, hi = (float(v) for v in md["ELB (ours)"][ci].strip("[]").split(", "))
+    assert lo <= float(md["ELB (ours)"]["mIoU PFCN (ours)"]) <= hi
+    assert md["SINet"]["Row"] == "beyond the paper"
+    text = paths["table1.md"].read_text(encoding="utf-8")
+    assert "95 % CI: percentile interval of the mIoU over 1000 paired bootstrap resamples of the 30" in text
+    assert "SINet: ce-edge" in text and "Lovász hinge" in text
+    significance = paths["significance.md"].read_text(encoding="utf-8")
+    assert "| elb | enet |" in significance and "Not included (no per-image record kept): ERFNet." in significance
+    # without any per-image record the tables keep their old columns and no significance file is written
+    plain = {p.name for p in write_tables(_results(tmp_path, SYNTHETIC_ROWS), tmp_path / "plain", FOOTER,
+                                          SYNTHETIC_ONLY)}
+    assert "significance.md" not in plain
