@@ -368,6 +368,7 @@ def export(source: str | None, run_dir: str | None, out: str, size: int | None, 
 @main.command("speed-report", epilog=examples(
     "bench speed-report",
     "bench speed-report --device cuda --runs 200  # speed_gpu.{csv,md}",
+    "bench speed-report --size 512 --size 256  # the paper's size and the cpu profile's training size",
     "bench speed-report --model elb --model enet --backend eager --backend onnxruntime --threads 1 --out speed-try"))
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("reports"), show_default=True,
               help="Where speed.csv, speed.md and figures/roofline.png go.")
@@ -380,8 +381,8 @@ def export(source: str | None, run_dir: str | None, out: str, size: int | None, 
               type=click.Choice([*PRECISIONS, "all"]), help="Repeatable; all: every precision.")
 @click.option("--threads", "thread_counts", multiple=True, type=click.IntRange(0), default=(1, 0), show_default=True,
               help="Repeatable thread counts; 0: all cores.")
-@click.option("--size", default=INPUT_SIZE, show_default=True, type=click.IntRange(1),
-              help="Square input size in pixels.")
+@click.option("--size", "sizes", multiple=True, default=(INPUT_SIZE,), show_default=True, type=click.IntRange(1),
+              help="Repeatable square input sizes in pixels (the paper's 512; a model's training size).")
 @click.option("--warmup", default=3, show_default=True, type=click.IntRange(0), help="Untimed passes per candidate.")
 @click.option("--runs", default=20, show_default=True, type=click.IntRange(1),
               help="Timed interleaved rounds (the median is reported).")
@@ -392,15 +393,17 @@ def export(source: str | None, run_dir: str | None, out: str, size: int | None, 
 @click.option("--device", default="cpu", show_default=True, callback=device_option,
               help="cpu, or cuda[:N] for the GPU table (speed_gpu.*).")
 def speed_report_cmd(out: Path, model_names_: tuple[str, ...], backends: tuple[str, ...],
-                     precisions: tuple[str, ...], thread_counts: tuple[int, ...], size: int, warmup: int, runs: int,
-                     calib_data: str | None, sgemm_size: int, device: str) -> None:
-    """The speed table: every model x back end x precision, 1 thread and all cores (or the GPU), and a roofline."""
+                     precisions: tuple[str, ...], thread_counts: tuple[int, ...], sizes: tuple[int, ...], warmup: int,
+                     runs: int, calib_data: str | None, sgemm_size: int, device: str) -> None:
+    """The speed table: every model x back end x precision, 1 thread and all cores (or the GPU), at each size, and a
+    roofline."""
     from bench.speed.report import speed_report
 
-    _sized_models(list(model_names_), size)
+    for size in sizes:
+        _sized_models(list(model_names_), size)
     threads = list(dict.fromkeys(t or os.cpu_count() or 1 for t in thread_counts))
     paths = speed_report(out, list(model_names_), expand(backends, backends_for(device)),
-                         expand(precisions, precisions_for(device)), threads, size, warmup, runs, calib_data,
+                         expand(precisions, precisions_for(device)), threads, sizes, warmup, runs, calib_data,
                          sgemm_size, device, log=click.echo)
     for p in paths:
         click.echo(f"wrote {p}")

@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench.data.io import atomic_write_text, utc_now
-from bench.defaults import ABLATION_LOSS, ABLATION_MODEL
+from bench.defaults import ABLATION_LOSS, ABLATION_MODEL, INPUT_SIZE
 from bench.errors import UnknownModelError, UserError
 from bench.machine import git_commit
 from bench.report.paper import TABLE1, TABLE2, PaperRow
@@ -107,6 +107,35 @@ def _model_facts(results: pd.DataFrame) -> pd.DataFrame:
     return order.sort_values(["_other", "_role"], kind="stable").drop_duplicates("model").set_index("model")
 
 
+# The back end Table 1 takes from the interleaved speed table: PyTorch eager fp32, as the paper timed its models.
+SPEED_BACKEND = ("eager", "fp32")
+
+
+@dataclass(frozen=True)
+class InterleavedSpeed:
+    """One back end's rows of ``bench speed-report``'s speed.csv at its largest thread count: (model, size) -> FPS."""
+
+    frame: pd.DataFrame  # index (model, size); columns fps, fps_iqr
+    threads: int
+    runs: int
+    device_name: str
+
+
+def interleaved_speed(speed_csv: str | os.PathLike | None, device: str = "") -> InterleavedSpeed | None:
+    """Table 1's timings from ``speed_csv``, or None where there is no such file, no ``SPEED_BACKEND`` row, or its
+    device is not the run's (``device``, run_info's ``cpu (<name>)``; FPS are only comparable on one machine)."""
+    if speed_csv is None or not Path(speed_csv).is_file():
+        return None
+    df = pd.read_csv(speed_csv)
+    df = df[(df["status"] == "ok") & (df["backend"] == SPEED_BACKEND[0]) & (df["precision"] == SPEED_BACKEND[1])]
+    if df.empty or (device and str(df["device_name"].iloc[0]) not in device):
+        return None
+    df = df[df["threads"] == df["threads"].max()]
+    frame = df.drop_duplicates(["model", "size"], keep="last").set_index(["model", "size"])[["fps", "fps_iqr"]]
+    return InterleavedSpeed(frame, int(df["threads"].iloc[0]), int(df["runs"].iloc[0]),
+                            str(df["device_name"].iloc[0]))
+
+
 # -- building the tables ----------------------------------------------------------------------------------------
 @dataclass
 class Table:
@@ -125,13 +154,25 @@ def _run_roles(results: pd.DataFrame, datasets: Mapping[str, str | None]) -> lis
     return [role for role in ROLES if datasets.get(role) or role in have]
 
 
-def _measured(results: pd.DataFrame, run_roles: Sequence[str]) -> pd.DataFrame:
-    """Our numbers per model (the index): complexity, speed, device and loss, and the scores on each role run."""
+def _measured(results: pd.DataFrame, run_roles: Sequence[str], speed: InterleavedSpeed | None) -> pd.DataFrame:
+    """Our numbers per model (the index): complexity, speed, device and loss, and the scores on each role run.
+    FPS come from the interleaved speed table when there is one (at 512 and at each model's training size), else
+    from run-all's own timing (results.csv, 512 only)."""
     facts = _model_facts(results)
     out = pd.DataFrame({  # raw values: the Markdown rounds each once (_fixed)
         "gmacs_ours": facts["gmacs"], "params_m_ours": facts["params"] / 1e6,
         "fps_ours": facts["fps"], "fps_spread_ours": facts["fps_spread"], "device": facts["device"],
     })
+    if speed is not None:
+        def at(model: str, size: object, col: str) -> float:
+            key = (model, int(size)) if str(size).strip() not in ("", "nan") else None
+            return float(speed.frame.at[key, col]) if key in speed.frame.index else float("nan")
+
+        sizes = facts["size"] if "size" in facts else pd.Series("", index=facts.index)
+        out["fps_ours"] = [at(m, INPUT_SIZE, "fps") for m in out.index]
+        out["fps_spread_ours"] = [at(m, INPUT_SIZE, "fps_iqr") for m in out.index]
+        out["fps_train_size_ours"] = [at(m, sizes[m], "fps") for m in out.index]
+        out["fps_train_spread_ours"] = [at(m, sizes[m], "fps_iqr") for m in out.index]
     default = _default_rows(results)
     main_loss = default.drop_duplicates("model", keep="last").set_index("model")["loss"]
     out["loss"] = pd.Series({m: loss_label(m, loss) for m, loss in main_loss.items()}, dtype=object)
@@ -143,10 +184,13 @@ def _measured(results: pd.DataFrame, run_roles: Sequence[str]) -> pd.DataFrame:
 
 
 def _comparison_table(name: str, title: str, reference: Sequence[PaperRow], results: pd.DataFrame,
-                      run_roles: Sequence[str], extra_models: Sequence[str]) -> Table:
+                      run_roles: Sequence[str], extra_models: Sequence[str],
+                      speed: InterleavedSpeed | None = None) -> Table:
     synthetic = "synthetic" in run_roles
     columns = ["method", "model", "row", "gmacs_paper", "gmacs_ours", "params_m_paper", "params_m_ours",
-               "fps_paper", "fps_ours", "fps_spread_ours", "device", "miou_pfcn_paper", "miou_pfcn_ours",
+               "fps_paper", "fps_ours", "fps_spread_ours"]
+    columns += ["fps_train_size_ours", "fps_train_spread_ours"] if speed is not None else []
+    columns += ["device", "miou_pfcn_paper", "miou_pfcn_ours",
                "miou_pseg_paper", "miou_pseg_ours"]
     columns += ["miou_synthetic_ours"] if synthetic else []
     for metric in SCORES[1:]:
@@ -156,7 +200,7 @@ def _comparison_table(name: str, title: str, reference: Sequence[PaperRow], resu
                                        note="not in the paper: trained here by the same harness") for m in extra_models]
     paper = pd.DataFrame([asdict(r) for r in refs]).rename(columns=lambda c: c if c in (
         "method", "model", "cited", "note") else f"{c}_paper")
-    measured = _measured(results, run_roles)
+    measured = _measured(results, run_roles, speed)
     frame = paper.join(measured, on="model")
     cited = frame["model"].isna()
     frame["row"] = "not measured"
@@ -172,11 +216,15 @@ def _comparison_table(name: str, title: str, reference: Sequence[PaperRow], resu
     frame["model"] = frame["model"].fillna("")
     devices = sorted(set(frame["device"].dropna()) - {""})
     fps_label = f"FPS (ours, {devices[0]})" if len(devices) == 1 else "FPS (ours)"
+    if speed is not None:
+        fps_label = f"FPS 512 (ours, {' '.join(SPEED_BACKEND)}, {speed.threads} threads)"
     md: list[tuple[str, str, str]] = [
         ("method", "Method", "text"), ("row", "Row", "text"),
         ("gmacs_paper", "GMACs (paper)", "paper"), ("gmacs_ours", "GMACs (ours)", "gmacs"),
         ("params_m_paper", "Params M (paper)", "paper"), ("params_m_ours", "Params M (ours)", "params"),
         ("fps_paper", "FPS (paper, GTX 1080Ti)", "paper"), ("fps_ours", fps_label, "fps"),
+        *([("fps_train_size_ours", "FPS at the training size (ours, same back end)", "fps")] if speed is not None
+          else []),
         ("miou_pfcn_paper", "mIoU PFCN (paper)", "paper"), ("miou_pfcn_ours", "mIoU PFCN (ours)", "miou"),
         ("miou_pseg_paper", "mIoU PSEG (paper)", "paper"), ("miou_pseg_ours", "mIoU PSEG (ours)", "miou"),
     ]
@@ -440,6 +488,9 @@ def _fixed(value: object, digits: int, sign: bool = False) -> str:
     return f"{q:+f}" if sign else f"{q:f}"
 
 
+FPS_SPREAD = {"fps_ours": "fps_spread_ours", "fps_train_size_ours": "fps_train_spread_ours"}
+
+
 def table_markdown(table: Table) -> str:
     """The Markdown text: title, table with formatted numbers (FPS with its spread), footer."""
     out = [f"# {table.title}", "", "| " + " | ".join(label for _, label, _ in table.md_columns) + " |",
@@ -449,8 +500,8 @@ def table_markdown(table: Table) -> str:
         for key, _, kind in table.md_columns:
             text = _ci_cell(row.get(key), row.get(key.replace("_lo_", "_hi_"))) if kind == "ci" else _cell(
                 row.get(key), kind)
-            spread = row.get("fps_spread_ours")
-            if key == "fps_ours" and text != "—" and isinstance(spread, float) and not pd.isna(spread):
+            spread = row.get(FPS_SPREAD.get(key, ""))
+            if key in FPS_SPREAD and text != "—" and isinstance(spread, float) and not pd.isna(spread):
                 text += f" ± {_fixed(spread, 1)}"
             cells.append(text)
         out.append("| " + " | ".join(cells) + " |")
@@ -540,10 +591,13 @@ def _add_uncertainty(table: Table, uncertainty: Mapping[str, Mapping[str, object
 def build_tables(results_csv: str | os.PathLike, footer: Mapping[str, object],
                  datasets: Mapping[str, str | None], peers_csv: str | os.PathLike | None = None,
                  published: Iterable[Mapping[str, object]] = (),
-                 uncertainty: Mapping[str, Mapping[str, object]] | None = None) -> list[Table]:
+                 uncertainty: Mapping[str, Mapping[str, object]] | None = None,
+                 speed_csv: str | os.PathLike | None = None) -> list[Table]:
     """Table 1, Table 2 and the ablation, built from ``results.csv`` (nothing written); Table 1 also carries the
     off-the-shelf models of ``peers_csv`` and the published weights (zoo manifests, ``published``) measured on one of
-    the datasets, and the intervals of ``uncertainty`` (``table_uncertainty``, computed when not given)."""
+    the datasets, and the intervals of ``uncertainty`` (``table_uncertainty``, computed when not given). FPS come
+    from the interleaved speed table ``speed_csv`` when it was measured on the run's device (``interleaved_speed``),
+    else from run-all's own timing."""
     results = load_results(results_csv)
     footer = dict(footer)
     if "commit" in footer:  # accepted as an alias
@@ -555,15 +609,23 @@ def build_tables(results_csv: str | os.PathLike, footer: Mapping[str, object],
     suffix = _title_suffix(run_roles, profile)
     in_paper = {r.model for r in TABLE1 + TABLE2 if r.model}
     extra = [m for m in dict.fromkeys(results["model"]) if m not in in_paper]
+    speed = interleaved_speed(speed_csv, str(footer.get("device", "")))
+    if speed is not None:
+        footer.pop("FPS back end", None)  # run-all's own timing, which the speed table's columns replace
+    ours = ("Our FPS: 512x512, batch 1, median over timed runs on our device, ± the interquartile range of those "
+            "runs (results.csv fps_spread: the width of the middle half, not a half-width)" if speed is None else
+            f"Our FPS: the interleaved protocol of speed.md (bench speed-report, speed.csv): {' '.join(SPEED_BACKEND)}"
+            f" (PyTorch eager, as the paper timed), {speed.threads} threads, batch 1, median of {speed.runs} passes "
+            "timed round-robin across all models, ± the interquartile range of those passes (speed.csv fps_iqr), "
+            "at 512x512 (the paper's size) and at the size each model was trained and scored at; other back ends "
+            "are in speed.md; — where speed.csv has no such row")
     paper_note = ("Paper values: the paper's tables as published (its \"FLOPS (G)\" are multiply-accumulates, "
                   "i.e. GMACs); its FPS were measured on a GTX 1080Ti at 512x512 (the cited PortraitNet row at "
-                  "224x224). Our FPS: 512x512, batch 1, median over timed runs on our device, ± the interquartile "
-                  "range of those runs (results.csv fps_spread: the width of the middle half, not a half-width); "
-                  "FPS are only comparable on the same device. Our numbers are rounded once, half up, from "
-                  "results.csv.")
+                  f"224x224). {ours}; FPS are only comparable on the same device. Our numbers are rounded once, "
+                  "half up, from results.csv" + (" and speed.csv." if speed is not None else "."))
     provenance = _provenance(_run_commits(results, results_csv), str(footer["git_commit"]))
     t1 = _comparison_table("table1", "Table 1: comparison with existing methods (paper vs ours)" + suffix,
-                           TABLE1, results, run_roles, extra)
+                           TABLE1, results, run_roles, extra, speed)
     uncertainty = table_uncertainty(results_csv) if uncertainty is None else uncertainty
     _add_uncertainty(t1, uncertainty)
     t1.footer = _footer(footer, results, datasets, run_roles, profile, [
@@ -583,7 +645,7 @@ def build_tables(results_csv: str | os.PathLike, footer: Mapping[str, object],
                             "entries, zoo/*.json), scored here on the same 264 test photos, which are EG1800's test "
                             "set too; mIoU at their 224x224 input and native; not trained or timed here.")
     t2 = _comparison_table("table2", "Table 2: BFB channel reduction rate, DR4 vs DR2 (paper vs ours)" + suffix,
-                           TABLE2, results, run_roles, [])
+                           TABLE2, results, run_roles, [], speed)
     t2.footer = _footer(footer, results, datasets, run_roles, profile, [
         paper_note, "The paper's Table 2 reports PFCN only; both models use the adaptive weight loss.",
     ], provenance)
@@ -598,8 +660,10 @@ def build_tables(results_csv: str | os.PathLike, footer: Mapping[str, object],
 
 def write_tables(results_csv: str | os.PathLike, out_dir: str | os.PathLike, footer: Mapping[str, object],
                  datasets: Mapping[str, str | None], peers_csv: str | os.PathLike | None = None,
-                 published: Iterable[Mapping[str, object]] = ()) -> list[Path]:
-    """Write ``table1``, ``table2`` and ``ablation`` as ``.csv`` and ``.md`` into ``out_dir``; return the paths.
+                 published: Iterable[Mapping[str, object]] = (),
+                 speed_csv: str | os.PathLike | None = None) -> list[Path]:
+    """Write ``table1``, ``table2`` and ``ablation`` as ``.csv`` and ``.md`` into ``out_dir`` (and ``significance.md``
+    when a run kept its per-image record); return the paths.
 
     ``footer``: device, torch, profile, schedule, date, git_commit (or commit), and optionally datasets (a line
     describing them; by default it is made from results.csv); date and commit are filled in when missing; any other
@@ -610,7 +674,7 @@ def write_tables(results_csv: str | os.PathLike, out_dir: str | os.PathLike, foo
     out.mkdir(parents=True, exist_ok=True)
     uncertainty = table_uncertainty(results_csv)
     paths = []
-    for table in build_tables(results_csv, footer, datasets, peers_csv, published, uncertainty):
+    for table in build_tables(results_csv, footer, datasets, peers_csv, published, uncertainty, speed_csv):
         for suffix, text in ((".csv", table_csv(table)), (".md", table_markdown(table))):
             path = out / f"{table.name}{suffix}"
             atomic_write_text(path, text)

@@ -63,7 +63,8 @@ def build_reports(out: str | Path, log: Callable[[str], None] = print) -> list[P
     # other projects' published weights, scored here (the zoo's "published" entries)
     published = [e.manifest for e in zoo_entries().values() if e.manifest.get("profile") == "published"]
     written = tables.write_tables(out / "results.csv", out, footer=footer, datasets=roles,
-                                  peers_csv=out.parent / "peers.csv", published=published)
+                                  peers_csv=out.parent / "peers.csv", published=published,
+                                  speed_csv=out.parent / "speed.csv")
     written += make_figures(out, info, log)
     for p in written:
         log(f"wrote {p}")

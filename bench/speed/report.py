@@ -66,31 +66,35 @@ def _calibration_set(calibration: str | os.PathLike | None, tmp: Path, log: Call
 
 
 def speed_report(out: str | os.PathLike, models: Sequence[str], backends: Sequence[str],
-                 precisions: Sequence[str], thread_counts: Sequence[int], size: int = 512, warmup: int = 3,
-                 runs: int = 20, calibration: str | os.PathLike | None = None, sgemm_n: int = SGEMM_N,
-                 device: str = "cpu", log: Callable[[str], None] = print) -> list[Path]:
-    """Measure the grid for each setting (each thread count on a CPU; the GPU) and write the report files.
+                 precisions: Sequence[str], thread_counts: Sequence[int], sizes: Sequence[int] = (512,),
+                 warmup: int = 3, runs: int = 20, calibration: str | os.PathLike | None = None,
+                 sgemm_n: int = SGEMM_N, device: str = "cpu", log: Callable[[str], None] = print) -> list[Path]:
+    """Measure the grid for each setting (each input size and thread count on a CPU; each size on the GPU) and write
+    the report files.
 
     A setting is one interleaved round. Files: ``speed.{csv,md}`` and ``figures/roofline.png`` on a CPU,
-    ``speed_gpu.{csv,md}`` and ``figures/roofline_gpu.png`` on CUDA.
+    ``speed_gpu.{csv,md}`` and ``figures/roofline_gpu.png`` on CUDA; the figure shows the first size.
     """
     from bench.report.figures import roofline
     from bench.speed.complexity import measure
 
     out = Path(out)
     cuda = device.startswith("cuda")
-    settings = [("GPU", None)] if cuda else [(f"{t} thread{'s' if t > 1 else ''}", t) for t in thread_counts]
-    counts = {m: measure(m, size) for m in models}
+    sizes = list(dict.fromkeys(sizes))
+    per_thread = [("GPU", None)] if cuda else [(f"{t} thread{'s' if t > 1 else ''}", t) for t in thread_counts]
+    settings = [(label if len(sizes) == 1 else f"{label}, {size}x{size}", threads, size)
+                for size in sizes for label, threads in per_thread]
+    counts = {(m, size): measure(m, size) for m in models for size in sizes}
     rows: list[dict[str, object]] = []
     sgemm: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="bench-speed-") as tmp:
         calib = _calibration_set(calibration, Path(tmp), log) if "int8" in precisions else None
-        for label, threads in settings:
+        for label, threads, size in settings:
             sgemm[label] = sgemm_gflops(sgemm_n, threads=threads, device=device)
             log(f"{label}: SGEMM {sgemm_n}x{sgemm_n} fp32 {sgemm[label]:.1f} GFLOP/s")
             for r in measure_grid(models, backends, precisions, size=size, warmup=warmup, runs=runs,
                                   threads=threads, device=device, calibration=calib, log=log):
-                c = counts[str(r["model"])]
+                c = counts[(str(r["model"]), size)]
                 r.update({"setting": label, "params": c.params, "gmacs": c.gmacs,
                           "sgemm_gflops": round(sgemm[label], 1), "sgemm_n": sgemm_n,
                           "calibration": (str(calibration or "synthetic") if r["precision"] == "int8" else "")})
@@ -104,7 +108,7 @@ def speed_report(out: str | os.PathLike, models: Sequence[str], backends: Sequen
     paths = [out / f"{stem}.csv", out / f"{stem}.md"]
     atomic_write_text(paths[0], df.to_csv(index=False, float_format="%.4g"))
     atomic_write_text(paths[1], speed_markdown(df, sgemm))
-    measured = [r for r in rows if "fps" in r]
+    measured = [r for r in rows if "fps" in r and r["size"] == sizes[0]]
     if measured:
         paths.append(roofline(measured, sgemm, out / "figures" / f"roofline{stem[5:]}.png"))
     return paths
@@ -144,14 +148,15 @@ def speed_markdown(df: pd.DataFrame, sgemm: dict[str, float]) -> str:
     # more runnable work than cores means another process shared the machine.
     busy = max(loads) > int(r0["cpu_count"]) + 0.5 and not str(r0["device"]).startswith("cuda")
     lines += [
-        f"- FPS: images per second, median of {r0['runs']} timed passes at {r0['size']}x{r0['size']}, batch "
+        f"- FPS: images per second, median of {r0['runs']} timed passes at "
+        f"{' and '.join(f'{v}x{v}' for v in dict.fromkeys(df['size']))}, batch "
         f"{r0['batch_size']}, after {r0['warmup']} warm-up passes; all candidates of a setting were timed "
         "interleaved (A B C A B C ...), so load from other processes fell on all of them alike. Spreads "
         "(p10/p90, IQR) and latencies are in speed.csv.",
         "- GFLOP/s = 2 x GMACs x FPS (GMACs as `bench complexity` counts them); SGEMM: best of 5 fp32 torch.mm of "
         f"{r0['sgemm_n']}x{r0['sgemm_n']} matrices in the same setting, measured in the same process: a measured "
         "rate, not a bound (a model's kernels can exceed it: over 100 % above). figures/roofline.png plots these "
-        "rates against GMACs per image (not arithmetic intensity).",
+        f"rates against GMACs per image (not arithmetic intensity), at {r0['size']}x{r0['size']}.",
         "- int8: post-training static quantization (onnxruntime QDQ, per-channel s8 weights, u8 activations, min/max "
         "calibration); its accuracy is measured with `bench eval --onnx` on a trained model, not here.",
         "- Random weights: speed does not depend on them.",

@@ -391,3 +391,35 @@ def test_table1_carries_bootstrap_intervals_and_portrait_iou_from_per_image_reco
     plain = {p.name for p in write_tables(_results(tmp_path, SYNTHETIC_ROWS), tmp_path / "plain", FOOTER,
                                           SYNTHETIC_ONLY)}
     assert "significance.md" not in plain
+
+
+def test_fps_come_from_the_interleaved_speed_table_on_the_runs_device(tmp_path: Path) -> None:
+    header = HEADER.replace(",epochs,", ",size,epochs,")  # trained at 128
+    results = tmp_path / "results.csv"
+    results.write_text("\n".join([header, *(r.replace(",3,poly,", ",128,3,poly,") for r in SYNTHETIC_ROWS)]) + "\n")
+    speed = tmp_path / "speed.csv"
+    lines = ["model,backend,precision,threads,size,status,fps,fps_iqr,runs,device_name"]
+    for threads, scale in ((1, 1.0), (2, 2.0)):
+        lines += [f"elb,eager,fp32,{threads},512,ok,{7.04 * scale},0.5,20,AMD EPYC",
+                  f"elb,eager,fp32,{threads},128,ok,{60.0 * scale},3.0,20,AMD EPYC",
+                  f"elb,onnxruntime,fp32,{threads},512,ok,99.0,1.0,20,AMD EPYC"]
+    speed.write_text("\n".join(lines) + "\n")
+    footer = {**FOOTER, "device": "cpu (AMD EPYC)", "FPS back end": "run-all's own"}
+    paths = {p.name: p for p in write_tables(results, tmp_path / "out", footer, SYNTHETIC_ONLY, speed_csv=speed)}
+    _, body = _csv(paths["table1.csv"])
+    elb = next(r for r in body if r["model"] == "elb")
+    assert (float(elb["fps_ours"]), float(elb["fps_train_size_ours"])) == (14.08, 120.0)  # eager fp32, 2 threads
+    enet = next(r for r in body if r["model"] == "enet")
+    assert enet["fps_ours"] == "" and enet["fps_train_size_ours"] == ""  # not in the speed table: no other timing
+    header_md, *cells = _md_table(paths["table1.md"].read_text(encoding="utf-8"))
+    md = {row[0]: dict(zip(header_md, row, strict=True)) for row in cells}
+    assert md["ELB (ours)"]["FPS 512 (ours, eager fp32, 2 threads)"] == "14.1 ± 0.5"
+    assert md["ELB (ours)"]["FPS at the training size (ours, same back end)"] == "120.0 ± 3.0"
+    text = paths["table1.md"].read_text(encoding="utf-8")
+    assert "interleaved protocol of speed.md" in text and "FPS back end" not in text
+    # measured on another machine: run-all's own timing stays, and says so
+    other = {p.name: p for p in write_tables(results, tmp_path / "other", {**FOOTER, "device": "cpu (Intel)"},
+                                             SYNTHETIC_ONLY, speed_csv=speed)}
+    _, body = _csv(other["table1.csv"])
+    assert float(next(r for r in body if r["model"] == "elb")["fps_ours"]) == 14.23
+    assert "interleaved protocol" not in other["table1.md"].read_text(encoding="utf-8")
