@@ -49,10 +49,10 @@ REQUIRED_COLUMNS = ("model", "loss", "loss_default", "dataset", "miou")
 RESULT_COLUMNS = (
     "model", "paper_name", "loss", "loss_default", "dataset", "dataset_name", "n_train", "n_test", "params", "gmacs",
     "fps", "fps_spread", "device", "miou", "iou_bg", "iou_fg", "boundary_f", "miou_native", "boundary_f_native",
-    "size", "train_minutes", "epochs", "schedule", "profile", "run_dir",
+    "size", "train_minutes", "epochs", "schedule", "profile", "run_dir", "seed",
 )
 NUMERIC_COLUMNS = ("params", "gmacs", "fps", "fps_spread", "miou", "iou_bg", "iou_fg", "boundary_f", "miou_native",
-                   "boundary_f_native", "train_minutes")
+                   "boundary_f_native", "train_minutes", "seed")
 # The ablation is always listed for run-all's ablation model (ELB); DR4 too when it was also trained with both losses.
 ABLATION_MODELS = (ABLATION_MODEL, "elb-dr4")
 # Our per-dataset scores in Tables 1 and 2: mIoU and boundary F at the model's input size, mIoU at the images' own
@@ -96,8 +96,20 @@ def load_results(results_csv: str | os.PathLike) -> pd.DataFrame:
 
 
 def _latest(results: pd.DataFrame) -> pd.DataFrame:
-    """The last row recorded for each (model, role, loss)."""
-    return results.drop_duplicates(["model", "dataset", "loss"], keep="last")
+    """The last row recorded for each (model, role, loss) at the profile's own seed: the smallest of the group, as a
+    profile's extra seeds follow its own (rows without a seed, older results, count as the profile's)."""
+    first = results.groupby(["model", "dataset", "loss"])["seed"].transform("min")
+    own = results["seed"].isna() | (results["seed"] == first)
+    return results[own].drop_duplicates(["model", "dataset", "loss"], keep="last")
+
+
+def seed_spread(results: pd.DataFrame) -> pd.DataFrame:
+    """Per (model, role) trained with more than one seed at its default loss: the number of seeds and the mean and
+    sample standard deviation of their mIoU (one row per seed, the last recorded)."""
+    rows = results[results["loss_default"] & results["seed"].notna()].drop_duplicates(
+        ["model", "dataset", "seed"], keep="last")
+    spread = rows.groupby(["model", "dataset"])["miou"].agg(["count", "mean", "std"])
+    return spread[spread["count"] > 1]
 
 
 def _model_facts(results: pd.DataFrame) -> pd.DataFrame:
@@ -433,6 +445,15 @@ def _uncertainty_note(uncertainty: Mapping[str, Mapping[str, object]]) -> str:
             "without a per-image record shows neither.")
 
 
+def _seed_note(results: pd.DataFrame) -> str:
+    spread = seed_spread(results)
+    seeds = ", ".join(f"{_paper_name(results, m)} {int(n)}" for (m, _), n in spread["count"].items())
+    return ("mIoU over seeds: the same recipe trained again with other seeds (bench run-all's [models] seeded), "
+            f"mean ± sample standard deviation of their test mIoU ({seeds} seeds; the profile's own seed is the row's "
+            "other columns). The seed changes initialisation and batch order; the test images are the same, so this "
+            "spread and the bootstrap interval measure different noise.")
+
+
 def _loss_note(table: Table) -> str:
     measured = table.frame[table.frame["row"].isin(TRAINED_ROWS)]
     losses = "; ".join(f"{m.rstrip('*')}: {loss}" for m, loss in zip(measured["method"], measured["loss"],
@@ -474,6 +495,12 @@ def _cell(value: object, kind: str) -> str:
     return str(value) if digits is None else _fixed(value, digits)
 
 
+def _seeds_cell(mean: object, sd: object, count: object) -> str:
+    if any(v is None or v == "" or (isinstance(v, float) and pd.isna(v)) for v in (mean, sd, count)):
+        return "—"
+    return f"{_fixed(mean, 2)} ± {_fixed(sd, 2)} ({int(float(count))} seeds)"
+
+
 def _ci_cell(lo: object, hi: object) -> str:
     if any(v is None or v == "" or (isinstance(v, float) and pd.isna(v)) for v in (lo, hi)):
         return "—"
@@ -498,8 +525,13 @@ def table_markdown(table: Table) -> str:
     for row in table.frame.to_dict("records"):
         cells = []
         for key, _, kind in table.md_columns:
-            text = _ci_cell(row.get(key), row.get(key.replace("_lo_", "_hi_"))) if kind == "ci" else _cell(
-                row.get(key), kind)
+            if kind == "ci":
+                text = _ci_cell(row.get(key), row.get(key.replace("_lo_", "_hi_")))
+            elif kind == "seeds":
+                text = _seeds_cell(row.get(key), row.get(key.replace("_mean_", "_std_")),
+                                   row.get(key.replace("_mean_", "_count_")))
+            else:
+                text = _cell(row.get(key), kind)
             spread = row.get(FPS_SPREAD.get(key, ""))
             if key in FPS_SPREAD and text != "—" and isinstance(spread, float) and not pd.isna(spread):
                 text += f" ± {_fixed(spread, 1)}"
@@ -588,6 +620,23 @@ def _add_uncertainty(table: Table, uncertainty: Mapping[str, Mapping[str, object
                                     "miou")]
 
 
+def _add_seed_spread(table: Table, results: pd.DataFrame) -> None:
+    """Table 1's seed columns, after each role's mIoU interval, for the roles where a model trained several seeds."""
+    spread = seed_spread(results)
+    for role in dict.fromkeys(spread.index.get_level_values("dataset")):
+        part = spread.xs(role, level="dataset")
+        trained = table.frame["row"].isin(TRAINED_ROWS)
+        for stat, kind in (("count", int), ("mean", float), ("std", float)):
+            values = {m: kind(v) for m, v in part[stat].items()}
+            table.frame[f"miou_{role}_seeds_{stat}_ours"] = pd.Series(
+                [values.get(m) if t else None for m, t in zip(table.frame["model"], trained, strict=True)],
+                index=table.frame.index, dtype=object)
+        keys = [key for key, _, _ in table.md_columns]
+        at = keys.index(f"miou_{role}_lo_ours" if f"miou_{role}_lo_ours" in keys else f"miou_{role}_ours") + 1
+        table.md_columns.insert(at, (f"miou_{role}_seeds_mean_ours",
+                                     f"mIoU {ROLE_LABELS[role]} over seeds, mean ± sd (ours)", "seeds"))
+
+
 def build_tables(results_csv: str | os.PathLike, footer: Mapping[str, object],
                  datasets: Mapping[str, str | None], peers_csv: str | os.PathLike | None = None,
                  published: Iterable[Mapping[str, object]] = (),
@@ -628,6 +677,7 @@ def build_tables(results_csv: str | os.PathLike, footer: Mapping[str, object],
                            TABLE1, results, run_roles, extra, speed)
     uncertainty = table_uncertainty(results_csv) if uncertainty is None else uncertainty
     _add_uncertainty(t1, uncertainty)
+    _add_seed_spread(t1, results)
     t1.footer = _footer(footer, results, datasets, run_roles, profile, [
         paper_note,
         "* cited: trained and tested on the original PFCN, which is no longer available; the paper took these "
@@ -635,6 +685,7 @@ def build_tables(results_csv: str | os.PathLike, footer: Mapping[str, object],
         _portraitnet_note(results, profile),
         _loss_note(t1),
         *([_uncertainty_note(uncertainty)] if uncertainty else []),
+        *([_seed_note(results)] if not seed_spread(results).empty else []),
     ], provenance)
     if _off_the_shelf(t1, peers_csv, datasets):
         t1.footer.insert(1, "off-the-shelf rows: models a user would pick instead of training one, scored here on "

@@ -33,7 +33,7 @@ def zoo_table(entries: Iterable[ZooEntry], fps: dict[str, str] | None = None) ->
     if not rows:
         return "The zoo is empty (bench zoo add)."
     head = ["name", "model", "data", "profile", "input", "mIoU", "mIoU native", "boundary F",
-            *(["best FPS, 2 threads (reports/speed.csv)"] if fps else []), "MB", "sha256"]
+            *(["best FPS at its input, 2 threads (reports/speed.csv)"] if fps else []), "MB", "sha256"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [r["name"], r["model"], r["dataset"], r["origin"] if r["profile"] == "published" else r["profile"],
@@ -47,23 +47,25 @@ def _f(v: object) -> str:
     return "" if v is None else f"{float(v):.2f}"
 
 
-def best_fps(speed_csv: str | os.PathLike) -> dict[str, str]:
-    """Each model's fastest measured setting in a speed table (``bench speed-report``'s speed.csv), all threads:
-    model -> "FPS (back end, precision)"."""
+def best_fps(speed_csv: str | os.PathLike) -> dict[tuple[str, int], str]:
+    """Each model's fastest measured setting at each input size in a speed table (``bench speed-report``'s
+    speed.csv), all threads: (model, size) -> "FPS (back end, precision)"."""
     path = Path(speed_csv)
     if not path.is_file():
         return {}
     rows = [r for r in csv.DictReader(path.open(encoding="utf-8")) if r["status"] == "ok"]
     most = max((int(r["threads"]) for r in rows), default=0)
-    best: dict[str, dict] = {}
+    best: dict[tuple[str, int], dict] = {}
     for r in rows:
-        if int(r["threads"]) == most and float(r["fps"]) > float(best.get(r["model"], {"fps": -1})["fps"]):
-            best[r["model"]] = r
-    return {m: f"{float(r['fps']):.1f} ({r['backend']} {r['precision']}, {r['size']} px)" for m, r in best.items()}
+        key = (r["model"], int(r["size"]))
+        if int(r["threads"]) == most and float(r["fps"]) > float(best.get(key, {"fps": -1})["fps"]):
+            best[key] = r
+    return {k: f"{float(r['fps']):.1f} ({r['backend']} {r['precision']})" for k, r in best.items()}
 
 
 def readme_table(entries: Iterable[ZooEntry], speed_csv: str | os.PathLike = "reports/speed.csv") -> str:
-    """The README's zoo table: ``zoo_table`` with each model's best FPS from the speed table (by model name)."""
+    """The README's zoo table: ``zoo_table`` with each entry's best FPS from the speed table, at the entry's own
+    input size (— where the table has no row at that size)."""
     entries = list(entries)
     fps = best_fps(speed_csv)
-    return zoo_table(entries, {e.name: fps.get(e.model, "") for e in entries})
+    return zoo_table(entries, {e.name: fps.get((e.model, e.size), "—") for e in entries})

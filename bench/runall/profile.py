@@ -58,10 +58,13 @@ class FigureSettings:
 
 @dataclass(frozen=True)
 class ModelSettings:
-    """``[models]``: the registry names to run, and whether ELB also trains with plain cross-entropy."""
+    """``[models]``: the registry names to run, whether ELB also trains with plain cross-entropy, and which models
+    train ``seeds`` times (the ``[train]`` seed, then the next ``seeds - 1``) so the tables can give a spread."""
 
     names: tuple[str, ...] = tuple(model_names())
     ablation: bool = True
+    seeded: tuple[str, ...] = ()
+    seeds: int = 1
 
 
 _TABLES = {"speed": SpeedSettings, "synthetic": SyntheticSettings, "figures": FigureSettings, "models": ModelSettings}
@@ -80,6 +83,13 @@ class Profile:
     figures: FigureSettings = field(default_factory=FigureSettings)
     models: list[str] = field(default_factory=lambda: list(ModelSettings().names))
     ablation: bool = ModelSettings().ablation
+    seeded: list[str] = field(default_factory=list)
+    seeds: int = 1
+
+    def extra_seeds(self, model: str) -> list[int]:
+        """The seeds ``model`` trains with besides the profile's own (``[models] seeded`` and ``seeds``)."""
+        first = int(self.train_setting("seed"))
+        return list(range(first + 1, first + self.seeds)) if model in self.seeded else []
 
     def train_config(self, **job: object) -> TrainConfig:
         """The ``TrainConfig`` of one job: the profile's ``[train]`` table plus the job's own fields."""
@@ -140,10 +150,15 @@ def load_profile(name_or_path: str) -> Profile:
     except TrainError as e:
         raise ProfileError(f"{source}: [train] {e}") from None
     tables = {t: data.get(t, {}) for t in _TABLES}
-    models = ModelSettings(**{**tables["models"], "names": tuple(tables["models"].get("names", model_names()))})
+    models = ModelSettings(**{**tables["models"], "names": tuple(tables["models"].get("names", model_names())),
+                              "seeded": tuple(tables["models"].get("seeded", ()))})
+    if models.seeds < 1 or not set(models.seeded) <= set(models.names):
+        raise ProfileError(f"{source}: [models] seeds must be at least 1 and seeded a subset of names "
+                           f"(got seeds = {models.seeds}, seeded = {list(models.seeded)})")
     profile = Profile(name=str(data.get("name", path.stem)), description=str(data.get("description", "")),
                       source=source, train=dict(data.get("train", {})), speed=SpeedSettings(**tables["speed"]),
                       synthetic=SyntheticSettings(**tables["synthetic"]), figures=FigureSettings(**tables["figures"]),
-                      models=list(models.names), ablation=bool(models.ablation))
+                      models=list(models.names), ablation=bool(models.ablation), seeded=list(models.seeded),
+                      seeds=int(models.seeds))
     profile.check_models(profile.models)  # unknown names and sizes a model cannot take fail here, before any work
     return profile

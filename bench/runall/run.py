@@ -70,10 +70,12 @@ class Job:
     loss: str
     data: Path
     dataset_name: str  # the dataset's own name (dataset.json), which a recorded run is matched by
+    seed: int | None = None  # None: the profile's own; else one of its extra seeds (``Profile.extra_seeds``)
 
     @property
     def run_name(self) -> str:
-        return self.model if self.is_default else f"{self.model}-{self.loss}"
+        name = self.model if self.is_default else f"{self.model}-{self.loss}"
+        return name if self.seed is None else f"{name}-seed{self.seed}"
 
     @property
     def is_default(self) -> bool:
@@ -81,14 +83,16 @@ class Job:
 
 
 def plan_jobs(profile: Profile, datasets: Mapping[str, PortraitDataset | Pack], models: list[str]) -> list[Job]:
-    """The grid: every model on every dataset with its own default loss, plus ELB with plain CE (the ablation)."""
-    jobs = []
+    """The grid: every model on every dataset with its own default loss, plus ELB with plain CE (the ablation), then
+    the seeded models' extra seeds (last: a budget that runs out costs spreads, not rows)."""
+    jobs, seeded = [], []
     for role, ds in datasets.items():
         for m in models:
             jobs.append(Job(m, role, default_loss(m), ds.root, ds.name))
+            seeded += [Job(m, role, default_loss(m), ds.root, ds.name, seed) for seed in profile.extra_seeds(m)]
         if profile.ablation and ABLATION_MODEL in models:
             jobs.append(Job(ABLATION_MODEL, role, ABLATION_LOSS, ds.root, ds.name))
-    return jobs
+    return jobs + seeded
 
 
 def prepare_datasets(profile: Profile, given: Mapping[str, str | Path | None], runs: Path,
@@ -185,8 +189,9 @@ def _evaluated(run_dir: Path, name: str, epochs: int, native: bool, device: str)
 def _job_run(job: Job, profile: Profile, runs: Path, device: str = "auto") -> tuple[Path, TrainConfig]:
     """A job's run folder and its training settings."""
     run_dir = runs / profile.name / job.role / job.run_name
+    seed = {} if job.seed is None else {"seed": job.seed}
     return run_dir, profile.train_config(model=job.model, data=str(job.data), out=str(run_dir), loss=job.loss,
-                                         device=device, resume=True)
+                                         device=device, resume=True, **seed)
 
 
 def train_and_evaluate(job: Job, profile: Profile, device: str, runs: Path,
@@ -347,6 +352,7 @@ def _result_row(job: Job, ds: PortraitDataset | Pack, meas: Mapping[str, object]
         "size": profile.train_setting("size"), "train_minutes": train_minutes(run_dir),
         "epochs": profile.train_setting("epochs"),
         "schedule": profile.train_setting("schedule"), "profile": profile.name, "run_dir": str(run_dir),
+        "seed": profile.train_setting("seed") if job.seed is None else job.seed,
     }
 
 

@@ -262,3 +262,20 @@ def test_speed_backend_best_times_every_backend_interleaved_and_names_the_winner
     monkeypatch.setattr("bench.speed.grid.measure_grid", lambda *a, **k: pytest.fail("cached speeds measured again"))
     run_all(profile, device="cpu", out=tmp_path / "reports", runs=root / "runs", log=lambda s: None,
             speed_backend="best")
+
+
+def test_seeded_models_train_their_extra_seeds_last_each_in_its_own_run(tmp_path):
+    path = tmp_path / "seeds.toml"
+    path.write_text(TEST_PROFILE.replace("ablation = true", 'ablation = true\nseeded = ["elb"]\nseeds = 3')
+                    .replace("workers = 0", "workers = 0\nseed = 5"))
+    profile = load_profile(str(path))
+    data = tmp_path / "data"
+    jobs = runall.plan_jobs(profile, {"synthetic": type("DS", (), {"root": data, "name": "syn"})()},
+                            ["elb", "elb-dr4"])
+    assert [j.run_name for j in jobs] == ["elb", "elb-dr4", "elb-ce", "elb-seed6", "elb-seed7"]
+    seeds = [runall._job_run(j, profile, tmp_path / "runs")[1].seed for j in jobs]
+    assert seeds == [5, 5, 5, 6, 7]
+    assert runall._job_run(jobs[3], profile, tmp_path / "runs")[0].name == "elb-seed6"
+    path.write_text(TEST_PROFILE.replace("ablation = true", 'ablation = true\nseeded = ["enet"]\nseeds = 2'))
+    with pytest.raises(ProfileError, match=r"seeds.toml: \[models\] seeds must be at least 1 and seeded a subset"):
+        load_profile(str(path))

@@ -423,3 +423,27 @@ def test_fps_come_from_the_interleaved_speed_table_on_the_runs_device(tmp_path: 
     _, body = _csv(other["table1.csv"])
     assert float(next(r for r in body if r["model"] == "elb")["fps_ours"]) == 14.23
     assert "interleaved protocol" not in other["table1.md"].read_text(encoding="utf-8")
+
+
+def test_extra_seeds_give_a_spread_and_leave_the_main_row_at_the_profiles_seed(tmp_path: Path) -> None:
+    header = HEADER + ",seed"
+    elb = SYNTHETIC_ROWS[0]
+    rows = [elb + ",0", SYNTHETIC_ROWS[1] + ",0", SYNTHETIC_ROWS[2] + ",0",
+            elb.replace(",91.23,", ",91.63,").replace("runs/elb-a", "runs/elb-a-seed1") + ",1",
+            elb.replace(",91.23,", ",90.83,").replace("runs/elb-a", "runs/elb-a-seed2") + ",2"]
+    results = tmp_path / "results.csv"
+    results.write_text("\n".join([header, *rows]) + "\n")
+    paths = {p.name: p for p in write_tables(results, tmp_path / "out", FOOTER, SYNTHETIC_ONLY)}
+    _, body = _csv(paths["table1.csv"])
+    row = next(r for r in body if r["model"] == "elb")
+    assert float(row["miou_synthetic_ours"]) == 91.23  # seed 0's, not the last row's
+    assert float(row["miou_synthetic_seeds_mean_ours"]) == pytest.approx(91.23)
+    assert float(row["miou_synthetic_seeds_std_ours"]) == pytest.approx(0.4)
+    assert row["miou_synthetic_seeds_count_ours"] == "3"
+    assert next(r for r in body if r["model"] == "enet")["miou_synthetic_seeds_mean_ours"] == ""
+    header_md, *cells = _md_table(paths["table1.md"].read_text(encoding="utf-8"))
+    md = {r[0]: dict(zip(header_md, r, strict=True)) for r in cells}
+    assert md["ELB (ours)"]["mIoU synthetic over seeds, mean ± sd (ours)"] == "91.23 ± 0.40 (3 seeds)"
+    assert "ELB (ours) 3 seeds" in paths["table1.md"].read_text(encoding="utf-8")
+    _, ablation = _csv(paths["ablation.csv"])
+    assert all("seed" not in r["method"] for r in ablation)
