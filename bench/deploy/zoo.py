@@ -28,9 +28,8 @@ from bench.registry import build_model
 from zoo import FOLDER
 
 FORMAT = "portrait-zoo/1"
-# What `segment` and the Python API use without a name: the zoo's ELB (elb-pfcn) once it ships; until the cpu-profile
-# runs are retrained (their checkpoints were not kept), the strongest shipped entry.
-DEFAULT = "sinet-eg1800"
+# What `segment` and the Python API use without a name: the zoo's ELB, the paper's model as trained here.
+DEFAULT = "elb-pfcn"
 
 
 class ZooError(UserError):

@@ -174,7 +174,7 @@ def test_the_readme_python_example_runs_as_written(tmp_path, monkeypatch):
     assert scope["prob"].shape == (64, 48) and scope["prob"].dtype == np.float32
     assert scope["mask"].shape == (90, 70) and set(np.unique(scope["mask"])) <= {0, 1}
     assert scope["seg"].predictor.meta["zoo"] == zoo.DEFAULT  # from_pretrained() without a name
-    assert scope["model"].zoo_entry.name == "sinet-eg1800" and scope["model"].preprocess.channels == "BGR"
+    assert scope["model"].zoo_entry.name == "elb-pfcn" and scope["model"].preprocess.channels == "RGB"
 
 
 def test_segment_without_a_model_uses_the_zoo_default(tmp_path):
