@@ -119,7 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     for proc, _, _ in sides.values():
         proc.stdin.close()
         proc.wait()
-    lines = [f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {platform.processor() or platform.machine()}, "
+    from bench.machine import cpu_name
+
+    lines = [f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {cpu_name() or platform.machine()}, "
              f"{os.cpu_count()} logical CPUs; {args.photos} whole {args.data} test photos per pass, decoded "
              f"beforehand, {args.rounds} alternated passes per side, all cores each:"]
     for side, (_, n, label) in sides.items():
