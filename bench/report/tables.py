@@ -130,7 +130,6 @@ class InterleavedSpeed:
     frame: pd.DataFrame  # index (model, size); columns fps, fps_iqr
     threads: int
     runs: int
-    device_name: str
 
 
 def interleaved_speed(speed_csv: str | os.PathLike | None, device: str = "") -> InterleavedSpeed | None:
@@ -144,8 +143,7 @@ def interleaved_speed(speed_csv: str | os.PathLike | None, device: str = "") -> 
         return None
     df = df[df["threads"] == df["threads"].max()]
     frame = df.drop_duplicates(["model", "size"], keep="last").set_index(["model", "size"])[["fps", "fps_iqr"]]
-    return InterleavedSpeed(frame, int(df["threads"].iloc[0]), int(df["runs"].iloc[0]),
-                            str(df["device_name"].iloc[0]))
+    return InterleavedSpeed(frame, int(df["threads"].iloc[0]), int(df["runs"].iloc[0]))
 
 
 # -- building the tables ----------------------------------------------------------------------------------------
@@ -177,14 +175,13 @@ def _measured(results: pd.DataFrame, run_roles: Sequence[str], speed: Interleave
     })
     if speed is not None:
         def at(model: str, size: object, col: str) -> float:
-            key = (model, int(size)) if str(size).strip() not in ("", "nan") else None
+            key = (model, int(size)) if str(size).isdigit() else None
             return float(speed.frame.at[key, col]) if key in speed.frame.index else float("nan")
 
-        sizes = facts["size"] if "size" in facts else pd.Series("", index=facts.index)
         out["fps_ours"] = [at(m, INPUT_SIZE, "fps") for m in out.index]
         out["fps_spread_ours"] = [at(m, INPUT_SIZE, "fps_iqr") for m in out.index]
-        out["fps_train_size_ours"] = [at(m, sizes[m], "fps") for m in out.index]
-        out["fps_train_spread_ours"] = [at(m, sizes[m], "fps_iqr") for m in out.index]
+        out["fps_train_size_ours"] = [at(m, facts["size"][m], "fps") for m in out.index]
+        out["fps_train_spread_ours"] = [at(m, facts["size"][m], "fps_iqr") for m in out.index]
     default = _default_rows(results)
     main_loss = default.drop_duplicates("model", keep="last").set_index("model")["loss"]
     out["loss"] = pd.Series({m: loss_label(m, loss) for m, loss in main_loss.items()}, dtype=object)
@@ -445,8 +442,7 @@ def _uncertainty_note(uncertainty: Mapping[str, Mapping[str, object]]) -> str:
             "without a per-image record shows neither.")
 
 
-def _seed_note(results: pd.DataFrame) -> str:
-    spread = seed_spread(results)
+def _seed_note(results: pd.DataFrame, spread: pd.DataFrame) -> str:
     seeds = ", ".join(f"{_paper_name(results, m)} {int(n)}" for (m, _), n in spread["count"].items())
     return ("mIoU over seeds: the same recipe trained again with other seeds (bench run-all's [models] seeded), "
             f"mean ± sample standard deviation of their test mIoU ({seeds} seeds; the profile's own seed is the row's "
@@ -481,9 +477,13 @@ def table_csv(table: Table) -> str:
     return table.frame.to_csv(index=False, lineterminator="\n")
 
 
+def _missing(value: object) -> bool:
+    return value is None or value == "" or (isinstance(value, float) and pd.isna(value))
+
+
 def _cell(value: object, kind: str) -> str:
     """Markdown cell: our numbers at the table's precision, paper numbers as published, text as is."""
-    if value is None or value == "" or (isinstance(value, float) and pd.isna(value)):
+    if _missing(value):
         return "—"
     if isinstance(value, str):
         return value
@@ -496,13 +496,13 @@ def _cell(value: object, kind: str) -> str:
 
 
 def _seeds_cell(mean: object, sd: object, count: object) -> str:
-    if any(v is None or v == "" or (isinstance(v, float) and pd.isna(v)) for v in (mean, sd, count)):
+    if any(_missing(v) for v in (mean, sd, count)):
         return "—"
     return f"{_fixed(mean, 2)} ± {_fixed(sd, 2)} ({int(float(count))} seeds)"
 
 
 def _ci_cell(lo: object, hi: object) -> str:
-    if any(v is None or v == "" or (isinstance(v, float) and pd.isna(v)) for v in (lo, hi)):
+    if any(_missing(v) for v in (lo, hi)):
         return "—"
     return f"[{_fixed(lo, 1)}, {_fixed(hi, 1)}]"
 
@@ -601,18 +601,24 @@ def _default_rows(results: pd.DataFrame) -> pd.DataFrame:
     return _latest(results)[lambda d: d["loss_default"]].drop_duplicates(["model", "dataset"], keep="last")
 
 
-def table_uncertainty(results_csv: str | os.PathLike) -> dict[str, dict[str, object]]:
+def table_uncertainty(results: pd.DataFrame, results_csv: str | os.PathLike) -> dict[str, dict[str, object]]:
     """role -> the paired bootstrap of Table 1's runs that kept a per-image record (``bench.report.uncertainty``)."""
-    return bootstrap_records(per_image_records(_default_rows(load_results(results_csv)), results_csv))
+    return bootstrap_records(per_image_records(_default_rows(results), results_csv))
+
+
+def _on_trained_rows(table: Table, values: Mapping[str, object]) -> pd.Series:
+    """A column of ``table``: each trained row's value by model (None where it has none; other rows None)."""
+    trained = table.frame["row"].isin(TRAINED_ROWS)
+    return pd.Series([values.get(m) if t else None for m, t in zip(table.frame["model"], trained, strict=True)],
+                     index=table.frame.index, dtype=object)
 
 
 def _add_uncertainty(table: Table, uncertainty: Mapping[str, Mapping[str, object]]) -> None:
     """Table 1's interval and per-image portrait IoU columns, after each role's mIoU, for the roles bootstrapped."""
     for role, result in uncertainty.items():
         cols = interval_columns(result, role)
-        trained = table.frame["row"].isin(TRAINED_ROWS)
         for col in cols.columns:
-            table.frame[col] = table.frame["model"].map(cols[col]).where(trained).astype(object)
+            table.frame[col] = _on_trained_rows(table, cols[col].to_dict())
         at = next(i for i, (key, _, _) in enumerate(table.md_columns) if key == f"miou_{role}_ours") + 1
         label = ROLE_LABELS[role]
         table.md_columns[at:at] = [(f"miou_{role}_lo_ours", f"mIoU {label} 95 % CI (ours)", "ci"),
@@ -620,17 +626,14 @@ def _add_uncertainty(table: Table, uncertainty: Mapping[str, Mapping[str, object
                                     "miou")]
 
 
-def _add_seed_spread(table: Table, results: pd.DataFrame) -> None:
-    """Table 1's seed columns, after each role's mIoU interval, for the roles where a model trained several seeds."""
-    spread = seed_spread(results)
+def _add_seed_spread(table: Table, spread: pd.DataFrame) -> None:
+    """Table 1's seed columns (``seed_spread``), after each role's mIoU interval, for the roles where a model
+    trained several seeds."""
     for role in dict.fromkeys(spread.index.get_level_values("dataset")):
         part = spread.xs(role, level="dataset")
-        trained = table.frame["row"].isin(TRAINED_ROWS)
         for stat, kind in (("count", int), ("mean", float), ("std", float)):
-            values = {m: kind(v) for m, v in part[stat].items()}
-            table.frame[f"miou_{role}_seeds_{stat}_ours"] = pd.Series(
-                [values.get(m) if t else None for m, t in zip(table.frame["model"], trained, strict=True)],
-                index=table.frame.index, dtype=object)
+            table.frame[f"miou_{role}_seeds_{stat}_ours"] = _on_trained_rows(
+                table, {m: kind(v) for m, v in part[stat].items()})
         keys = [key for key, _, _ in table.md_columns]
         at = keys.index(f"miou_{role}_lo_ours" if f"miou_{role}_lo_ours" in keys else f"miou_{role}_ours") + 1
         table.md_columns.insert(at, (f"miou_{role}_seeds_mean_ours",
@@ -675,9 +678,10 @@ def build_tables(results_csv: str | os.PathLike, footer: Mapping[str, object],
     provenance = _provenance(_run_commits(results, results_csv), str(footer["git_commit"]))
     t1 = _comparison_table("table1", "Table 1: comparison with existing methods (paper vs ours)" + suffix,
                            TABLE1, results, run_roles, extra, speed)
-    uncertainty = table_uncertainty(results_csv) if uncertainty is None else uncertainty
+    uncertainty = table_uncertainty(results, results_csv) if uncertainty is None else uncertainty
     _add_uncertainty(t1, uncertainty)
-    _add_seed_spread(t1, results)
+    spread = seed_spread(results)
+    _add_seed_spread(t1, spread)
     t1.footer = _footer(footer, results, datasets, run_roles, profile, [
         paper_note,
         "* cited: trained and tested on the original PFCN, which is no longer available; the paper took these "
@@ -685,7 +689,7 @@ def build_tables(results_csv: str | os.PathLike, footer: Mapping[str, object],
         _portraitnet_note(results, profile),
         _loss_note(t1),
         *([_uncertainty_note(uncertainty)] if uncertainty else []),
-        *([_seed_note(results)] if not seed_spread(results).empty else []),
+        *([_seed_note(results, spread)] if not spread.empty else []),
     ], provenance)
     if _off_the_shelf(t1, peers_csv, datasets):
         t1.footer.insert(1, "off-the-shelf rows: models a user would pick instead of training one, scored here on "
@@ -723,7 +727,8 @@ def write_tables(results_csv: str | os.PathLike, out_dir: str | os.PathLike, foo
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    uncertainty = table_uncertainty(results_csv)
+    results = load_results(results_csv)
+    uncertainty = table_uncertainty(results, results_csv)
     paths = []
     for table in build_tables(results_csv, footer, datasets, peers_csv, published, uncertainty, speed_csv):
         for suffix, text in ((".csv", table_csv(table)), (".md", table_markdown(table))):
@@ -733,14 +738,14 @@ def write_tables(results_csv: str | os.PathLike, out_dir: str | os.PathLike, foo
     if uncertainty:
         paths.append(out / "significance.md")
         atomic_write_text(paths[-1], significance_markdown(uncertainty, ROLE_LABELS,
-                                                           _without_records(results_csv, uncertainty)))
+                                                           _without_records(results, uncertainty)))
     return paths
 
 
-def _without_records(results_csv: str | os.PathLike, uncertainty: Mapping[str, Mapping[str, object]]
+def _without_records(results: pd.DataFrame, uncertainty: Mapping[str, Mapping[str, object]]
                      ) -> dict[str, list[str]]:
     """role -> the models of Table 1 that kept no per-image record there, by paper name."""
-    rows = _default_rows(load_results(results_csv))
+    rows = _default_rows(results)
     return {role: [str(r["paper_name"]) for r in rows[rows["dataset"] == role].to_dict("records")
                    if r["model"] not in {m["model"] for m in uncertainty[role]["models"]}]
             for role in uncertainty}
