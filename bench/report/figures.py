@@ -25,7 +25,7 @@ from bench.data.format import IGNORE
 from bench.data.io import atomic_write_bytes
 from bench.eval.metrics import confusion_matrix, mean_iou
 from bench.report.paper import TABLE1, TABLE2
-from bench.report.tables import ROLE_LABELS, load_results
+from bench.report.tables import ROLE_LABELS, InterleavedSpeed, load_results
 
 DPI = 110
 
@@ -89,24 +89,36 @@ def _colours(names: Sequence[str]) -> dict[str, tuple[float, float, float, float
 
 
 # -- FPS against mIoU -------------------------------------------------------------------------------------------
-def fps_vs_miou(results_csv: str | os.PathLike, out_png: str | os.PathLike, dataset_role: str) -> Path:
+def measured_points(rows: pd.DataFrame, speed: InterleavedSpeed | None = None) -> list[tuple]:
+    """(model, label, FPS at 512, FPS interquartile range, mIoU, default loss) of each scored results row; the FPS
+    from ``speed`` where it has the model at 512x512, else the row's own."""
+    points = []
+    for r in rows[(rows["fps"] > 0) & rows["miou"].notna()].to_dict("records"):
+        is_default = r["loss_default"]
+        label = (r["paper_name"] or r["model"]) + ("" if is_default else f" ({r['loss']})")
+        fps, spread = r["fps"], r["fps_spread"]
+        if speed is not None and (r["model"], 512) in speed.frame.index:
+            fps, spread = speed.frame.loc[(r["model"], 512), ["fps", "fps_iqr"]]
+        points.append((r["model"], label, float(fps), 0.0 if pd.isna(spread) else float(spread), r["miou"],
+                       is_default))
+    return points
+
+
+def fps_vs_miou(results_csv: str | os.PathLike, out_png: str | os.PathLike, dataset_role: str,
+                speed: InterleavedSpeed | None = None) -> Path:
     """Scatter of measured FPS (log x) against mIoU on ``dataset_role``, beside the paper's GPU numbers.
 
     Left panel: our models (default loss filled; other losses, e.g. ELB with cross-entropy, hollow) with the FPS
-    interquartile range (results.csv ``fps_spread``) as error bars. Right panel: the paper's Tables 1 and 2 (FPS on a
-    GTX 1080Ti at 512x512); cited rows hollow, and a row timed at another input size (PortraitNet's, cited at
-    224x224) says its size in its label.
+    interquartile range as error bars: from the interleaved speed table at 512x512 when ``speed`` is given (the
+    FPS Table 1 shows; a model it lacks keeps run-all's own timing), else results.csv ``fps``/``fps_spread``.
+    Right panel: the paper's Tables 1 and 2 (FPS on a GTX 1080Ti at 512x512); cited rows hollow, and a row timed at
+    another input size (PortraitNet's, cited at 224x224) says its size in its label.
     """
     if dataset_role not in ROLE_LABELS:
         raise ValueError(f"unknown dataset role {dataset_role!r}; expected one of {sorted(ROLE_LABELS)}")
     results = load_results(results_csv)
     rows = results[results["dataset"] == dataset_role]
-    points = []
-    for r in rows[(rows["fps"] > 0) & rows["miou"].notna()].to_dict("records"):
-        is_default = r["loss_default"]
-        label = (r["paper_name"] or r["model"]) + ("" if is_default else f" ({r['loss']})")
-        spread = 0.0 if pd.isna(r["fps_spread"]) else r["fps_spread"]
-        points.append((r["model"], label, r["fps"], spread, r["miou"], is_default))
+    points = measured_points(rows, speed)
     paper_role = "pseg" if dataset_role == "pseg" else "pfcn"
     paper_points = []
     for ref in list(TABLE1) + [TABLE2[0]]:
@@ -154,9 +166,10 @@ def fps_vs_miou(results_csv: str | os.PathLike, out_png: str | os.PathLike, data
         scope += ", not on PFCN/PSEG"
     fig.suptitle(f"Speed against accuracy — ours {scope}", fontsize=11)
     fig.text(0.5, -0.04, "Filled: each model with its default loss; hollow squares: other losses (ablation); hollow "
-             "diamonds: rows the paper cites (original PFCN).\nBars: interquartile range of FPS over the timed runs. "
-             "The two panels use different devices: compare FPS only within a panel.", ha="center", fontsize=8,
-             color="0.3")
+             "diamonds: rows the paper cites (original PFCN).\nBars: interquartile range of FPS over the timed runs"
+             + (f" (speed.csv: PyTorch eager fp32, {speed.threads} threads, interleaved). " if speed is not None
+                else ". ") + "The two panels use different devices: compare FPS only within a panel.",
+             ha="center", fontsize=8, color="0.3")
     fig.tight_layout()
     fig.canvas.draw()
     _place_labels(ax_ours, [(fps, miou, label) for _, label, fps, _, miou, _ in points])

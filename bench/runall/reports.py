@@ -92,9 +92,11 @@ def make_figures(out: Path, info: Mapping[str, object], log: Callable[[str], Non
     fig_dir = out / "figures"
     written = []
     results = tables.load_results(out / "results.csv")
+    speed = tables.interleaved_speed(out.parent / "speed.csv", str(info.get("device", "")))  # Table 1's FPS
     for role in info["datasets"]:
         if (results["dataset"] == role).any():
-            written.append(figures.fps_vs_miou(out / "results.csv", fig_dir / f"fps_vs_miou_{role}.png", role))
+            written.append(figures.fps_vs_miou(out / "results.csv", fig_dir / f"fps_vs_miou_{role}.png", role,
+                                               speed))
     role, meta = next(iter(info["datasets"].items()))
     ds = open_data(meta["path"])  # a pack's test photos are at its training size
     ids = ds.ids("test")[: int(info.get("grid_images", 4))]

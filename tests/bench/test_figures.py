@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 
 from bench.data.synthetic import render_sample
-from bench.report.figures import boundary_weight_example, fps_vs_miou, prediction_grid, time_to_accuracy
+from bench.report.figures import (
+    boundary_weight_example,
+    fps_vs_miou,
+    measured_points,
+    prediction_grid,
+    time_to_accuracy,
+)
+from bench.report.tables import interleaved_speed, load_results
 
 HEADER = ("model,paper_name,loss,loss_default,dataset,dataset_name,n_train,n_test,params,gmacs,fps,fps_spread,device,"
           "miou,iou_bg,iou_fg,boundary_f,epochs,schedule,profile,run_dir")
@@ -44,6 +51,23 @@ def test_fps_vs_miou(tmp_path: Path) -> None:
     _png(fps_vs_miou(_results(tmp_path), tmp_path / "pfcn.png", "pfcn"))
     with pytest.raises(ValueError, match="dataset role"):
         fps_vs_miou(_results(tmp_path), tmp_path / "x.png", "coco")
+
+
+def test_fps_vs_miou_takes_table1s_interleaved_fps(tmp_path: Path) -> None:
+    """With a speed table of the same device, a model's point sits at its speed.csv FPS at 512 (as in Table 1); a
+    model the table lacks, or a table of another CPU, keeps results.csv's timing."""
+    speed_csv = tmp_path / "speed.csv"
+    speed_csv.write_text("model,size,threads,backend,precision,status,fps,fps_iqr,runs,device_name\n"
+                         "elb,512,2,eager,fp32,ok,9.0,1.6,15,EPYC\n"
+                         "elb,256,2,eager,fp32,ok,30.0,2.0,15,EPYC\n"
+                         "elb,512,2,onnxruntime,fp32,ok,40.0,1.0,15,EPYC\n", encoding="utf-8")
+    rows = load_results(_results(tmp_path))
+    speed = interleaved_speed(speed_csv, "cpu (EPYC)")
+    fps = {(m, label): (f, s) for m, label, f, s, *_ in measured_points(rows, speed)}
+    assert fps[("elb", "ELB (ours)")] == (9.0, 1.6) and fps[("elb", "ELB (ours) (ce)")] == (9.0, 1.6)
+    assert fps[("enet", "ENet")] == (20.5, 1.1)
+    assert interleaved_speed(speed_csv, "cpu (Xeon)") is None
+    _png(fps_vs_miou(_results(tmp_path), tmp_path / "f.png", "synthetic", interleaved_speed(speed_csv, "")))
 
 
 def test_boundary_weight_example(tmp_path: Path) -> None:
