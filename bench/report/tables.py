@@ -35,6 +35,7 @@ from bench.report.uncertainty import (
     record_folders,
     significance_markdown,
 )
+from bench.speed.records import measured_rows
 
 NOT_RUN = "not run"
 ROLES = ("pfcn", "pseg", "synthetic")
@@ -135,14 +136,11 @@ class InterleavedSpeed:
 def interleaved_speed(speed_csv: str | os.PathLike | None, device: str = "") -> InterleavedSpeed | None:
     """Table 1's timings from ``speed_csv``, or None where there is no such file, no ``SPEED_BACKEND`` row, or its
     device is not the run's (``device``, run_info's ``cpu (<name>)``; FPS are only comparable on one machine)."""
-    if speed_csv is None or not Path(speed_csv).is_file():
-        return None
-    df = pd.read_csv(speed_csv)
-    df = df[(df["status"] == "ok") & (df["backend"] == SPEED_BACKEND[0]) & (df["precision"] == SPEED_BACKEND[1])]
+    df = measured_rows(speed_csv)
+    df = df[(df["backend"] == SPEED_BACKEND[0]) & (df["precision"] == SPEED_BACKEND[1])]
     if df.empty or (device and str(df["device_name"].iloc[0]) not in device):
         return None
-    df = df[df["threads"] == df["threads"].max()]
-    frame = df.drop_duplicates(["model", "size"], keep="last").set_index(["model", "size"])[["fps", "fps_iqr"]]
+    frame = df.set_index(["model", "size"])[["fps", "fps_iqr"]]
     return InterleavedSpeed(frame, int(df["threads"].iloc[0]), int(df["runs"].iloc[0]))
 
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import csv
 import os
 from collections.abc import Iterable
-from pathlib import Path
 
 from bench.deploy.zoo import ZooEntry
+from bench.speed.records import measured_rows
 
 COLUMNS = ("name", "model", "dataset", "profile", "origin", "size", "miou", "miou_native", "boundary_f",
            "boundary_f_native", "megabytes", "sha256")
@@ -50,17 +49,10 @@ def _f(v: object) -> str:
 def best_fps(speed_csv: str | os.PathLike) -> dict[tuple[str, int], str]:
     """Each model's fastest measured setting at each input size in a speed table (``bench speed-report``'s
     speed.csv), all threads: (model, size) -> "FPS (back end, precision)"."""
-    path = Path(speed_csv)
-    if not path.is_file():
-        return {}
-    rows = [r for r in csv.DictReader(path.open(encoding="utf-8")) if r["status"] == "ok"]
-    most = max((int(r["threads"]) for r in rows), default=0)
-    best: dict[tuple[str, int], dict] = {}
-    for r in rows:
-        key = (r["model"], int(r["size"]))
-        if int(r["threads"]) == most and float(r["fps"]) > float(best.get(key, {"fps": -1})["fps"]):
-            best[key] = r
-    return {k: f"{float(r['fps']):.1f} ({r['backend']} {r['precision']})" for k, r in best.items()}
+    df = measured_rows(speed_csv)
+    best = df.sort_values("fps").drop_duplicates(["model", "size"], keep="last")
+    return {(str(r.model), int(r.size)): f"{float(r.fps):.1f} ({r.backend} {r.precision})"
+            for r in best.itertuples()}
 
 
 def readme_table(entries: Iterable[ZooEntry], speed_csv: str | os.PathLike = "reports/speed.csv") -> str:
