@@ -597,12 +597,15 @@ def zoo(ctx: click.Context, as_json: bool) -> None:
 @click.option("--profile", required=True, help="The bench run-all profile the run was trained under (cpu, paper).")
 @click.option("--data", default=None, type=click.Path(), help="Dataset to score on [default: the run's own].")
 @click.option("--folder", default=None, type=click.Path(file_okay=False), help="[default: the package's zoo/]")
-def zoo_add(run_dir: str, name: str, profile: str, data: str | None, folder: str | None) -> None:
-    """Store a finished run's weights in the zoo (float16), re-score them as stored, write the manifest."""
+@click.option("--storage", type=click.Choice(["float16", "int8"]), default="float16", show_default=True,
+              help="int8: weights as int8 with per-channel scales (half float16's bytes), for the largest models; "
+                   "check the re-scored mIoU against the recorded one it prints.")
+def zoo_add(run_dir: str, name: str, profile: str, data: str | None, folder: str | None, storage: str) -> None:
+    """Store a finished run's weights in the zoo, re-score them as stored, write the manifest."""
     from bench.deploy.zoo import FOLDER
     from bench.eval.zoo import add_run
 
-    entry = add_run(run_dir, name, profile, folder or FOLDER, data)
+    entry = add_run(run_dir, name, profile, folder or FOLDER, data, storage=storage)
     m = entry.manifest["metrics"]
     click.echo(f"{entry.path} ({entry.manifest['bytes'] / 1e6:.2f} MB, sha256 {entry.sha256[:12]}): mIoU "
                f"{m['miou']} at {entry.size}, {m['miou_native']} native; recorded "

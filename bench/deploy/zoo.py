@@ -1,7 +1,8 @@
 """The model zoo: trained weights shipped in the package (``zoo/``), found by name wherever a run folder is accepted.
 
-Each entry is a weights-only torch file (a flat state dict: floating parameters stored as float16 to keep the
-repository small, buffers such as batch-norm statistics as float32) and a JSON manifest saying what it is: registry
+Each entry is a weights-only torch file (a flat state dict: floating parameters stored as float16, or as int8 with
+per-channel scales for the largest models, to keep the repository small; buffers such as batch-norm statistics as
+float32) and a JSON manifest saying what it is: registry
 model, dataset and split, how it was trained, the ``Preprocess`` it expects, its metrics re-scored on the stored
 weights, sha256 and size. A name resolves to a model only after the file's sha256 matches its manifest, so a
 corrupted or truncated file fails in one line naming it and the expected digest. ``docs/zoo.md`` has the format.
@@ -30,6 +31,15 @@ from zoo import FOLDER
 FORMAT = "portrait-zoo/1"
 # What `segment` and the Python API use without a name: the zoo's ELB, the paper's model as trained here.
 DEFAULT = "elb-pfcn"
+# How an entry's parameters are stored (the manifest's ``storage`` says it in words): float16 by default, int8 for
+# the largest models where the re-scored mIoU stays within 0.05 of the run's own, float32 for published weights.
+STORAGE = {
+    "float16": "float16 parameters, float32 buffers (weights-only torch file)",
+    "int8": "int8 weights with a float32 scale per output channel (symmetric), float16 other parameters, float32 "
+            "buffers (weights-only torch file)",
+    "float32": "float32 (as published), weights-only torch file",
+}
+INT8_SCALE = ".int8_scale"  # key suffix of an int8 weight's scales
 
 
 class ZooError(UserError):
@@ -122,9 +132,9 @@ def load_weights(entry: ZooEntry, verify: bool = True) -> dict[str, torch.Tensor
 
 
 def model_from_state(model_name: str, state: dict[str, torch.Tensor], num_classes: int = 2) -> nn.Module:
-    """A registered model in eval mode holding ``state`` (float16 entries widened to float32)."""
+    """A registered model in eval mode holding ``state`` (widened to float32: ``stored_to_float``)."""
     model = build_model(model_name, num_classes)
-    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+    model.load_state_dict(stored_to_float(state))
     return model.eval()
 
 
@@ -137,11 +147,37 @@ def load_zoo_model(name: str, device: str | torch.device = "cpu", folder: str | 
     return model
 
 
-def storage_state(model: nn.Module, half: bool = True) -> dict[str, torch.Tensor]:
-    """What a zoo file stores: parameters as float16 (half the bytes) unless ``half`` is false, buffers as they are."""
+def storage_state(model: nn.Module, storage: str = "float16") -> dict[str, torch.Tensor]:
+    """What a zoo file stores (``STORAGE``): buffers as they are; parameters as float16 (half the bytes), float32,
+    or, for ``int8``, each weight of two or more dimensions as int8 with one float32 scale per slice of its first
+    dimension (per output channel of a convolution: symmetric, max |w| -> 127), the other parameters float16."""
+    if storage not in STORAGE:
+        raise ValueError(f"storage {storage!r}: expected one of {', '.join(STORAGE)}")
     params = {k for k, _ in model.named_parameters()}
-    return {k: (v.detach().half() if half and k in params and v.is_floating_point() else v.detach()).cpu()
-            .contiguous() for k, v in model.state_dict().items()}
+    out = {}
+    for k, v in model.state_dict().items():
+        v = v.detach().cpu()
+        if k in params and v.is_floating_point() and storage != "float32":
+            if storage == "int8" and v.dim() >= 2:
+                scale = v.float().abs().amax(dim=tuple(range(1, v.dim())), keepdim=True).clamp_min(1e-12) / 127
+                out[k], out[k + INT8_SCALE] = torch.round(v / scale).to(torch.int8), scale.flatten()
+                continue
+            v = v.half()
+        out[k] = v.contiguous()
+    return out
+
+
+def stored_to_float(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A stored state dict as the model's own: int8 weights times their scales, float16 widened to float32."""
+    out = {}
+    for k, v in state.items():
+        if k.endswith(INT8_SCALE):
+            continue
+        if (scale := state.get(k + INT8_SCALE)) is not None:
+            out[k] = v.float() * scale.float().view(-1, *([1] * (v.dim() - 1)))
+        else:
+            out[k] = v.float() if v.is_floating_point() else v
+    return out
 
 
 def write_entry(folder: str | os.PathLike, manifest: dict, state: dict[str, torch.Tensor]) -> ZooEntry:

@@ -13,7 +13,16 @@ from torch import nn
 from bench.data.pack import open_data
 from bench.data.preprocess import Preprocess
 from bench.deploy.published import load_published_model, published_preprocess
-from bench.deploy.zoo import FOLDER, ZooEntry, get_entry, load_zoo_model, model_from_state, storage_state, write_entry
+from bench.deploy.zoo import (
+    FOLDER,
+    STORAGE,
+    ZooEntry,
+    get_entry,
+    load_zoo_model,
+    model_from_state,
+    storage_state,
+    write_entry,
+)
 from bench.errors import UserError
 from bench.eval.evaluate import evaluate_at_input, evaluate_native
 from bench.eval.records import write_metrics
@@ -62,9 +71,9 @@ def score(model: nn.Module, data: str | os.PathLike, preprocess: Preprocess, dev
 
 
 def add_run(run_dir: str | os.PathLike, name: str, profile: str, folder: str | os.PathLike = FOLDER,
-            data: str | os.PathLike | None = None, device: str = "cpu") -> ZooEntry:
-    """The finished run at ``run_dir`` as zoo entry ``name`` (trained under ``profile``), scored on ``data``
-    (default: the dataset it trained on)."""
+            data: str | os.PathLike | None = None, device: str = "cpu", storage: str = "float16") -> ZooEntry:
+    """The finished run at ``run_dir`` as zoo entry ``name`` (trained under ``profile``), stored as ``storage``
+    (``STORAGE``) and scored as stored on ``data`` (default: the dataset it trained on)."""
     model = load_model(run_dir)
     cfg = RunConfig.from_dict(model.run_config)
     if cfg.epochs is not None and model.trained_epochs < cfg.epochs:
@@ -72,7 +81,7 @@ def add_run(run_dir: str | os.PathLike, name: str, profile: str, folder: str | o
     data = Path(data or cfg.data)
     if not (data / "dataset.json").is_file() and not data.is_file():
         raise ZooEntryError(f"{data}: no dataset to score the run on (give --data)")
-    state = storage_state(model)
+    state = storage_state(model, storage)
     preprocess = Preprocess((cfg.size, cfg.size))
     recorded = {k: read_json(Path(run_dir) / f) for k, f in (("model", METRICS), ("native", METRICS_NATIVE))}
     manifest = {
@@ -83,7 +92,7 @@ def add_run(run_dir: str | os.PathLike, name: str, profile: str, folder: str | o
         "training_photos": PHOTOS.get(cfg.dataset_name or "", cfg.dataset_name),
         "training": {k: cfg.raw.get(k) for k in TRAINING_KEYS}, "epochs_trained": model.trained_epochs,
         "commit": cfg.raw.get("commit"), "preprocess": preprocess.to_dict(),
-        "storage": "float16 parameters, float32 buffers (weights-only torch file)",
+        "storage": STORAGE[storage],
         "metrics": score(model_from_state(cfg.model, state, cfg.num_classes), data, preprocess, device),
         "metrics_recorded": {"miou": _pct((recorded["model"] or {}).get("miou")),
                              "miou_native": _pct((recorded["native"] or {}).get("miou")),
@@ -102,7 +111,7 @@ def add_published(weights: str | os.PathLike, model_name: str, name: str, data: 
     model = load_published_model(weights, model_name)
     facts = PUBLISHED[model_name]
     preprocess = published_preprocess(model_name)
-    state = storage_state(model, half=False)
+    state = storage_state(model, "float32")
     manifest = {
         "name": name, "model": model_name, "paper_name": get_spec(model_name).paper_name, "num_classes": 2,
         "params": sum(p.numel() for p in model.parameters()),
@@ -112,7 +121,7 @@ def add_published(weights: str | os.PathLike, model_name: str, name: str, data: 
                            "augmentation; trained by the authors, not here",
         "source": {"repository": facts.source, "commit": facts.commit, "file": facts.file,
                    "sha256": facts.sha256, "published_miou": facts.paper_miou},
-        "preprocess": preprocess.to_dict(), "storage": "float32 (as published), weights-only torch file",
+        "preprocess": preprocess.to_dict(), "storage": STORAGE["float32"],
         "metrics": score(model_from_state(model_name, state), data, preprocess, device),
         "licence": facts.licence + " (zoo/LICENSE-ext_portrait_segmentation.txt)",
     }

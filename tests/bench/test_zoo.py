@@ -36,12 +36,24 @@ def test_every_shipped_file_matches_its_manifest_within_the_budget():
     assert total < BUDGET_BYTES
 
 
+def test_stored_weights_score_within_0_05_of_their_runs_own_figures():
+    """The cost of float16 or int8 storage, as re-scored in each manifest against the fp32 run's record."""
+    for name, entry in zoo.entries().items():
+        if entry.manifest["origin"] != "trained here":
+            continue
+        got, recorded = entry.manifest["metrics"], entry.manifest["metrics_recorded"]
+        for key in ("miou", "miou_native"):
+            assert abs(got[key] - recorded[key]) <= 0.05, f"{name}: {key} {got[key]} against recorded {recorded[key]}"
+        assert entry.manifest["storage"] in zoo.STORAGE.values()
+
+
 def test_shipped_weights_load_without_running_code_into_their_registered_model():
     for name, entry in zoo.entries().items():
         state = torch.load(entry.path, map_location="cpu", weights_only=True)
         assert all(isinstance(v, torch.Tensor) for v in state.values())
         model = zoo.load_zoo_model(name)
-        assert set(model.state_dict()) == set(state) and model.zoo_entry.name == name
+        stored = {k for k in state if not k.endswith(zoo.INT8_SCALE)}
+        assert set(model.state_dict()) == stored and model.zoo_entry.name == name
 
 
 @pytest.fixture()
@@ -69,6 +81,33 @@ def test_a_written_entry_loads_back_to_the_model_up_to_float16(local_zoo):
     params = dict(model.named_parameters())
     assert all(state[k].dtype == torch.float16 for k in params)
     assert all(v.dtype != torch.float16 for k, v in state.items() if k not in params)  # buffers kept as they are
+
+
+def test_int8_storage_keeps_each_weight_within_half_a_step_of_its_channel_scale(tmp_path):
+    torch.manual_seed(0)
+    model = build_model("elb").eval()
+    state = zoo.storage_state(model, "int8")
+    params = dict(model.named_parameters())
+    weights = [k for k, p in params.items() if p.dim() >= 2]
+    assert weights and all(state[k].dtype == torch.int8 for k in weights)
+    assert all(state[k].dtype == torch.float16 for k in params if params[k].dim() < 2)
+    widened = zoo.stored_to_float(state)
+    assert set(widened) == set(model.state_dict())
+    for k in weights:
+        step = state[k + zoo.INT8_SCALE].view(-1, *([1] * (params[k].dim() - 1)))
+        assert bool(((widened[k] - params[k].detach()).abs() <= step / 2 + 1e-7).all()), k
+    # the file is about half a float16 one, and loads back into a model that predicts as the original
+    manifest = {"name": "elb-int8", "model": "elb", "num_classes": 2, "origin": "test", "dataset": {"name": "tiny"},
+                "preprocess": {"size": [32, 32]}, "metrics": {}}
+    small = zoo.write_entry(tmp_path, manifest, state)
+    half = zoo.write_entry(tmp_path, {**manifest, "name": "elb-half"}, zoo.storage_state(model))
+    assert small.manifest["bytes"] < 0.6 * half.manifest["bytes"]
+    x = torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        a, b = model(x), zoo.load_zoo_model("elb-int8", folder=tmp_path)(x)
+    assert torch.allclose(a, b, atol=5e-2 * float(a.abs().max()))
+    with pytest.raises(ValueError, match="storage 'int4'"):
+        zoo.storage_state(model, "int4")
 
 
 def test_a_damaged_or_missing_file_fails_in_one_line_naming_it_and_its_digest(local_zoo):
