@@ -82,7 +82,7 @@ def edge_target(target: torch.Tensor, radius: int = EDGE_RADIUS) -> torch.Tensor
     return target.masked_fill(boundary_band(target, radius) != 1, IGNORE)
 
 
-def portrait_logit(logits: torch.Tensor) -> torch.Tensor:
+def logit_margin(logits: torch.Tensor) -> torch.Tensor:
     """(N, 2, H, W) -> (N, H, W) ``l1 - l0`` (the logit of the 2-way softmax); (N, 1, H, W) -> its one channel."""
     logits = logits.float()
     return logits[:, 0] if logits.shape[1] == 1 else logits[:, 1] - logits[:, 0]
@@ -109,7 +109,7 @@ def lovasz_hinge(z: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 def _edge_loss(logits: torch.Tensor, target: torch.Tensor, base: str) -> torch.Tensor:
     edge = edge_target(target)
     if base == "lovasz":
-        z = portrait_logit(logits)
+        z = logit_margin(logits)
         return lovasz_hinge(z, target) + EDGE_WEIGHT * lovasz_hinge(z, edge)
     ce = adaptive_weight_loss(logits.float(), target, None, IGNORE)
     return ce + EDGE_WEIGHT * adaptive_weight_loss(logits.float(), edge, None, IGNORE)  # 0 for a batch without edges
