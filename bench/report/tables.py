@@ -28,6 +28,7 @@ from bench.defaults import ABLATION_LOSS, ABLATION_MODEL, INPUT_SIZE
 from bench.errors import UnknownModelError, UserError
 from bench.machine import git_commit
 from bench.report.paper import TABLE1, TABLE2, PaperRow
+from bench.report.speed_csv import measured_rows
 from bench.report.uncertainty import (
     bootstrap_records,
     interval_columns,
@@ -35,7 +36,6 @@ from bench.report.uncertainty import (
     record_folders,
     significance_markdown,
 )
-from bench.speed.records import measured_rows
 
 NOT_RUN = "not run"
 ROLES = ("pfcn", "pseg", "synthetic")

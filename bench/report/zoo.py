@@ -6,7 +6,7 @@ import os
 from collections.abc import Iterable
 
 from bench.deploy.zoo import ZooEntry
-from bench.speed.records import measured_rows
+from bench.report.speed_csv import measured_rows
 
 COLUMNS = ("name", "model", "dataset", "profile", "origin", "size", "miou", "miou_native", "boundary_f",
            "boundary_f_native", "megabytes", "sha256")
