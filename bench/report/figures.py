@@ -23,6 +23,7 @@ from matplotlib.transforms import Bbox
 
 from bench.data.format import IGNORE
 from bench.data.io import atomic_write_bytes
+from bench.defaults import INPUT_SIZE
 from bench.eval.metrics import confusion_matrix, mean_iou
 from bench.report.paper import TABLE1, TABLE2
 from bench.report.tables import ROLE_LABELS, InterleavedSpeed, load_results
@@ -97,8 +98,8 @@ def measured_points(rows: pd.DataFrame, speed: InterleavedSpeed | None = None) -
         is_default = r["loss_default"]
         label = (r["paper_name"] or r["model"]) + ("" if is_default else f" ({r['loss']})")
         fps, spread = r["fps"], r["fps_spread"]
-        if speed is not None and (r["model"], 512) in speed.frame.index:
-            fps, spread = speed.frame.loc[(r["model"], 512), ["fps", "fps_iqr"]]
+        if speed is not None and pd.notna(speed.at(r["model"], INPUT_SIZE)):
+            fps, spread = speed.at(r["model"], INPUT_SIZE), speed.at(r["model"], INPUT_SIZE, "fps_iqr")
         points.append((r["model"], label, float(fps), 0.0 if pd.isna(spread) else float(spread), r["miou"],
                        is_default))
     return points

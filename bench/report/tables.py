@@ -132,6 +132,11 @@ class InterleavedSpeed:
     threads: int
     runs: int
 
+    def at(self, model: str, size: object, column: str = "fps") -> float:
+        """``column`` (fps or fps_iqr) of ``model`` at ``size``; NaN where the table has no such row."""
+        key = (model, int(size)) if str(size).isdigit() else None
+        return float(self.frame.at[key, column]) if key in self.frame.index else float("nan")
+
 
 def interleaved_speed(speed_csv: str | os.PathLike | None, device: str = "") -> InterleavedSpeed | None:
     """Table 1's timings from ``speed_csv``, or None where there is no such file, no ``SPEED_BACKEND`` row, or its
@@ -172,14 +177,10 @@ def _measured(results: pd.DataFrame, run_roles: Sequence[str], speed: Interleave
         "fps_ours": facts["fps"], "fps_spread_ours": facts["fps_spread"], "device": facts["device"],
     })
     if speed is not None:
-        def at(model: str, size: object, col: str) -> float:
-            key = (model, int(size)) if str(size).isdigit() else None
-            return float(speed.frame.at[key, col]) if key in speed.frame.index else float("nan")
-
-        out["fps_ours"] = [at(m, INPUT_SIZE, "fps") for m in out.index]
-        out["fps_spread_ours"] = [at(m, INPUT_SIZE, "fps_iqr") for m in out.index]
-        out["fps_train_size_ours"] = [at(m, facts["size"][m], "fps") for m in out.index]
-        out["fps_train_spread_ours"] = [at(m, facts["size"][m], "fps_iqr") for m in out.index]
+        out["fps_ours"] = [speed.at(m, INPUT_SIZE) for m in out.index]
+        out["fps_spread_ours"] = [speed.at(m, INPUT_SIZE, "fps_iqr") for m in out.index]
+        out["fps_train_size_ours"] = [speed.at(m, facts["size"][m]) for m in out.index]
+        out["fps_train_spread_ours"] = [speed.at(m, facts["size"][m], "fps_iqr") for m in out.index]
     default = _default_rows(results)
     main_loss = default.drop_duplicates("model", keep="last").set_index("model")["loss"]
     out["loss"] = pd.Series({m: loss_label(m, loss) for m, loss in main_loss.items()}, dtype=object)
