@@ -365,6 +365,17 @@ def export(source: str | None, run_dir: str | None, out: str, size: int | None, 
     click.echo(str(path))
 
 
+def _skip_option(ctx: click.Context, param: click.Parameter,
+                 values: tuple[str, ...]) -> tuple[tuple[str, str, str], ...]:
+    parsed = []
+    for v in values:
+        parts = v.split(":")
+        if len(parts) != 3 or parts[1] not in BACKENDS or parts[2] not in PRECISIONS:
+            raise click.BadParameter(f"{v!r}: expected MODEL:BACKEND:PRECISION, e.g. extremec3net:openvino:bf16")
+        parsed.append((parts[0], parts[1], parts[2]))
+    return tuple(parsed)
+
+
 @main.command("speed-report", epilog=examples(
     "bench speed-report",
     "bench speed-report --device cuda --runs 200  # speed_gpu.{csv,md}",
@@ -392,9 +403,13 @@ def export(source: str | None, run_dir: str | None, out: str, size: int | None, 
               help="Side of the SGEMM matrices.")
 @click.option("--device", default="cpu", show_default=True, callback=device_option,
               help="cpu, or cuda[:N] for the GPU table (speed_gpu.*).")
+@click.option("--skip", "skips", multiple=True, callback=_skip_option, metavar="MODEL:BACKEND:PRECISION",
+              help="Repeatable: a candidate not to run (kept as a 'skipped' row), e.g. one whose first pass never "
+                   "returns on this machine.")
 def speed_report_cmd(out: Path, model_names_: tuple[str, ...], backends: tuple[str, ...],
                      precisions: tuple[str, ...], thread_counts: tuple[int, ...], sizes: tuple[int, ...], warmup: int,
-                     runs: int, calib_data: str | None, sgemm_size: int, device: str) -> None:
+                     runs: int, calib_data: str | None, sgemm_size: int, device: str,
+                     skips: tuple[tuple[str, str, str], ...]) -> None:
     """The speed table: every model x back end x precision, 1 thread and all cores (or the GPU), at each size, and a
     roofline."""
     from bench.speed.report import speed_report
@@ -404,7 +419,7 @@ def speed_report_cmd(out: Path, model_names_: tuple[str, ...], backends: tuple[s
     threads = list(dict.fromkeys(t or os.cpu_count() or 1 for t in thread_counts))
     paths = speed_report(out, list(model_names_), expand(backends, backends_for(device)),
                          expand(precisions, precisions_for(device)), threads, sizes, warmup, runs, calib_data,
-                         sgemm_size, device, log=click.echo)
+                         sgemm_size, device, skip=set(skips), log=click.echo)
     for p in paths:
         click.echo(f"wrote {p}")
 

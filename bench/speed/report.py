@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -68,7 +68,8 @@ def _calibration_set(calibration: str | os.PathLike | None, tmp: Path, log: Call
 def speed_report(out: str | os.PathLike, models: Sequence[str], backends: Sequence[str],
                  precisions: Sequence[str], thread_counts: Sequence[int], sizes: Sequence[int] = (512,),
                  warmup: int = 3, runs: int = 20, calibration: str | os.PathLike | None = None,
-                 sgemm_n: int = SGEMM_N, device: str = "cpu", log: Callable[[str], None] = print) -> list[Path]:
+                 sgemm_n: int = SGEMM_N, device: str = "cpu", skip: Collection[tuple[str, str, str]] = (),
+                 log: Callable[[str], None] = print) -> list[Path]:
     """Measure the grid for each setting (each input size and thread count on a CPU; each size on the GPU) and write
     the report files.
 
@@ -93,7 +94,8 @@ def speed_report(out: str | os.PathLike, models: Sequence[str], backends: Sequen
             sgemm[label] = sgemm_gflops(sgemm_n, threads=threads, device=device)
             log(f"{label}: SGEMM {sgemm_n}x{sgemm_n} fp32 {sgemm[label]:.1f} GFLOP/s")
             for r in measure_grid(models, backends, precisions, size=size, warmup=warmup, runs=runs,
-                                  threads=threads, device=device, calibration=calib, log=log):
+                                  threads=threads, device=device, calibration=calib, skip=skip,
+                                  log=log):
                 c = counts[(str(r["model"]), size)]
                 r.update({"setting": label, "params": c.params, "gmacs": c.gmacs,
                           "sgemm_gflops": round(sgemm[label], 1), "sgemm_n": sgemm_n,
@@ -138,9 +140,11 @@ def speed_markdown(df: pd.DataFrame, sgemm: dict[str, float]) -> str:
                 lines.append(f"| {model} | {b['gmacs']:.2f} | " + " | ".join(cells) +
                              f" | {b['backend']} {b['precision']} | {b['gflops']:.0f} ({b['of_sgemm']:.0%}) |")
             lines.append("")
-        skipped = part[part["status"] != "ok"].drop_duplicates(["backend", "precision", "status"])
-        for _, r in skipped.drop_duplicates(["backend", "precision"]).iterrows():
-            lines.append(f"- {r['backend']} {r['precision']}: {r['status']}")
+        n_models = part["model"].nunique()
+        for (backend, precision, status), rows in part[part["status"] != "ok"].groupby(
+                ["backend", "precision", "status"], sort=False):
+            which = "" if rows["model"].nunique() == n_models else f" ({', '.join(rows['model'].unique())})"
+            lines.append(f"- {backend} {precision}{which}: {status}")
         lines.append("")
     r0 = df.iloc[0]
     loads = sorted(set(df["load_before"]) | set(df["load_after"]))

@@ -35,6 +35,25 @@ def test_speed_report_writes_every_candidate_and_says_what_could_not_run(tmp_pat
     assert (tmp_path / "figures" / "roofline.png").stat().st_size > 1000
 
 
+def test_a_skipped_candidate_is_kept_as_a_row_and_never_loaded(tmp_path, monkeypatch):
+    from bench.speed import grid
+
+    loaded = []
+    real = grid.load_predictor
+    monkeypatch.setattr(grid, "load_predictor", lambda model, **kw: loaded.append((model, kw["backend"])) or
+                        real(model, **kw))
+    r = CliRunner().invoke(main, ["speed-report", "--out", str(tmp_path), "--model", "elb", "--model", "elb-dr4",
+                                  "--backend", "eager", "--precision", "fp32", "--threads", "1", "--size", "32",
+                                  "--warmup", "0", "--runs", "2", "--sgemm-size", "64", "--skip", "elb:eager:fp32"])
+    assert r.exit_code == 0, r.output
+    df = pd.read_csv(tmp_path / "speed.csv").set_index("model")
+    assert df.at["elb", "status"].startswith("skipped") and df.at["elb-dr4", "status"] == "ok"
+    assert loaded == [("elb-dr4", "eager")]
+    assert "eager fp32 (elb): skipped" in (tmp_path / "speed.md").read_text()
+    bad = CliRunner().invoke(main, ["speed-report", "--skip", "elb:eager"])
+    assert bad.exit_code == 2 and "MODEL:BACKEND:PRECISION" in bad.output
+
+
 def test_markdown_ranks_models_by_their_best_fp32_backend():
     from bench.speed.report import speed_markdown
 
