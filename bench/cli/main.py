@@ -406,10 +406,12 @@ def _skip_option(ctx: click.Context, param: click.Parameter,
 @click.option("--skip", "skips", multiple=True, callback=_skip_option, metavar="MODEL:BACKEND:PRECISION",
               help="Repeatable: a candidate not to run (kept as a 'skipped' row), e.g. one whose first pass never "
                    "returns on this machine.")
+@click.option("--resume", is_flag=True,
+              help="Keep the settings already in --out's CSV that have this grid's candidates; measure the rest.")
 def speed_report_cmd(out: Path, model_names_: tuple[str, ...], backends: tuple[str, ...],
                      precisions: tuple[str, ...], thread_counts: tuple[int, ...], sizes: tuple[int, ...], warmup: int,
                      runs: int, calib_data: str | None, sgemm_size: int, device: str,
-                     skips: tuple[tuple[str, str, str], ...]) -> None:
+                     skips: tuple[tuple[str, str, str], ...], resume: bool) -> None:
     """The speed table: every model x back end x precision, 1 thread and all cores (or the GPU), at each size, and a
     roofline."""
     from bench.speed.report import speed_report
@@ -419,7 +421,7 @@ def speed_report_cmd(out: Path, model_names_: tuple[str, ...], backends: tuple[s
     threads = list(dict.fromkeys(t or os.cpu_count() or 1 for t in thread_counts))
     paths = speed_report(out, list(model_names_), expand(backends, backends_for(device)),
                          expand(precisions, precisions_for(device)), threads, sizes, warmup, runs, calib_data,
-                         sgemm_size, device, skip=set(skips), log=click.echo)
+                         sgemm_size, device, skip=set(skips), resume=resume, log=click.echo)
     for p in paths:
         click.echo(f"wrote {p}")
 

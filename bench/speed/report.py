@@ -69,12 +69,14 @@ def speed_report(out: str | os.PathLike, models: Sequence[str], backends: Sequen
                  precisions: Sequence[str], thread_counts: Sequence[int], sizes: Sequence[int] = (512,),
                  warmup: int = 3, runs: int = 20, calibration: str | os.PathLike | None = None,
                  sgemm_n: int = SGEMM_N, device: str = "cpu", skip: Collection[tuple[str, str, str]] = (),
-                 log: Callable[[str], None] = print) -> list[Path]:
+                 resume: bool = False, log: Callable[[str], None] = print) -> list[Path]:
     """Measure the grid for each setting (each input size and thread count on a CPU; each size on the GPU) and write
     the report files.
 
     A setting is one interleaved round. Files: ``speed.{csv,md}`` and ``figures/roofline.png`` on a CPU,
-    ``speed_gpu.{csv,md}`` and ``figures/roofline_gpu.png`` on CUDA; the figure shows the first size.
+    ``speed_gpu.{csv,md}`` and ``figures/roofline_gpu.png`` on CUDA; the figure shows the first size. The CSV is
+    rewritten after each setting, so a grid of hours that is stopped keeps its finished settings; ``resume`` keeps
+    those of the CSV already in ``out`` that this grid asks for with the same candidates, and measures the rest.
     """
     from bench.report.figures import roofline
     from bench.speed.complexity import measure
@@ -86,11 +88,19 @@ def speed_report(out: str | os.PathLike, models: Sequence[str], backends: Sequen
     settings = [(label if len(sizes) == 1 else f"{label}, {size}x{size}", threads, size)
                 for size in sizes for label, threads in per_thread]
     counts = {(m, size): measure(m, size) for m in models for size in sizes}
-    rows: list[dict[str, object]] = []
-    sgemm: dict[str, float] = {}
+    stem = "speed_gpu" if cuda else "speed"
+    paths = [out / f"{stem}.csv", out / f"{stem}.md"]
+    candidates = {(m, b, p) for m in models for b in backends for p in precisions}
+    done = _finished_settings(paths[0], [label for label, _, _ in settings], candidates) if resume else {}
+    rows: list[dict[str, object]] = [r for label, _, _ in settings for r in done.get(label, [])]
+    sgemm: dict[str, float] = {label: float(part[0]["sgemm_gflops"]) for label, part in done.items()}
+    out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="bench-speed-") as tmp:
         calib = _calibration_set(calibration, Path(tmp), log) if "int8" in precisions else None
         for label, threads, size in settings:
+            if label in done:
+                log(f"{label}: kept from {paths[0]} (--resume)")
+                continue
             sgemm[label] = sgemm_gflops(sgemm_n, threads=threads, device=device)
             log(f"{label}: SGEMM {sgemm_n}x{sgemm_n} fp32 {sgemm[label]:.1f} GFLOP/s")
             for r in measure_grid(models, backends, precisions, size=size, warmup=warmup, runs=runs,
@@ -103,17 +113,40 @@ def speed_report(out: str | os.PathLike, models: Sequence[str], backends: Sequen
                 if "fps" in r:
                     r["gflops"] = 2 * c.gmacs * float(r["fps"])
                     r["of_sgemm"] = r["gflops"] / sgemm[label]
+                r["date"] = utc_now()
                 rows.append(r)
+            # in the order the settings were asked for, whichever were measured now
+            order = {label: i for i, (label, _, _) in enumerate(settings)}
+            rows.sort(key=lambda r: order[str(r["setting"])])
+            atomic_write_text(paths[0], pd.DataFrame(rows).to_csv(index=False, float_format="%.4g"))
     df = pd.DataFrame(rows)
-    out.mkdir(parents=True, exist_ok=True)
-    stem = "speed_gpu" if cuda else "speed"
-    paths = [out / f"{stem}.csv", out / f"{stem}.md"]
-    atomic_write_text(paths[0], df.to_csv(index=False, float_format="%.4g"))
     atomic_write_text(paths[1], speed_markdown(df, sgemm))
     measured = [r for r in rows if "fps" in r and r["size"] == sizes[0]]
     if measured:
         paths.append(roofline(measured, sgemm, out / "figures" / f"roofline{stem[5:]}.png"))
     return paths
+
+
+def _dates(df: pd.DataFrame) -> str:
+    """When the settings were measured (a resumed grid spans sessions), else now."""
+    dates = sorted(set(df["date"].dropna())) if "date" in df else []
+    if not dates:
+        return utc_now()
+    return dates[0] if dates[0][:10] == dates[-1][:10] else f"{dates[0]} to {dates[-1]}"
+
+
+def _finished_settings(csv: Path, labels: Sequence[str],
+                       candidates: set[tuple[str, str, str]]) -> dict[str, list[dict[str, object]]]:
+    """The rows of each setting of ``csv`` that this grid asks for, where the setting has exactly its candidates."""
+    if not csv.is_file():
+        return {}
+    df = pd.read_csv(csv, keep_default_na=False, na_values=[""])
+    kept: dict[str, list[dict[str, object]]] = {}
+    for label, part in df.groupby("setting", sort=False):
+        have = set(zip(part["model"], part["backend"], part["precision"], strict=True))
+        if label in labels and have == candidates:
+            kept[str(label)] = [{k: v for k, v in r.items() if not pd.isna(v)} for r in part.to_dict("records")]
+    return kept
 
 
 def speed_markdown(df: pd.DataFrame, sgemm: dict[str, float]) -> str:
@@ -168,6 +201,6 @@ def speed_markdown(df: pd.DataFrame, sgemm: dict[str, float]) -> str:
         "load average (1 min, this run's own threads included) "
         f"during the runs: {min(loads):.2f}-{max(loads):.2f}"
         + (" -- measured while the machine was busy: regenerate on a quiet machine." if busy else "."),
-        f"- Date: {utc_now()}; commit {git_commit()}.",
+        f"- Date: {_dates(df)}; commit {git_commit()}.",
     ]
     return "\n".join(lines) + "\n"

@@ -54,6 +54,34 @@ def test_a_skipped_candidate_is_kept_as_a_row_and_never_loaded(tmp_path, monkeyp
     assert bad.exit_code == 2 and "MODEL:BACKEND:PRECISION" in bad.output
 
 
+def test_a_stopped_grid_resumes_with_its_finished_settings(tmp_path, monkeypatch):
+    from bench.speed import grid
+
+    args = ["speed-report", "--out", str(tmp_path), "--model", "elb", "--backend", "eager", "--precision", "fp32",
+            "--threads", "1", "--size", "32", "--size", "64", "--warmup", "0", "--runs", "2", "--sgemm-size", "64"]
+    real, sizes = grid.load_predictor, []
+
+    def stop_at_64(model, **kw):
+        if kw["size"] == 64:
+            raise KeyboardInterrupt  # the grid killed in its second setting
+        sizes.append(kw["size"])
+        return real(model, **kw)
+
+    monkeypatch.setattr(grid, "load_predictor", stop_at_64)
+    CliRunner().invoke(main, args)
+    first = pd.read_csv(tmp_path / "speed.csv")
+    assert list(first["setting"]) == ["1 thread, 32x32"] and first["status"].eq("ok").all()
+
+    monkeypatch.setattr(grid, "load_predictor", lambda model, **kw: sizes.append(kw["size"]) or real(model, **kw))
+    r = CliRunner().invoke(main, [*args, "--resume"])
+    assert r.exit_code == 0, r.output
+    assert sizes == [32, 64] and "1 thread, 32x32: kept from" in r.output  # 32 was not measured again
+    both = pd.read_csv(tmp_path / "speed.csv")
+    assert list(both["setting"]) == ["1 thread, 32x32", "1 thread, 64x64"]
+    assert both.iloc[0]["fps"] == first.iloc[0]["fps"] and both.iloc[0]["date"] == first.iloc[0]["date"]
+    assert "| elb |" in (tmp_path / "speed.md").read_text()
+
+
 def test_markdown_ranks_models_by_their_best_fp32_backend():
     from bench.speed.report import speed_markdown
 
