@@ -575,9 +575,11 @@ def _off_the_shelf(table: Table, peers_csv: str | os.PathLike | None, datasets: 
     return _append_rows(table, rows, datasets)
 
 
-def _published(table: Table, published: Iterable[Mapping[str, object]], datasets: Mapping[str, str | None]) -> int:
+def _published(table: Table, published: Iterable[Mapping[str, object]], datasets: Mapping[str, str | None],
+               speed: InterleavedSpeed | None = None) -> int:
     """Append zoo manifests of other projects' published weights, scored here, to Table 1 (by their test dataset's
-    name, as ``_off_the_shelf``). Returns the number of rows added."""
+    name, as ``_off_the_shelf``), timed like the trained rows (at 512 and at their own input size) where the speed
+    table has them. Returns the number of rows added."""
     rows = []
     for m in published:
         scores = m["metrics"]
@@ -592,6 +594,12 @@ def _published(table: Table, published: Iterable[Mapping[str, object]], datasets
                      f"miou_native_{role}_ours": scores["miou_native"],
                      "note": f"zoo entry {m['name']}: the authors' weights ({m['source']['repository']}), trained by "
                              f"them on EG1800, input {size} as their code feeds it; not trained here"})
+        if speed is not None:
+            side = m["preprocess"]["size"][0]
+            rows[-1].update({"fps_ours": speed.at(m["model"], INPUT_SIZE),
+                             "fps_spread_ours": speed.at(m["model"], INPUT_SIZE, "fps_iqr"),
+                             "fps_train_size_ours": speed.at(m["model"], side),
+                             "fps_train_spread_ours": speed.at(m["model"], side, "fps_iqr")})
     return _append_rows(table, rows, datasets)
 
 
@@ -694,10 +702,12 @@ def build_tables(results_csv: str | os.PathLike, footer: Mapping[str, object],
         t1.footer.insert(1, "off-the-shelf rows: models a user would pick instead of training one, scored here on "
                             "the same test split (masks at the images' own size) and timed at their own input size "
                             "with their own runtime (reports/peers.csv); they were not trained on PFCN's train split.")
-    if _published(t1, published, datasets):
+    if _published(t1, published, datasets, speed):
         t1.footer.insert(1, "published-weights rows: other projects' trained weights (the model zoo's \"published\" "
                             "entries, zoo/*.json), scored here on the same 264 test photos, which are EG1800's test "
-                            "set too; mIoU at their 224x224 input and native; not trained or timed here.")
+                            "set too; mIoU at their 224x224 input and native; not trained here"
+                            + ("; timed like every row, their training-size FPS at 224x224." if speed is not None
+                               else ", nor timed."))
     t2 = _comparison_table("table2", "Table 2: BFB channel reduction rate, DR4 vs DR2 (paper vs ours)" + suffix,
                            TABLE2, results, run_roles, [], speed)
     t2.footer = _footer(footer, results, datasets, run_roles, profile, [

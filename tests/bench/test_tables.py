@@ -351,6 +351,18 @@ def test_published_weights_join_table1_as_rescored_rows(tmp_path: Path) -> None:
     assert (pub[0]["miou_pfcn_ours"], pub[0]["miou_native_pfcn_ours"]) == ("93.711", "93.688")
     assert pub[0]["miou_pseg_ours"] == NOT_RUN and "not trained here" in pub[0]["note"]
     assert "published-weights rows" in paths["table1.md"].read_text(encoding="utf-8")
+    assert pub[0]["fps_ours"] == ""  # no speed table: not timed
+    # with one, timed like the trained rows: at 512 and at the 224 the authors' code feeds
+    speed = tmp_path / "speed.csv"
+    speed.write_text("model,backend,precision,threads,size,status,fps,fps_iqr,runs,device_name\n"
+                     "sinet,eager,fp32,2,512,ok,21.5,1.0,20,AMD EPYC\nsinet,eager,fp32,2,224,ok,80.25,2.0,20,AMD EPYC\n")
+    timed = {p.name: p for p in write_tables(_results(tmp_path, rows), tmp_path / "timed",
+                                             {**FOOTER, "device": "cpu (AMD EPYC)"}, datasets,
+                                             published=[manifest], speed_csv=speed)}
+    _, t1 = _csv(timed["table1.csv"])
+    pub = next(r for r in t1 if r["row"] == "published weights, re-scored here")
+    assert (float(pub["fps_ours"]), float(pub["fps_train_size_ours"])) == (21.5, 80.25)
+    assert "their training-size FPS at 224x224" in timed["table1.md"].read_text(encoding="utf-8")
 
 
 def test_table1_carries_bootstrap_intervals_and_portrait_iou_from_per_image_records(tmp_path: Path) -> None:
