@@ -491,17 +491,21 @@ def pack(data: str, size: int, out: str, codec: str, quality: int) -> None:
                f"{'' if meta['quality'] is None else ' ' + str(meta['quality'])}; native test masks)")
 
 
-@main.command(epilog=examples("bench tables", "bench tables --out reports/paper"))
+@main.command(epilog=examples("bench tables", "bench tables --out reports/paper",
+                              "bench tables --out reports/cpu --speed-any-machine"))
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("reports/smoke"),
               show_default=True, help="The folder a run-all wrote (results.csv and run_info.json).")
-def tables(out: Path) -> None:
+@click.option("--speed-any-machine", is_flag=True,
+              help="Take the FPS of the speed.csv beside --out even if it was timed on another machine than the "
+                   "runs (the tables name that machine); by default such a table is ignored.")
+def tables(out: Path, speed_any_machine: bool) -> None:
     """Rebuild the tables and figures from results.csv and the run folders, without training."""
     from bench.runall.run import build_reports
 
     for name in ("results.csv", "run_info.json"):
         if not (out / name).is_file():
             raise click.ClickException(f"{out / name}: missing; run `bench run-all --out {out}` first")
-    build_reports(out, log=click.echo)
+    build_reports(out, log=click.echo, speed_any_device=speed_any_machine)
 
 
 main.add_command(segment_cmd)

@@ -168,7 +168,8 @@ def fps_vs_miou(results_csv: str | os.PathLike, out_png: str | os.PathLike, data
     fig.suptitle(f"Speed against accuracy — ours {scope}", fontsize=11)
     fig.text(0.5, -0.04, "Filled: each model with its default loss; hollow squares: other losses (ablation); hollow "
              "diamonds: rows the paper cites (original PFCN).\nBars: interquartile range of FPS over the timed runs"
-             + (f" (speed.csv: PyTorch eager fp32, {speed.threads} threads, interleaved). " if speed is not None
+             + (f" (speed.csv: PyTorch eager fp32, {speed.threads} threads, interleaved"
+                + (f", on {speed.device_name}" if speed.elsewhere else "") + "). " if speed is not None
                 else ". ") + "The two panels use different devices: compare FPS only within a panel.",
              ha="center", fontsize=8, color="0.3")
     fig.tight_layout()

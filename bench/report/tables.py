@@ -131,6 +131,8 @@ class InterleavedSpeed:
     frame: pd.DataFrame  # index (model, size); columns fps, fps_iqr
     threads: int
     runs: int
+    device_name: str = ""
+    elsewhere: str = ""  # the runs' device, where speed.csv was measured on another machine
 
     def at(self, model: str, size: object, column: str = "fps") -> float:
         """``column`` (fps or fps_iqr) of ``model`` at ``size``; NaN where the table has no such row."""
@@ -138,15 +140,23 @@ class InterleavedSpeed:
         return float(self.frame.at[key, column]) if key in self.frame.index else float("nan")
 
 
-def interleaved_speed(speed_csv: str | os.PathLike | None, device: str = "") -> InterleavedSpeed | None:
+def interleaved_speed(speed_csv: str | os.PathLike | None, device: str = "",
+                      any_device: bool = False) -> InterleavedSpeed | None:
     """Table 1's timings from ``speed_csv``, or None where there is no such file, no ``SPEED_BACKEND`` row, or its
-    device is not the run's (``device``, run_info's ``cpu (<name>)``; FPS are only comparable on one machine)."""
+    device is not the run's (``device``, run_info's ``cpu (<name>)``; FPS are only comparable on one machine) and
+    ``any_device`` is not set. With it, a table from another machine is taken and says so (``elsewhere``): speed
+    depends on a model's shapes, not on its trained weights, so the runs' own machine is not needed to time them."""
     df = measured_rows(speed_csv)
     df = df[(df["backend"] == SPEED_BACKEND[0]) & (df["precision"] == SPEED_BACKEND[1])]
-    if df.empty or (device and str(df["device_name"].iloc[0]) not in device):
+    if df.empty:
+        return None
+    name = str(df["device_name"].iloc[0])
+    other = bool(device) and name not in device
+    if other and not any_device:
         return None
     frame = df.set_index(["model", "size"])[["fps", "fps_iqr"]]
-    return InterleavedSpeed(frame, int(df["threads"].iloc[0]), int(df["runs"].iloc[0]))
+    return InterleavedSpeed(frame, int(df["threads"].iloc[0]), int(df["runs"].iloc[0]), name,
+                            device if other else "")
 
 
 # -- building the tables ----------------------------------------------------------------------------------------
@@ -225,7 +235,8 @@ def _comparison_table(name: str, title: str, reference: Sequence[PaperRow], resu
     devices = sorted(set(frame["device"].dropna()) - {""})
     fps_label = f"FPS (ours, {devices[0]})" if len(devices) == 1 else "FPS (ours)"
     if speed is not None:
-        fps_label = f"FPS 512 (ours, {' '.join(SPEED_BACKEND)}, {speed.threads} threads)"
+        fps_label = (f"FPS 512 (ours, {' '.join(SPEED_BACKEND)}, {speed.threads} threads"
+                     + (f", {speed.device_name})" if speed.elsewhere else ")"))
     md: list[tuple[str, str, str]] = [
         ("method", "Method", "text"), ("row", "Row", "text"),
         ("gmacs_paper", "GMACs (paper)", "paper"), ("gmacs_ours", "GMACs (ours)", "gmacs"),
@@ -553,26 +564,31 @@ def _append_rows(table: Table, rows: list[dict[str, object]], datasets: Mapping[
     return len(rows)
 
 
-def _off_the_shelf(table: Table, peers_csv: str | os.PathLike | None, datasets: Mapping[str, str | None]) -> int:
+def _off_the_shelf(table: Table, peers_csv: str | os.PathLike | None, datasets: Mapping[str, str | None],
+                   own_size_column: bool = False) -> list[str]:
     """Append ``peers.csv``'s models (measured, not trained here) to Table 1 as "off-the-shelf" rows.
 
     A peer's scores go in the column of the dataset role whose dataset it was measured on (by name); a peer measured
-    on a dataset of none of this table's roles is left out. Returns the number of rows added.
+    on a dataset of none of this table's roles is left out. Its FPS, timed at its own input size, go in the
+    training-size column where the table has one (``own_size_column``), not under 512. Returns the devices the added
+    rows were timed on.
     """
     if peers_csv is None or not Path(peers_csv).is_file():
-        return 0
+        return []
     peers = pd.read_csv(peers_csv, dtype=str, keep_default_na=False)
     rows = []
     for p in peers.to_dict("records"):
         role = next((r for r, name in datasets.items() if name and name == p.get("dataset_name")), None)
         if role is None:
             continue
+        fps = "fps_train_size_ours" if own_size_column else "fps_ours"
         rows.append({"method": p["paper_name"], "model": p["model"], "row": "off-the-shelf",
-                     "fps_ours": float(p["fps"]), "fps_spread_ours": float(p["fps_spread"]), "device": p["device"],
+                     fps: float(p["fps"]), FPS_SPREAD[fps]: float(p["fps_spread"]), "device": p["device"],
                      f"miou_{role}_ours": float(p["miou"]), f"boundary_f_{role}_ours": float(p["boundary_f"]),
                      f"miou_native_{role}_ours": float(p["miou"]),
                      "note": f"off-the-shelf ({p['runtime']}), input {p['input_hw']}, not trained here"})
-    return _append_rows(table, rows, datasets)
+    _append_rows(table, rows, datasets)
+    return list(dict.fromkeys(str(r["device"]) for r in rows))
 
 
 def _published(table: Table, published: Iterable[Mapping[str, object]], datasets: Mapping[str, str | None],
@@ -651,7 +667,7 @@ def build_tables(results_csv: str | os.PathLike, footer: Mapping[str, object],
                  datasets: Mapping[str, str | None], peers_csv: str | os.PathLike | None = None,
                  published: Iterable[Mapping[str, object]] = (),
                  uncertainty: Mapping[str, Mapping[str, object]] | None = None,
-                 speed_csv: str | os.PathLike | None = None) -> list[Table]:
+                 speed_csv: str | os.PathLike | None = None, speed_any_device: bool = False) -> list[Table]:
     """Table 1, Table 2 and the ablation, built from ``results.csv`` (nothing written); Table 1 also carries the
     off-the-shelf models of ``peers_csv`` and the published weights (zoo manifests, ``published``) measured on one of
     the datasets, and the intervals of ``uncertainty`` (``table_uncertainty``, computed when not given). FPS come
@@ -668,7 +684,7 @@ def build_tables(results_csv: str | os.PathLike, footer: Mapping[str, object],
     suffix = _title_suffix(run_roles, profile)
     in_paper = {r.model for r in TABLE1 + TABLE2 if r.model}
     extra = [m for m in dict.fromkeys(results["model"]) if m not in in_paper]
-    speed = interleaved_speed(speed_csv, str(footer.get("device", "")))
+    speed = interleaved_speed(speed_csv, str(footer.get("device", "")), speed_any_device)
     if speed is not None:
         footer.pop("FPS back end", None)  # run-all's own timing, which the speed table's columns replace
     ours = ("Our FPS: 512x512, batch 1, median over timed runs on our device, ± the interquartile range of those "
@@ -677,7 +693,10 @@ def build_tables(results_csv: str | os.PathLike, footer: Mapping[str, object],
             f" (PyTorch eager, as the paper timed), {speed.threads} threads, batch 1, median of {speed.runs} passes "
             "timed round-robin across all models, ± the interquartile range of those passes (speed.csv fps_iqr), "
             "at 512x512 (the paper's size) and at the size each model was trained and scored at; other back ends "
-            "are in speed.md; — where speed.csv has no such row")
+            "are in speed.md; — where speed.csv has no such row"
+            + (f"; measured on {speed.device_name}, not on the machine that trained the models ({speed.elsewhere}): "
+               "speed depends on a model's layers and input size, not on its trained weights"
+               if speed is not None and speed.elsewhere else ""))
     paper_note = ("Paper values: the paper's tables as published (its \"FLOPS (G)\" are multiply-accumulates, "
                   "i.e. GMACs); its FPS were measured on a GTX 1080Ti at 512x512 (the cited PortraitNet row at "
                   f"224x224). {ours}; FPS are only comparable on the same device. Our numbers are rounded once, "
@@ -698,10 +717,12 @@ def build_tables(results_csv: str | os.PathLike, footer: Mapping[str, object],
         *([_uncertainty_note(uncertainty)] if uncertainty else []),
         *([_seed_note(results, spread)] if not spread.empty else []),
     ], provenance)
-    if _off_the_shelf(t1, peers_csv, datasets):
+    if peer_devices := _off_the_shelf(t1, peers_csv, datasets, own_size_column=speed is not None):
         t1.footer.insert(1, "off-the-shelf rows: models a user would pick instead of training one, scored here on "
                             "the same test split (masks at the images' own size) and timed at their own input size "
-                            "with their own runtime (reports/peers.csv); they were not trained on PFCN's train split.")
+                            + ("(in the training-size column) " if speed is not None else "")
+                            + f"with their own runtime on {' and '.join(peer_devices)} (reports/peers.csv); they "
+                              "were not trained on PFCN's train split.")
     if _published(t1, published, datasets, speed):
         t1.footer.insert(1, "published-weights rows: other projects' trained weights (the model zoo's \"published\" "
                             "entries, zoo/*.json), scored here on the same 264 test photos, which are EG1800's test "
@@ -725,7 +746,7 @@ def build_tables(results_csv: str | os.PathLike, footer: Mapping[str, object],
 def write_tables(results_csv: str | os.PathLike, out_dir: str | os.PathLike, footer: Mapping[str, object],
                  datasets: Mapping[str, str | None], peers_csv: str | os.PathLike | None = None,
                  published: Iterable[Mapping[str, object]] = (),
-                 speed_csv: str | os.PathLike | None = None) -> list[Path]:
+                 speed_csv: str | os.PathLike | None = None, speed_any_device: bool = False) -> list[Path]:
     """Write ``table1``, ``table2`` and ``ablation`` as ``.csv`` and ``.md`` into ``out_dir`` (and ``significance.md``
     when a run kept its per-image record); return the paths.
 
@@ -739,7 +760,8 @@ def write_tables(results_csv: str | os.PathLike, out_dir: str | os.PathLike, foo
     results = load_results(results_csv)
     uncertainty = table_uncertainty(results, results_csv)
     paths = []
-    for table in build_tables(results_csv, footer, datasets, peers_csv, published, uncertainty, speed_csv):
+    for table in build_tables(results_csv, footer, datasets, peers_csv, published, uncertainty, speed_csv,
+                              speed_any_device):
         for suffix, text in ((".csv", table_csv(table)), (".md", table_markdown(table))):
             path = out / f"{table.name}{suffix}"
             atomic_write_text(path, text)

@@ -26,13 +26,14 @@ def zoo_rows(entries: Iterable[ZooEntry]) -> list[dict[str, object]]:
     return rows
 
 
-def zoo_table(entries: Iterable[ZooEntry], fps: dict[str, str] | None = None) -> str:
+def zoo_table(entries: Iterable[ZooEntry], fps: dict[str, str] | None = None,
+              fps_header: str = "best FPS at its input (reports/speed.csv)") -> str:
     """A markdown table of the entries; ``fps`` (name -> text) adds a best-back-end FPS column."""
     rows = zoo_rows(entries)
     if not rows:
         return "The zoo is empty (bench zoo add)."
     head = ["name", "model", "data", "profile", "input", "mIoU", "mIoU native", "boundary F",
-            *(["best FPS at its input, 2 threads (reports/speed.csv)"] if fps else []), "MB", "sha256"]
+            *([fps_header] if fps else []), "MB", "sha256"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [r["name"], r["model"], r["dataset"], r["origin"] if r["profile"] == "published" else r["profile"],
@@ -60,4 +61,8 @@ def readme_table(entries: Iterable[ZooEntry], speed_csv: str | os.PathLike = "re
     input size (— where the table has no row at that size)."""
     entries = list(entries)
     fps = best_fps(speed_csv)
-    return zoo_table(entries, {e.name: fps.get((e.model, e.size), "—") for e in entries})
+    df = measured_rows(speed_csv)
+    where = (f", {int(df['threads'].iloc[0])} threads, {df['device_name'].iloc[0]}, random weights"
+             if not df.empty and "device_name" in df else "")
+    return zoo_table(entries, {e.name: fps.get((e.model, e.size), "—") for e in entries},
+                     f"best FPS at its input{where} (reports/speed.csv)")

@@ -41,8 +41,11 @@ def run_info(profile: Profile, data: Mapping[str, PortraitDataset | Pack], devic
     }
 
 
-def build_reports(out: str | Path, log: Callable[[str], None] = print) -> list[Path]:
-    """Tables and figures from ``results.csv``, ``run_info.json`` and the run folders (no training)."""
+def build_reports(out: str | Path, log: Callable[[str], None] = print, speed_any_device: bool = False) -> list[Path]:
+    """Tables and figures from ``results.csv``, ``run_info.json`` and the run folders (no training).
+
+    ``speed_any_device``: take the FPS of ``speed.csv`` beside ``out`` even when it was timed on another machine than
+    the runs (the tables then name that machine), e.g. after the training machine is gone."""
     from bench.deploy.zoo import entries as zoo_entries
     from bench.report import tables
 
@@ -64,8 +67,8 @@ def build_reports(out: str | Path, log: Callable[[str], None] = print) -> list[P
     published = [e.manifest for e in zoo_entries().values() if e.manifest.get("profile") == "published"]
     written = tables.write_tables(out / "results.csv", out, footer=footer, datasets=roles,
                                   peers_csv=out.parent / "peers.csv", published=published,
-                                  speed_csv=out.parent / "speed.csv")
-    written += make_figures(out, info, log)
+                                  speed_csv=out.parent / "speed.csv", speed_any_device=speed_any_device)
+    written += make_figures(out, info, log, speed_any_device)
     for p in written:
         log(f"wrote {p}")
     return written
@@ -83,7 +86,8 @@ def _curve(result: Mapping[str, object]) -> list[tuple[float, float]]:
     return points
 
 
-def make_figures(out: Path, info: Mapping[str, object], log: Callable[[str], None] = print) -> list[Path]:
+def make_figures(out: Path, info: Mapping[str, object], log: Callable[[str], None] = print,
+                 speed_any_device: bool = False) -> list[Path]:
     """FPS against mIoU per dataset, a Fig. 4 style weight map, and a Fig. 5 style prediction grid."""
     from bench.eval.evaluate import predict
     from bench.report import figures, tables
@@ -92,7 +96,8 @@ def make_figures(out: Path, info: Mapping[str, object], log: Callable[[str], Non
     fig_dir = out / "figures"
     written = []
     results = tables.load_results(out / "results.csv")
-    speed = tables.interleaved_speed(out.parent / "speed.csv", str(info.get("device", "")))  # Table 1's FPS
+    speed = tables.interleaved_speed(out.parent / "speed.csv", str(info.get("device", "")),  # Table 1's FPS
+                                     speed_any_device)
     for role in info["datasets"]:
         if (results["dataset"] == role).any():
             written.append(figures.fps_vs_miou(out / "results.csv", fig_dir / f"fps_vs_miou_{role}.png", role,

@@ -435,6 +435,14 @@ def test_fps_come_from_the_interleaved_speed_table_on_the_runs_device(tmp_path: 
     _, body = _csv(other["table1.csv"])
     assert float(next(r for r in body if r["model"] == "elb")["fps_ours"]) == 14.23
     assert "interleaved protocol" not in other["table1.md"].read_text(encoding="utf-8")
+    # unless asked for: then the table is taken, and its columns and footer name the machine it was timed on
+    taken = {p.name: p for p in write_tables(results, tmp_path / "taken", {**FOOTER, "device": "cpu (Intel)"},
+                                             SYNTHETIC_ONLY, speed_csv=speed, speed_any_device=True)}
+    _, body = _csv(taken["table1.csv"])
+    assert float(next(r for r in body if r["model"] == "elb")["fps_ours"]) == 14.08
+    text = taken["table1.md"].read_text(encoding="utf-8")
+    assert "FPS 512 (ours, eager fp32, 2 threads, AMD EPYC)" in text
+    assert "measured on AMD EPYC, not on the machine that trained the models (cpu (Intel))" in text
 
 
 def test_extra_seeds_give_a_spread_and_leave_the_main_row_at_the_profiles_seed(tmp_path: Path) -> None:
