@@ -576,12 +576,12 @@ def _off_the_shelf(table: Table, peers_csv: str | os.PathLike | None, datasets: 
     if peers_csv is None or not Path(peers_csv).is_file():
         return []
     peers = pd.read_csv(peers_csv, dtype=str, keep_default_na=False)
+    fps = "fps_train_size_ours" if own_size_column else "fps_ours"
     rows = []
     for p in peers.to_dict("records"):
         role = next((r for r, name in datasets.items() if name and name == p.get("dataset_name")), None)
         if role is None:
             continue
-        fps = "fps_train_size_ours" if own_size_column else "fps_ours"
         rows.append({"method": p["paper_name"], "model": p["model"], "row": "off-the-shelf",
                      fps: float(p["fps"]), FPS_SPREAD[fps]: float(p["fps_spread"]), "device": p["device"],
                      f"miou_{role}_ours": float(p["miou"]), f"boundary_f_{role}_ours": float(p["boundary_f"]),

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
+import pandas as pd
+
 from bench.deploy.zoo import ZooEntry
 from bench.report.speed_csv import measured_rows
 
@@ -47,10 +49,9 @@ def _f(v: object) -> str:
     return "" if v is None else f"{float(v):.2f}"
 
 
-def best_fps(speed_csv: str | os.PathLike) -> dict[tuple[str, int], str]:
-    """Each model's fastest measured setting at each input size in a speed table (``bench speed-report``'s
-    speed.csv), all threads: (model, size) -> "FPS (back end, precision)"."""
-    df = measured_rows(speed_csv)
+def best_fps(df: pd.DataFrame) -> dict[tuple[str, int], str]:
+    """Each model's fastest measured setting at each input size in the rows of a speed table (``measured_rows`` of
+    ``bench speed-report``'s speed.csv): (model, size) -> "FPS (back end, precision)"."""
     best = df.sort_values("fps").drop_duplicates(["model", "size"], keep="last")
     return {(str(r.model), int(r.size)): f"{float(r.fps):.1f} ({r.backend} {r.precision})"
             for r in best.itertuples()}
@@ -60,8 +61,8 @@ def readme_table(entries: Iterable[ZooEntry], speed_csv: str | os.PathLike = "re
     """The README's zoo table: ``zoo_table`` with each entry's best FPS from the speed table, at the entry's own
     input size (— where the table has no row at that size)."""
     entries = list(entries)
-    fps = best_fps(speed_csv)
     df = measured_rows(speed_csv)
+    fps = best_fps(df)
     where = (f", {int(df['threads'].iloc[0])} threads, {df['device_name'].iloc[0]}, random weights"
              if not df.empty and "device_name" in df else "")
     return zoo_table(entries, {e.name: fps.get((e.model, e.size), "—") for e in entries},

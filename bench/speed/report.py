@@ -94,6 +94,7 @@ def speed_report(out: str | os.PathLike, models: Sequence[str], backends: Sequen
     done = _finished_settings(paths[0], [label for label, _, _ in settings], candidates) if resume else {}
     rows: list[dict[str, object]] = [r for label, _, _ in settings for r in done.get(label, [])]
     sgemm: dict[str, float] = {label: float(part[0]["sgemm_gflops"]) for label, part in done.items()}
+    order = {label: i for i, (label, _, _) in enumerate(settings)}  # the CSV lists settings as they were asked for
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="bench-speed-") as tmp:
         calib = _calibration_set(calibration, Path(tmp), log) if "int8" in precisions else None
@@ -115,8 +116,6 @@ def speed_report(out: str | os.PathLike, models: Sequence[str], backends: Sequen
                     r["of_sgemm"] = r["gflops"] / sgemm[label]
                 r["date"] = utc_now()
                 rows.append(r)
-            # in the order the settings were asked for, whichever were measured now
-            order = {label: i for i, (label, _, _) in enumerate(settings)}
             rows.sort(key=lambda r: order[str(r["setting"])])
             atomic_write_text(paths[0], pd.DataFrame(rows).to_csv(index=False, float_format="%.4g"))
     df = pd.DataFrame(rows)

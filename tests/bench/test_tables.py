@@ -355,7 +355,8 @@ def test_published_weights_join_table1_as_rescored_rows(tmp_path: Path) -> None:
     # with one, timed like the trained rows: at 512 and at the 224 the authors' code feeds
     speed = tmp_path / "speed.csv"
     speed.write_text("model,backend,precision,threads,size,status,fps,fps_iqr,runs,device_name\n"
-                     "sinet,eager,fp32,2,512,ok,21.5,1.0,20,AMD EPYC\nsinet,eager,fp32,2,224,ok,80.25,2.0,20,AMD EPYC\n")
+                     "sinet,eager,fp32,2,512,ok,21.5,1.0,20,AMD EPYC\n"
+                     "sinet,eager,fp32,2,224,ok,80.25,2.0,20,AMD EPYC\n")
     timed = {p.name: p for p in write_tables(_results(tmp_path, rows), tmp_path / "timed",
                                              {**FOOTER, "device": "cpu (AMD EPYC)"}, datasets,
                                              published=[manifest], speed_csv=speed)}
