@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import statistics
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
@@ -53,7 +54,9 @@ def test_results_rows_are_their_run_records(profile):
 
 @pytest.mark.parametrize("profile", PROFILES, ids=lambda p: p.name)
 def test_table1_cells_are_results_rounded_once(profile):
-    results = {(r["model"], r["dataset"]): r for r in _csv(profile / "results.csv") if r["loss_default"] == "True"}
+    # a model's row is its run at the profile's own seed (0); its extra seeds feed only the "over seeds" column
+    results = {(r["model"], r["dataset"]): r for r in _csv(profile / "results.csv")
+               if r["loss_default"] == "True" and r.get("seed", "") in ("", "0")}
     md = {r["Method"]: r for r in _md(profile / "table1.md")}
     for row in _csv(profile / "table1.csv"):
         if row["row"] not in TRAINED_ROWS:
@@ -66,3 +69,19 @@ def test_table1_cells_are_results_rounded_once(profile):
             label = f"mIoU {'PFCN' if role == 'pfcn' else role.upper() if role == 'pseg' else 'synthetic'} (ours)"
             if label in md[row["method"]]:
                 assert md[row["method"]][label] == _once(row[key], 1), (row["method"], label)
+
+
+@pytest.mark.parametrize("profile", PROFILES, ids=lambda p: p.name)
+def test_seed_spread_is_its_results_rows(profile):
+    """Table 1's "over seeds" cells are the mean and sample sd of the results rows of every seed of that model."""
+    by_model: dict[str, list[float]] = {}
+    for r in _csv(profile / "results.csv"):
+        if r["loss_default"] == "True" and r["dataset"] == "pfcn":
+            by_model.setdefault(r["model"], []).append(float(r["miou"]))
+    for row in _csv(profile / "table1.csv"):
+        if not row.get("miou_pfcn_seeds_count_ours"):
+            continue
+        scores = by_model[row["model"]]
+        assert int(float(row["miou_pfcn_seeds_count_ours"])) == len(scores) > 1, row["method"]
+        assert float(row["miou_pfcn_seeds_mean_ours"]) == pytest.approx(statistics.mean(scores)), row["method"]
+        assert float(row["miou_pfcn_seeds_std_ours"]) == pytest.approx(statistics.stdev(scores)), row["method"]
