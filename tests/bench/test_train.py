@@ -128,6 +128,19 @@ def test_config_records_the_commit_and_a_resume_under_newer_code_is_allowed(port
     resumed = json.loads((run / "config.json").read_text())
     assert resumed["commit"] == "newer00" and resumed["earlier_commits"] == [first["commit"]]
 
+
+@pytest.mark.parametrize("model, expected", [("elb-dr4", True), ("extremec3net", False)])
+def test_channels_last_is_dropped_on_a_cpu_for_a_model_whose_spec_forbids_it(portrait_data, tmp_path, model,
+                                                                             expected):
+    """ExtremeC3Net's training step stalls in channels-last on a CPU (bench/registry.py), so its run records it off."""
+    run = tmp_path / model
+    cfg = TrainConfig(model=model, data=str(portrait_data), out=str(run), max_iters_per_epoch=1, device="cpu",
+                      **SMALL)
+    assert cfg.channels_last
+    train(cfg, stop_after_epoch=1)
+    assert json.loads((run / "config.json").read_text())["channels_last"] is expected
+
+
 def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(portrait_data, tmp_path,
                                                                                 monkeypatch):
     real = train_mod.compute_loss
