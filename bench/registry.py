@@ -108,3 +108,8 @@ def build_model(name: str, num_classes: int = NUM_CLASSES, **kwargs: object) -> 
 def default_loss(name: str) -> str:
     """The main loss a model trains with unless told otherwise: its spec's, ``ce`` for a ``"module:callable"``."""
     return "ce" if ":" in name else get_spec(name).default_loss
+
+
+def cpu_channels_last(name: str) -> bool:
+    """Whether the model may train channels-last on a CPU: its spec's, ``True`` for a ``"module:callable"``."""
+    return ":" in name or get_spec(name).cpu_channels_last

@@ -56,7 +56,7 @@ from bench.devices import resolve_device
 from bench.eval.evaluate import evaluate
 from bench.machine import git_commit
 from bench.progress import Progress
-from bench.registry import MODELS, build_model, default_loss
+from bench.registry import build_model, cpu_channels_last, default_loss
 from bench.runs.checkpoint import CheckpointError, load_checkpoint, save_training_state, set_rng_state
 from bench.runs.folder import CHECKPOINT, RESULT_FIELDS, write_config, write_log
 from bench.train.config import TrainConfig, TrainError
@@ -240,8 +240,7 @@ class _Learner:
 def _setup(cfg: TrainConfig, data, data_path: Path, env: _Dist) -> _Run:
     device = _resolve_device(cfg.device, env)
     amp = resolve_amp(cfg.amp, device)
-    spec = MODELS.get(cfg.model)  # a user's "module:callable" has no spec and keeps the setting
-    channels_last = cfg.channels_last and not (device.type == "cpu" and spec is not None and not spec.cpu_channels_last)
+    channels_last = cfg.channels_last and (device.type != "cpu" or cpu_channels_last(cfg.model))
     loss_kind = cfg.loss or default_loss(cfg.model)
     if cfg.batch_size % env.world:
         raise TrainError(f"batch size {cfg.batch_size} does not split evenly over {env.world} processes")
