@@ -33,6 +33,8 @@ def test_every_shipped_file_matches_its_manifest_within_the_budget():
         assert zoo.sha256_file(entry.path) == entry.sha256
         assert {"miou", "miou_native", "boundary_f"} <= set(entry.manifest["metrics"])
         total += entry.manifest["bytes"]
+    # an unfinished paper run's committed checkpoint (scripts/paper_cpu_run.sh) shares the budget
+    total += sum(p.stat().st_size for p in (zoo.FOLDER / "checkpoints").glob("*.pt"))
     assert total < BUDGET_BYTES
 
 
