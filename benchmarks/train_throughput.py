@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import statistics
 import tempfile
 from pathlib import Path
@@ -60,7 +61,12 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=12)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
+    ap.add_argument("--json", type=Path, default=None,
+                    help="Also write {model: {setting: {median, runs, amp, channels_last}}} here, with the machine.")
     args = ap.parse_args()
+    record: dict = {"machine": cpu_name(), "threads": torch.get_num_threads(), "torch": torch.__version__,
+                    "size": args.size, "batch_size": args.batch_size, "steps": args.steps, "repeats": args.repeats,
+                    "unit": "images/s, the second epoch of each run", "models": {}}
     with tempfile.TemporaryDirectory() as tmp:
         data = args.data
         if data is None:
@@ -79,6 +85,9 @@ def main() -> None:
                 m = statistics.median(v)
                 runs = ", ".join(f"{x:.1f}" for x in v)
                 print(f"  {model:12s} {s:12s} {m:7.2f} images/s  (x{m / base:.2f}; runs {runs})")
+                record["models"].setdefault(model, {})[s] = {"median": m, "runs": v, **SETTINGS[s]}
+    if args.json:
+        args.json.write_text(json.dumps(record, indent=2) + "\n")
 
 
 if __name__ == "__main__":
