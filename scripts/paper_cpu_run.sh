@@ -1,74 +1,138 @@
 #!/usr/bin/env bash
-# ELB (or ELB-DR4) with Section 3.2 as written (the paper profile: 512x512, 100 epochs, Adam, lr 5e-4 poly, batch 16)
-# on the real PFCN, on a CPU: about 5 hours on 2 cores, so it runs in the background across sessions and machines.
+# Models with Section 3.2 as written (the paper profile: 512x512, 100 epochs, Adam, lr 5e-4 poly, batch 16, each
+# model's own loss) on the real PFCN, on a CPU: 4-11 hours each on 2 cores, so they run one after another in the
+# background across sessions and machines.
 #
-# The code that trains is pinned to PAPER_COMMIT, in its own worktree and venv, so work on main cannot change the run
-# half-way. Every minute the run's small files are copied to reports/paper/runs/pfcn/<model>/, and its latest
-# checkpoint to zoo/checkpoints/paper-<model>.pt with its sha256 (commit them as the run goes: the one checkpoint the
-# repository keeps, so that a new machine continues an unfinished run instead of restarting it; it counts against
-# the zoo's size budget and is removed when the run finishes). A rerun resumes from the worktree's checkpoint, or on a
-# new machine from the committed one, exactly (reports/paper/README.md).
+#   scripts/paper_cpu_run.sh icnet enet erfnet portraitnet bisenet   # start or resume; skips the finished ones
+#   scripts/paper_cpu_run.sh --keep MODEL                            # copy MODEL's latest checkpoint into the zoo
 #
-#   scripts/paper_cpu_run.sh [elb|elb-dr4]        # start or resume; log in runs/paper-cpu-<model>.log
+# The code that trains is pinned (ELB and ELB-DR4 to d3424de, which trained them; the baselines to BASELINE_COMMIT),
+# in its own worktree and venv, so work on main cannot change a run half-way. Before a model's first epoch the script
+# times a few training steps at 512 in fp32 and bf16, contiguous and channels-last (benchmarks/train_throughput.py,
+# the record in layout_timing.json) and trains with the fastest. Every minute the run's small files and this
+# session's log are copied to reports/paper/runs/pfcn/<model>/; a finished run is evaluated at 512 and at 600x800.
+#
+# Resuming: on the same machine a rerun continues from the worktree's checkpoint, exactly. For a new machine, --keep
+# copies the latest checkpoint to zoo/checkpoints/paper-<model>.pt (with its epoch and sha256), to be committed; a
+# rerun restores it after checking the sha256. Every version of a checkpoint ever committed stays in every clone, so
+# --keep refuses when the versions already in git history plus this one would pass KEEP_BUDGET bytes (80 MB); then
+# a new machine restarts that model (reports/paper/README.md says what that costs).
 set -euo pipefail
-PAPER_COMMIT=${PAPER_COMMIT:-d3424de3b36a}
-MODEL=${1:-elb}
+ELB_COMMIT=d3424de3b36a
+BASELINE_COMMIT=${BASELINE_COMMIT:-34a8cd401ad9}
+KEEP_BUDGET=${KEEP_BUDGET:-80000000}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-WT=${WT:-$(dirname "$ROOT")/paper-run}
 DATA=${DATA:-$ROOT/data/pfcn}            # recorded as an absolute path: a resumed run must see the same one
-RUN=$WT/runs/paper/pfcn/$MODEL
-REC=$ROOT/reports/paper/runs/pfcn/$MODEL
-LOG=$ROOT/runs/paper-cpu-$MODEL.log
-KEPT=$ROOT/zoo/checkpoints/paper-$MODEL  # .pt and .json: the committed copy of the latest checkpoint
+SETTINGS=(fp32 fp32-cl bf16 bf16-cl)     # benchmarks/train_throughput.py settings the cpu profile allows
 
-[ -f "$DATA/dataset.json" ] || { echo "no dataset at $DATA: build it first (reports/paper/README.md)" >&2; exit 2; }
-[ -d "$WT" ] || git -C "$ROOT" worktree add --detach "$WT" "$PAPER_COMMIT"
-[ "$(git -C "$WT" rev-parse HEAD)" = "$(git -C "$ROOT" rev-parse "$PAPER_COMMIT^{commit}")" ] \
-  || { echo "$WT is not at $PAPER_COMMIT" >&2; exit 2; }
-[ -f "$WT/.venv/.installed" ] || make -C "$WT" venv
-mkdir -p "$RUN" "$REC" "$(dirname "$LOG")" "$(dirname "$KEPT")"
+commit_of() { case $1 in elb|elb-dr4) echo "${PAPER_COMMIT:-$ELB_COMMIT}" ;; *) echo "${PAPER_COMMIT:-$BASELINE_COMMIT}" ;; esac; }
+worktree_of() { local c; c=$(commit_of "$1"); [ "$c" = "$ELB_COMMIT" ] && echo "$(dirname "$ROOT")/paper-run" \
+  || echo "$(dirname "$ROOT")/paper-run-${c:0:7}"; }
+say() { echo "$(date -u +%FT%TZ) $*" >>"$LOG"; }
 
-if [ ! -f "$RUN/checkpoint.pt" ] && [ -f "$KEPT.pt" ]; then  # a new machine: continue from the committed checkpoint
-  want=$(sed -n 's/.*"sha256": "\([0-9a-f]*\)".*/\1/p' "$KEPT.json" 2>/dev/null)
-  got=$(sha256sum "$KEPT.pt" | cut -d' ' -f1)
-  [ -n "$want" ] && [ "$want" = "$got" ] \
-    || { echo "$KEPT.pt: sha256 $got does not match $KEPT.json ('$want'): damaged or half-committed" >&2; exit 2; }
-  cp "$KEPT.pt" "$RUN/checkpoint.pt"
-  echo "$(date -u +%FT%TZ) restored the committed checkpoint $KEPT.pt" >>"$LOG"
-fi
+kept_bytes_in_history() {  # every checkpoint version ever committed, as stored uncompressed
+  git -C "$ROOT" rev-list --objects --all -- zoo/checkpoints \
+    | git -C "$ROOT" cat-file --batch-check='%(objecttype) %(objectsize) %(rest)' \
+    | awk '$1 == "blob" && $3 ~ /\.pt$/ {s += $2} END {print s + 0}'
+}
 
-record() {  # copy the small files the run has written so far
-  for f in config.json train_log.csv metrics.json metrics_native.json metrics_per_image.csv \
-           metrics_native_per_image.csv; do
-    [ -f "$RUN/$f" ] && ! cmp -s "$RUN/$f" "$REC/$f" && cp "$RUN/$f" "$REC/$f.tmp" && mv "$REC/$f.tmp" "$REC/$f"
-  done
-  if [ -f "$RUN/checkpoint.pt" ] && ! cmp -s "$RUN/checkpoint.pt" "$KEPT.pt"; then  # the trainer replaces it atomically
-    cp "$RUN/checkpoint.pt" "$KEPT.pt.tmp"
-    .venv/bin/python - "$KEPT.pt.tmp" "$MODEL" "$PAPER_COMMIT" >"$KEPT.json.tmp" <<'PY'
+keep() {  # MODEL: copy its latest checkpoint into zoo/checkpoints, if the budget allows
+  local model=$1 run kept hist size
+  run=$(worktree_of "$model")/runs/paper/pfcn/$model
+  kept=$ROOT/zoo/checkpoints/paper-$model
+  [ -f "$run/checkpoint.pt" ] || { echo "$run/checkpoint.pt: no checkpoint to keep" >&2; return 2; }
+  cmp -s "$run/checkpoint.pt" "$kept.pt" && { echo "$kept.pt is already the latest checkpoint"; return 0; }
+  hist=$(kept_bytes_in_history); size=$(stat -c %s "$run/checkpoint.pt")
+  if [ $((hist + size)) -gt "$KEEP_BUDGET" ]; then
+    echo "$model: its checkpoint ($size bytes) does not fit the resume budget ($hist of $KEEP_BUDGET bytes already" \
+         "in git history): not kept, so a new machine restarts $model" >&2
+    return 3
+  fi
+  mkdir -p "$(dirname "$kept")"
+  cp "$run/checkpoint.pt" "$kept.pt.tmp"
+  "$ROOT/.venv/bin/python" - "$kept.pt.tmp" "$model" "$(commit_of "$model")" >"$kept.json.tmp" <<'PY'
 import hashlib, json, os, sys, torch
 path, model, commit = sys.argv[1:]
 state = torch.load(path, map_location="cpu", weights_only=True)
 print(json.dumps({"run": f"reports/paper/runs/pfcn/{model}", "epochs_done": int(state["epoch"]), "commit": commit,
                   "bytes": os.path.getsize(path), "sha256": hashlib.sha256(open(path, "rb").read()).hexdigest()}))
 PY
-    mv "$KEPT.pt.tmp" "$KEPT.pt" && mv "$KEPT.json.tmp" "$KEPT.json"
-  fi
-  true
+  mv "$kept.pt.tmp" "$kept.pt" && mv "$kept.json.tmp" "$kept.json"
+  echo "kept $kept.pt ($size bytes; $((hist + size)) of $KEEP_BUDGET with the versions in git history once committed)"
 }
 
-cd "$WT"
-echo "$(date -u +%FT%TZ) start $MODEL at $(git rev-parse --short HEAD) on $(nproc) CPUs" >>"$LOG"
-nice -n "${NICE:-5}" .venv/bin/bench train --model "$MODEL" --data "$DATA" --out "$RUN" --size 512 --epochs 100 \
-  --batch-size 16 --lr 5e-4 --schedule poly --eval-every 10 --workers 0 --seed 0 --resume --no-progress \
-  >>"$LOG" 2>&1 &
-pid=$!
-while kill -0 $pid 2>/dev/null; do sleep 60; record; done
-wait $pid && rc=0 || rc=$?
-record
-echo "$(date -u +%FT%TZ) train exited $rc" >>"$LOG"
-if [ $rc -eq 0 ]; then  # the final scores, at 512 and at each photo's own 600x800
-  .venv/bin/bench eval --run "$RUN" >>"$LOG" 2>&1 && .venv/bin/bench eval --run "$RUN" --native >>"$LOG" 2>&1
+record() {  # copy the small files the run has written so far, and this session's log
+  for f in config.json train_log.csv metrics.json metrics_native.json metrics_per_image.csv \
+           metrics_native_per_image.csv; do
+    [ -f "$RUN/$f" ] && ! cmp -s "$RUN/$f" "$REC/$f" && cp "$RUN/$f" "$REC/$f.tmp" && mv "$REC/$f.tmp" "$REC/$f"
+  done
+  cp "$LOG" "$REC/session-$SESSION.log"
+}
+
+choose_layout() {  # time a few steps in each allowed setting (once per model: the record decides on every rerun)
+  local timing=$REC/layout_timing.json
+  if [ ! -f "$timing" ]; then
+    say "timing ${SETTINGS[*]} for $MODEL at 512, batch 8"
+    .venv/bin/python benchmarks/train_throughput.py --models "$MODEL" --size 512 --batch-size 8 --steps 3 \
+      --repeats 2 --settings "${SETTINGS[@]}" --json "$timing.tmp" >>"$LOG" 2>&1
+    mv "$timing.tmp" "$timing"
+  fi
+  .venv/bin/python - "$timing" "$MODEL" <<'PY'
+import json, sys
+rec = json.load(open(sys.argv[1]))["models"][sys.argv[2]]
+best = max(rec.values(), key=lambda r: r["median"])
+print("--amp", best["amp"], "--channels-last" if best["channels_last"] else "--no-channels-last")
+PY
+}
+
+train_one() {
+  local commit WT
+  commit=$(commit_of "$MODEL"); WT=$(worktree_of "$MODEL")
+  RUN=$WT/runs/paper/pfcn/$MODEL
+  REC=$ROOT/reports/paper/runs/pfcn/$MODEL
+  LOG=$ROOT/runs/paper-cpu-$MODEL.log
+  local kept=$ROOT/zoo/checkpoints/paper-$MODEL
+  if [ -f "$REC/metrics_native.json" ]; then echo "$MODEL: finished ($REC)"; return 0; fi
+  [ -d "$WT" ] || git -C "$ROOT" worktree add --detach "$WT" "$commit"
+  [ "$(git -C "$WT" rev-parse HEAD)" = "$(git -C "$ROOT" rev-parse "$commit^{commit}")" ] \
+    || { echo "$WT is not at $commit" >&2; return 2; }
+  [ -f "$WT/.venv/.installed" ] || make -C "$WT" venv
+  mkdir -p "$RUN" "$REC" "$(dirname "$LOG")"
+  touch "$LOG"
+
+  if [ ! -f "$RUN/checkpoint.pt" ] && [ -f "$kept.pt" ]; then  # a new machine: continue from the committed checkpoint
+    local want got
+    want=$(sed -n 's/.*"sha256": "\([0-9a-f]*\)".*/\1/p' "$kept.json" 2>/dev/null)
+    got=$(sha256sum "$kept.pt" | cut -d' ' -f1)
+    [ -n "$want" ] && [ "$want" = "$got" ] \
+      || { echo "$kept.pt: sha256 $got does not match $kept.json ('$want'): damaged or half-committed" >&2; return 2; }
+    cp "$kept.pt" "$RUN/checkpoint.pt"
+    say "restored the committed checkpoint $kept.pt"
+  fi
+
+  cd "$WT"
+  local layout=""
+  case $MODEL in elb|elb-dr4) ;; *) layout=$(choose_layout) ;; esac  # ELB's runs took --amp auto, channels-last
+  say "start $MODEL at $(git rev-parse --short HEAD) on $(nproc) CPUs ($(lscpu | sed -n 's/^Model name: *//p')) $layout"
+  # shellcheck disable=SC2086
+  nice -n "${NICE:-5}" .venv/bin/bench train --model "$MODEL" --data "$DATA" --out "$RUN" --size 512 --epochs 100 \
+    --batch-size 16 --lr 5e-4 --schedule poly --eval-every 10 --workers 0 --seed 0 --resume --no-progress $layout \
+    >>"$LOG" 2>&1 &
+  local pid=$! rc
+  while kill -0 $pid 2>/dev/null; do sleep 60; record; done
+  wait $pid && rc=0 || rc=$?
+  say "train exited $rc"
+  if [ $rc -eq 0 ]; then  # the final scores, at 512 and at each photo's own 600x800
+    .venv/bin/bench eval --run "$RUN" >>"$LOG" 2>&1 && .venv/bin/bench eval --run "$RUN" --native >>"$LOG" 2>&1 \
+      || rc=$?
+  fi
   record
-  rm -f "$KEPT.pt" "$KEPT.json"  # finished: its weights go to the zoo proper (bench zoo add), not as a checkpoint
-fi
-exit $rc
+  cd "$ROOT"
+  [ $rc -eq 0 ] && rm -f "$kept.pt" "$kept.json"  # finished: its weights go to the zoo proper (bench zoo add)
+  return $rc
+}
+
+[ -f "$DATA/dataset.json" ] || { echo "no dataset at $DATA: build it first (reports/paper/README.md)" >&2; exit 2; }
+if [ "${1:-}" = "--keep" ]; then shift; for m in "$@"; do keep "$m"; done; exit; fi
+SESSION=$(date -u +%F-%H%M)
+for MODEL in "${@:-elb}"; do train_one || exit $?; done
