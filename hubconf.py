@@ -1,67 +1,39 @@
 """torch.hub entry points: ``torch.hub.load(<this repository>, "elb", pretrained=True, source="local")``.
 
-Each returns the registered model in eval mode; ``pretrained=True`` loads the zoo's weights for it (``bench zoo``:
-shipped in the repository, so nothing is downloaded) and attaches ``model.preprocess``, how the model expects a
-photo. ``segmenter`` returns the Python API's ``PortraitSegmenter`` (photo in, probability map and mask out).
+One entry point per registered architecture that the zoo ships weights for, named as the registry names it (``-`` as
+``_``), derived from the zoo (``bench.deploy.zoo.entry_for``: the cpu-profile run trained here, else the authors'
+published weights). Each returns the model in eval mode; ``pretrained=True`` loads the zoo's weights (shipped in the
+repository, so nothing is downloaded) and attaches ``model.card`` (``bench.deploy.card``: weights, provenance,
+metrics) and ``model.preprocess``, how the model expects a photo. ``segmenter`` returns the Python API's
+``PortraitSegmenter`` (photo in, probability map and mask out).
 """
 
 dependencies = ["torch", "numpy", "cv2"]
 
-# the zoo entry each entry point loads with pretrained=True
-PRETRAINED = {"elb": "elb-pfcn", "elb_dr4": "elb-dr4-pfcn", "erfnet": "erfnet-pfcn", "enet": "enet-pfcn",
-              "icnet": "icnet-pfcn", "bisenet": "bisenet-pfcn", "portraitnet": "portraitnet-pfcn",
-              "sinet": "sinet-eg1800", "extremec3net": "extremec3net-eg1800"}
+
+def _entry_point(architecture: str, zoo_name: str):
+    def load(pretrained: bool = True):
+        from bench.deploy.sources import load_torch_model, resolve
+
+        card = resolve(zoo_name if pretrained else architecture)
+        model = load_torch_model(card)
+        model.preprocess = card.preprocess
+        return model
+
+    load.__name__ = architecture.replace("-", "_")
+    load.__doc__ = f"{architecture}; pretrained=True: the zoo's {zoo_name!r} (`bench zoo`)."
+    return load
 
 
-def _model(entry_point: str, pretrained: bool):
-    from bench.deploy.zoo import load_zoo_model
-    from bench.registry import build_model
+def _entry_points() -> dict:
+    from bench.deploy.zoo import entry_for
+    from bench.registry import MODELS
 
-    if not pretrained:
-        return build_model(entry_point.replace("_", "-")).eval()
-    model = load_zoo_model(PRETRAINED[entry_point])
-    model.preprocess = model.zoo_entry.preprocess
-    return model
+    found = {name: entry_for(name) for name in MODELS}
+    return {name.replace("-", "_"): _entry_point(name, e.name) for name, e in found.items() if e is not None}
 
 
-def elb(pretrained: bool = True):
-    """ELB (DR2), trained here on PFCN under the cpu profile."""
-    return _model("elb", pretrained)
-
-
-def elb_dr4(pretrained: bool = True):
-    """ELB with BFB channel reduction 4 (Table 2)."""
-    return _model("elb_dr4", pretrained)
-
-
-def erfnet(pretrained: bool = True):
-    return _model("erfnet", pretrained)
-
-
-def enet(pretrained: bool = True):
-    return _model("enet", pretrained)
-
-
-def icnet(pretrained: bool = True):
-    return _model("icnet", pretrained)
-
-
-def bisenet(pretrained: bool = True):
-    return _model("bisenet", pretrained)
-
-
-def portraitnet(pretrained: bool = True):
-    return _model("portraitnet", pretrained)
-
-
-def sinet(pretrained: bool = True):
-    """SINet with its authors' published EG1800 weights (MIT, clovaai/ext_portrait_segmentation)."""
-    return _model("sinet", pretrained)
-
-
-def extremec3net(pretrained: bool = True):
-    """ExtremeC3Net with its authors' published EG1800 weights (MIT, clovaai/ext_portrait_segmentation)."""
-    return _model("extremec3net", pretrained)
+globals().update(_entry_points())
 
 
 def segmenter(name: str = "elb-pfcn", device: str = "cpu"):

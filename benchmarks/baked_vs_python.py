@@ -23,7 +23,7 @@ import onnxruntime as ort
 
 from bench.deploy.export import export_onnx
 from bench.deploy.predict import probabilities
-from bench.deploy.sources import load_torch_source, source_preprocess
+from bench.deploy.sources import load_torch_model, resolve
 
 
 def main() -> None:
@@ -35,13 +35,12 @@ def main() -> None:
                     help="Override the source's interpolation (both paths follow it).")
     args = ap.parse_args()
 
-    model, info = load_torch_source(args.model)
-    pre = source_preprocess(info)
+    card = resolve(args.model)
     if args.interpolation:
-        pre = replace(pre, interpolation=args.interpolation)
-    info = {**info, "preprocess": pre.to_dict()}
+        card = replace(card, preprocess=replace(card.preprocess, interpolation=args.interpolation))
+    model, pre = load_torch_model(card), card.preprocess
     with tempfile.TemporaryDirectory() as tmp:
-        path = export_onnx(model, Path(tmp) / "baked.onnx", pre.size[0], meta=info, bake=True)
+        path = export_onnx(model, Path(tmp) / "baked.onnx", pre.size[0], card=card, bake=True)
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     files = sorted(p for p in Path(args.photos).iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
     rows = []

@@ -6,7 +6,8 @@ constraints of models that downsample and concatenate, such as ELB and ENet), th
 exporter (torch's default; it needs ``onnxscript``) for the models the TorchScript one cannot trace (ENet's
 unpooling, ICNet's pyramid pooling). Both fold batch norm into the preceding convolution; what remains is batch norm
 after a concatenation (ELB's and ENet's downsamplers), which has no convolution to fold into. The file carries the
-model's facts (name, size, trained or not, its ``Preprocess``) as metadata ``bench``, and the preprocessing again as
+model's card (``bench.deploy.card``: name, weights, provenance, its ``Preprocess``) in metadata ``bench``, beside
+flat keys that files exported before cards held (model, size, trained, data), and the preprocessing again as
 plain keys a user without this package reads (``bench.deploy.metadata``). ``bake=True`` exports the model with its
 preprocessing and softmax inside (``bench.deploy.bake``): uint8 photos of any size in, probabilities out.
 
@@ -36,8 +37,9 @@ from bench.data.io import atomic_write_bytes
 from bench.data.preprocess import Preprocess
 from bench.defaults import INPUT_SIZE
 from bench.deploy.backends import BackendError, NotInstalled
+from bench.deploy.card import UNTRAINED, ModelCard, Provenance
 from bench.deploy.metadata import readable_metadata
-from bench.deploy.sources import is_onnx_source, load_onnx, load_torch_source, onnx_metadata, source_preprocess
+from bench.deploy.sources import is_onnx_source, load_onnx, load_torch_model, onnx_metadata, resolve
 from bench.errors import InputSizeError
 from bench.registry import check_input_size
 
@@ -79,11 +81,16 @@ def _quiet() -> Iterator[None]:
 
 def export_onnx(model: nn.Module, out: str | os.PathLike, size: int = INPUT_SIZE, opset: int = DEFAULT_OPSET,
                 dynamic_batch: bool = True, dynamic_size: bool = False,
-                meta: dict[str, object] | None = None, bake: bool = False) -> Path:
+                card: ModelCard | None = None, bake: bool = False) -> Path:
     """Write ``model`` (eval mode, fp32, on the CPU) as ONNX with input ``image`` and output ``logits``; ``bake``:
-    input uint8 photos, output ``probability``. The preprocessing recorded is the source's (``meta``) at ``size``."""
+    input uint8 photos, output ``probability``. The card recorded is ``card`` (default: the model's own
+    ``model.card``, else an untrained card of its class) at ``size``."""
     _need("onnx")
-    pre = replace(source_preprocess(meta or {}), size=(size, size))
+    card = card or getattr(model, "card", None)
+    if card is None:  # a bare module: nothing is known of it but the training policy
+        card = ModelCard("", "", Preprocess((size, size)), Provenance(UNTRAINED))
+    card = card.at_size(size)
+    pre = card.preprocess
     if bake and dynamic_size:
         raise ExportError("--bake-preprocess takes photos of any size already; --dynamic-size does not apply")
     if bake and pre.resize != "squash":
@@ -116,13 +123,14 @@ def export_onnx(model: nn.Module, out: str | os.PathLike, size: int = INPUT_SIZE
         raise
     except Exception as e:  # the exporters raise many types; the first line says what failed
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ExportError(f"{(meta or {}).get('model', 'model')}: ONNX export at {what} failed ({first})") from e
+        raise ExportError(f"{card.architecture or 'model'}: ONNX export at {what} failed ({first})") from e
     finally:
         onnx_log.setLevel(level)
-    info = dict(meta or {})
-    info.update({"size": None if dynamic_size else size, "opset": opset, "precision": "fp32",
-                 "dynamic_batch": dynamic_batch, "dynamic_size": dynamic_size, "torch": torch.__version__,
-                 "preprocess": pre.to_dict(), "baked": bake})
+    info = {"card": card.to_dict(), "model": card.architecture, "num_classes": card.num_classes,
+            "trained": card.trained, "source": card.name, "zoo": card.zoo, "data": card.training_data,
+            "val_fraction": card.val_fraction, "size": None if dynamic_size else size, "opset": opset,
+            "precision": "fp32", "dynamic_batch": dynamic_batch, "dynamic_size": dynamic_size,
+            "torch": torch.__version__, "preprocess": pre.to_dict(), "baked": bake}
     _save_with_meta(proto, out, info)
     return out
 
@@ -132,7 +140,8 @@ def _save_with_meta(proto: object, out: Path, info: dict[str, object]) -> None:
     atomically (a kill never leaves half a file)."""
     del proto.metadata_props[:]
     proto.metadata_props.add(key="bench", value=json.dumps(info, sort_keys=True))
-    plain = readable_metadata(source_preprocess(info), bool(info.get("baked")), bool(info.get("dynamic_size")))
+    plain = readable_metadata(Preprocess.from_dict(info["preprocess"]), bool(info.get("baked")),
+                              bool(info.get("dynamic_size")))
     for key, value in plain.items():
         proto.metadata_props.add(key=key, value=value)
     atomic_write_bytes(out, proto.SerializeToString())
@@ -192,7 +201,7 @@ def quantize_int8(fp32: str | os.PathLike, out: str | os.PathLike, data: str | o
 
     meta = onnx_metadata(fp32)
     size = int(size or meta.get("size") or INPUT_SIZE)
-    batches = calibration_batches(data, size, n_images, source_preprocess(meta))
+    batches = calibration_batches(data, size, n_images, resolve(str(fp32)).preprocess)
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
@@ -238,19 +247,20 @@ def export_source(source: str | os.PathLike, out: str | os.PathLike, size: int |
         raise ExportError(f"precision {precision!r}: export writes fp32 or int8")
     if bake and precision != "fp32":
         raise ExportError("--bake-preprocess writes fp32 only; export int8 without it")
-    model, meta = load_torch_source(source)
-    size = int(size or meta["size"])
+    card = resolve(source)
+    size = int(size or card.size)
     try:
-        check_input_size(str(meta["model"]), size)
+        check_input_size(card.architecture, size)
     except InputSizeError as e:
         raise ExportError(str(e)) from None
+    model = load_torch_model(card)
     out = Path(out)
     if precision == "fp32":
-        return export_onnx(model, out, size, opset, dynamic_batch, dynamic_size, meta, bake)
-    data = calibration or meta.get("data")
+        return export_onnx(model, out, size, opset, dynamic_batch, dynamic_size, card, bake)
+    data = calibration or card.training_data
     if not data:
         raise ExportError(f"{source}: int8 needs calibration images: give --calib-data (a portrait dataset)")
-    fp32 = export_onnx(model, out.with_name(out.stem + ".fp32.onnx"), size, opset, dynamic_batch, dynamic_size, meta)
+    fp32 = export_onnx(model, out.with_name(out.stem + ".fp32.onnx"), size, opset, dynamic_batch, dynamic_size, card)
     try:
         return quantize_int8(fp32, out, data, calibration_images, size)
     finally:

@@ -35,8 +35,9 @@ from bench.deploy.backends import (
     check_combination,
     require,
 )
+from bench.deploy.card import ModelCard
 from bench.deploy.export import export_onnx, is_quantized, quantize_int8
-from bench.deploy.sources import is_onnx_source, load_torch_source, onnx_metadata
+from bench.deploy.sources import load_torch_model, onnx_metadata, resolve
 
 _TORCH_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -46,7 +47,8 @@ class Predictor:
     """Logits for a batch; ``timed(batch)`` gives the zero-argument pass that ``bench.speed.timing`` times.
 
     ``backend``, ``precision``, ``device``, ``threads`` (None: the back end's default), ``input_size`` (the one
-    square size accepted, or None when any size is) and ``meta`` (what is known of the model) describe it.
+    square size accepted, or None when any size is), ``card`` (the model: ``bench.deploy.card``; None for a bare
+    module) and ``calibration`` (an int8 file's calibration record) describe it.
     """
 
     backend: str
@@ -54,7 +56,8 @@ class Predictor:
     device: str
     threads: int | None
     input_size: int | None
-    meta: dict[str, object]
+    card: ModelCard | None = None
+    calibration: dict | None = None
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -77,10 +80,10 @@ class ModulePredictor(Predictor):
     """A PyTorch module as it is (its device, dtype and layout untouched), in inference mode: how training's periodic
     evaluation and the report's figures run a model they already hold."""
 
-    def __init__(self, model: nn.Module, meta: dict[str, object] | None = None, device: str | torch.device = "cpu",
+    def __init__(self, model: nn.Module, card: ModelCard | None = None, device: str | torch.device = "cpu",
                  threads: int | None = None) -> None:
         self.backend, self.precision, self.threads, self.input_size = "eager", "fp32", threads, None
-        self.meta = dict(meta or {})
+        self.card = card if card is not None else getattr(model, "card", None)
         self.dev = torch.device(device)
         self.device = str(self.dev)
         self.dtype = torch.float32
@@ -91,10 +94,11 @@ class ModulePredictor(Predictor):
         if self.threads is not None and torch.get_num_threads() != self.threads:
             torch.set_num_threads(self.threads)  # torch's pool is global: each predictor keeps its own count
         with torch.inference_mode():
-            if self.backend == "cudagraphs":
-                return self._replay(x)
-            out = self.module(x)
+            out = self._run(x)
         return out["out"] if isinstance(out, dict) else out
+
+    def _run(self, x: torch.Tensor) -> torch.Tensor:
+        return self.module(x)
 
     def _stage(self, batch: np.ndarray) -> torch.Tensor:
         x = torch.from_numpy(self._check(batch)).to(self.dev, self.dtype)
@@ -119,15 +123,18 @@ class TorchPredictor(ModulePredictor):
     """PyTorch eager, ``torch.compile`` or a CUDA graph of the eager model (captured once per input shape), the model
     moved to the device, dtype and memory layout asked for."""
 
-    def __init__(self, model: nn.Module, meta: dict[str, object], backend: str, precision: str, device: str,
+    def __init__(self, model: nn.Module, card: ModelCard, backend: str, precision: str, device: str,
                  threads: int | None, channels_last: bool) -> None:
-        super().__init__(model, meta, device, threads)
+        super().__init__(model, card, device, threads)
         self.backend, self.precision = backend, precision
         self.dtype = _TORCH_DTYPES[precision]
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         model = model.eval().to(self.dev, self.dtype).to(memory_format=self.memory_format)
         self.module = torch.compile(model) if backend == "compile" else model
         self.graphs: dict[tuple[int, ...], tuple[torch.cuda.CUDAGraph, torch.Tensor, torch.Tensor]] = {}
+
+    def _run(self, x: torch.Tensor) -> torch.Tensor:
+        return self._replay(x) if self.backend == "cudagraphs" else self.module(x)
 
     def _replay(self, x: torch.Tensor) -> torch.Tensor:
         key = tuple(x.shape)
@@ -152,11 +159,12 @@ class TorchPredictor(ModulePredictor):
 class OnnxRuntimePredictor(Predictor):
     """An ONNX file in an onnxruntime session (CPU, CUDA or TensorRT provider)."""
 
-    def __init__(self, model_path: str, meta: dict[str, object], backend: str, precision: str, device: str,
+    def __init__(self, model_path: str, card: ModelCard, backend: str, precision: str, device: str,
                  threads: int | None) -> None:
         import onnxruntime as ort
 
-        self.backend, self.precision, self.device, self.threads, self.meta = backend, precision, device, threads, meta
+        self.backend, self.precision, self.device, self.threads, self.card = backend, precision, device, threads, card
+        self.calibration = onnx_metadata(model_path).get("calibration")
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
@@ -193,10 +201,11 @@ class OnnxRuntimePredictor(Predictor):
 class OpenVinoPredictor(Predictor):
     """An ONNX file compiled by OpenVINO for the CPU, latency-oriented."""
 
-    def __init__(self, model_path: str, meta: dict[str, object], precision: str, threads: int | None) -> None:
+    def __init__(self, model_path: str, card: ModelCard, precision: str, threads: int | None) -> None:
         import openvino as ov
 
-        self.backend, self.precision, self.device, self.threads, self.meta = "openvino", precision, "cpu", threads, meta
+        self.backend, self.precision, self.device, self.threads, self.card = "openvino", precision, "cpu", threads, card
+        self.calibration = onnx_metadata(model_path).get("calibration")
         core = ov.Core()
         # explicit: on CPUs with bf16 units OpenVINO would otherwise pick bf16 for an fp32 model
         config: dict[str, object] = {"PERFORMANCE_HINT": "LATENCY",
@@ -246,10 +255,11 @@ def _ort_providers(backend: str, precision: str, device: str, available: list[st
     return ["CPUExecutionProvider"]
 
 
-def load_predictor(source: str | os.PathLike, *, backend: str = "auto", precision: str = "fp32",
+def load_predictor(source: str | os.PathLike | ModelCard, *, backend: str = "auto", precision: str = "fp32",
                    threads: int | None = None, device: str = "cpu", size: int | None = None,
                    calibration: str | os.PathLike | None = None, channels_last: bool | None = None) -> Predictor:
-    """A Predictor for ``source`` on ``backend`` at ``precision`` (see the module docstring).
+    """A Predictor for ``source`` (anything ``bench.deploy.sources.resolve`` takes, or a card) on ``backend`` at
+    ``precision`` (see the module docstring); ``predictor.card`` is the source's card.
 
     ``backend="auto"``: onnxruntime (else openvino) for an ONNX file or an int8 request, eager otherwise.
     Optional: ``size``, the fixed input side when a PyTorch source is exported for an ONNX back end (default: the
@@ -257,34 +267,33 @@ def load_predictor(source: str | os.PathLike, *, backend: str = "auto", precisio
     int8 quantization of a float source; ``channels_last`` (PyTorch back ends; default: on for CUDA only).
     An ONNX file that is already quantized runs as int8 whatever ``precision`` says, and reports it.
     """
-    onnx_file = is_onnx_source(source)
+    card = resolve(source)
+    onnx_file = card.provenance.onnx is not None
     if backend == "auto":
         if onnx_file or precision == "int8":
             backend = "onnxruntime" if backend_installed("onnxruntime") else "openvino"
         else:
             backend = "eager"
     require(backend)
-    if onnx_file and not Path(source).is_file():
-        raise BackendError(f"{source}: no such ONNX file")
     if onnx_file and backend in TORCH_BACKENDS:
-        raise BackendError(f"{source}: an ONNX file runs on onnxruntime, openvino or tensorrt, not {backend}")
-    if onnx_file and onnx_metadata(source).get("baked"):  # a Predictor feeds normalised float batches
-        raise BackendError(f"{source}: its preprocessing is baked in (uint8 photos in, probabilities out); run it as "
-                           "docs/deploy.md shows, or export without --bake-preprocess")
-    if onnx_file and is_quantized(source):
+        raise BackendError(f"{card.name}: an ONNX file runs on onnxruntime, openvino or tensorrt, not {backend}")
+    if onnx_file and onnx_metadata(card.name).get("baked"):  # a Predictor feeds normalised float batches
+        raise BackendError(f"{card.name}: its preprocessing is baked in (uint8 photos in, probabilities out); run it "
+                           "as docs/deploy.md shows, or export without --bake-preprocess")
+    if onnx_file and is_quantized(card.name):
         precision = "int8"
     check_combination(backend, precision, device)
     if threads is not None and threads < 1:
         raise BackendError("threads must be >= 1")
     if backend in TORCH_BACKENDS:
-        model, meta = load_torch_source(source)
         cl = device.startswith("cuda") if channels_last is None else channels_last
-        return TorchPredictor(model, meta, backend, precision, device, threads, cl)
-    path = _onnx_for(source, precision, size, calibration)
-    meta = onnx_metadata(path)
+        return TorchPredictor(load_torch_model(card), card, backend, precision, device, threads, cl)
+    path = _onnx_for(card, precision, size, calibration)
+    if size and not onnx_file:
+        card = card.at_size(size)
     if backend == "openvino":
-        return OpenVinoPredictor(str(path), meta, precision, threads)
-    return OnnxRuntimePredictor(str(path), meta, backend, precision, device, threads)
+        return OpenVinoPredictor(str(path), card, precision, threads)
+    return OnnxRuntimePredictor(str(path), card, backend, precision, device, threads)
 
 
 _EXPORTS: dict[tuple, Path] = {}  # exports made by this process, reused by later predictors of the same source
@@ -298,26 +307,25 @@ def _export_dir() -> Path:
     return _EXPORT_DIR["dir"]
 
 
-def _onnx_for(source: str | os.PathLike, precision: str, size: int | None,
+def _onnx_for(card: ModelCard, precision: str, size: int | None,
               calibration: str | os.PathLike | None) -> Path:
-    """The ONNX file to run: the source itself, or this process's export (and int8 quantization) of it."""
-    src = Path(source)
-    stamp = src.stat().st_mtime_ns if src.exists() else 0  # a run trained further is exported again
-    key = (str(source), stamp, size, str(calibration) if precision == "int8" else None)
+    """The ONNX file to run: the card's own, or this process's export (and int8 quantization) of its model."""
+    src = Path(card.weights.path) if card.weights else None
+    stamp = src.stat().st_mtime_ns if src is not None and src.exists() else 0  # a run trained further: again
+    key = (card.name, stamp, size, str(calibration) if precision == "int8" else None)
     if key in _EXPORTS and _EXPORTS[key].is_file():
         return _EXPORTS[key]
-    if is_onnx_source(source):
-        path = src
+    if card.provenance.onnx:
+        path = Path(card.provenance.onnx)
     else:
-        base = (str(source), stamp, size, None)
+        base = (card.name, stamp, size, None)
         if base not in _EXPORTS or not _EXPORTS[base].is_file():
-            model, meta = load_torch_source(source)
-            _EXPORTS[base] = export_onnx(model, _export_dir() / f"model{len(_EXPORTS)}.onnx",
-                                         size=int(size or meta["size"]), meta=meta)
+            _EXPORTS[base] = export_onnx(load_torch_model(card), _export_dir() / f"model{len(_EXPORTS)}.onnx",
+                                         size=int(size or card.size), card=card)
         path = _EXPORTS[base]
     if precision == "int8" and not is_quantized(path):
         if calibration is None:
-            raise BackendError(f"{source}: int8 needs calibration images: give a dataset (--calib-data) or a "
+            raise BackendError(f"{card.name}: int8 needs calibration images: give a dataset (--calib-data) or a "
                                "quantized ONNX file from `bench export --precision int8`")
         path = quantize_int8(path, _export_dir() / f"model{len(_EXPORTS)}.int8.onnx", calibration)
     _EXPORTS[key] = path

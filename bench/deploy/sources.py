@@ -1,5 +1,6 @@
 """What a model source is, for the runtime and the exporter alike: a registered model name (or ``module:callable``),
-a zoo name (``bench.deploy.zoo``), a training run folder, a checkpoint file, or an ``.onnx`` file.
+a zoo name (``bench.deploy.zoo``), a training run folder, a checkpoint file, or an ``.onnx`` file; ``resolve`` turns
+any of them into a ``ModelCard`` (``bench.deploy.card``) and ``load_torch_model`` a card into its PyTorch model.
 
 This sits below ``bench.deploy.runtime`` and ``bench.deploy.export`` so that the runtime can export a PyTorch source
 for an ONNX back end while the exporter reads sources, without an import cycle.
@@ -10,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -18,56 +20,123 @@ from torch import nn
 from bench.data.preprocess import Preprocess
 from bench.defaults import INPUT_SIZE, NUM_CLASSES
 from bench.deploy.backends import BackendError, NotInstalled
-from bench.deploy.zoo import get_entry, is_zoo_name, load_zoo_model
+from bench.deploy.card import EXPORTED, PUBLISHED, TRAINED, UNTRAINED, ModelCard, Provenance, Weights
+from bench.deploy.zoo import ZooEntry, get_entry, is_zoo_name, load_zoo_model, storage_kind
 from bench.registry import MODELS, build_model
-from bench.runs.checkpoint import CheckpointError, load_model
-from bench.runs.folder import RunConfig
+from bench.runs.checkpoint import CheckpointError, checkpoint_path, load_checkpoint, load_model
+from bench.runs.folder import METRICS, RunConfig, read_config, read_json, read_log
 
 
 def is_onnx_source(source: str | os.PathLike) -> bool:
     return str(source).lower().endswith(".onnx")
 
 
-def load_torch_source(source: str | os.PathLike) -> tuple[nn.Module, dict[str, object]]:
-    """A PyTorch model in eval mode and its facts (model name, size, num_classes, trained or not, data; a zoo entry's
-    also the ``Preprocess`` it expects as a dict under ``preprocess``, which ``source_preprocess`` reads).
+def resolve(source: str | os.PathLike | ModelCard) -> ModelCard:
+    """The one resolver: whatever a user names, as a ``ModelCard`` (nothing is loaded but records).
 
-    ``source``: a zoo name, a run folder or checkpoint file (trained weights), else a registered name or
-    ``module:callable`` (random weights, the same for every call, at ``INPUT_SIZE``).
+    ``source``: a zoo name (its manifest), a run folder (its ``config.json``) or checkpoint file, an ``.onnx`` file
+    (the card ``bench export`` stored in it, or what its graph says), else a registered name or ``module:callable``
+    (random weights at ``INPUT_SIZE``). Raises ``BackendError`` naming what was given when it is none of these.
     """
+    if isinstance(source, ModelCard):
+        return source
     name = str(source)
     if is_zoo_name(name):
-        entry = get_entry(name)
-        return load_zoo_model(name), {"model": entry.model, "size": entry.size,
-                                      "num_classes": int(entry.manifest.get("num_classes", NUM_CLASSES)),
-                                      "trained": True, "source": name, "zoo": name, "data": None,
-                                      "preprocess": entry.manifest["preprocess"]}
+        return _zoo_card(get_entry(name))
+    if is_onnx_source(name):
+        if not Path(name).is_file():
+            raise BackendError(f"{name}: no such ONNX file")
+        return _onnx_card(name)
+    if name in MODELS or (":" in name and not Path(name).exists()):
+        return ModelCard(name, name, Preprocess((INPUT_SIZE, INPUT_SIZE)), Provenance(UNTRAINED))
+    if not Path(name).exists():
+        raise BackendError(f"{name}: neither a registered model ({', '.join(MODELS)}), a zoo name (`bench zoo`), "
+                           "a run folder, a checkpoint nor an .onnx file")
+    return _run_card(name)
+
+
+def _zoo_card(entry: ZooEntry) -> ModelCard:
+    m = entry.manifest
+    if "source" in m:
+        prov = Provenance(PUBLISHED, source=m["source"]["repository"], licence=m.get("licence"))
+    else:
+        prov = Provenance(TRAINED, run=m.get("run"), commit=m.get("commit"), profile=m.get("profile"),
+                          licence=m.get("licence"))
+    return ModelCard(entry.name, entry.model, entry.preprocess, prov, Weights(str(entry.path), entry.sha256,
+                     storage_kind(m.get("storage", ""))), int(m.get("num_classes", NUM_CLASSES)),
+                     metrics={k: float(v) for k, v in m.get("metrics", {}).items() if isinstance(v, int | float)},
+                     dataset=(m.get("dataset") or {}).get("name"), epochs_trained=m.get("epochs_trained"),
+                     zoo=entry.name)
+
+
+def _run_card(name: str) -> ModelCard:
+    """A run folder (read from its records) or a checkpoint file (read from the checkpoint's own record)."""
     try:
-        if name in MODELS or (":" in name and not Path(name).exists()):
-            with torch.random.fork_rng():  # the same name always gives the same random weights
-                torch.manual_seed(0)
-                model = build_model(name).eval()
-            return model, {"model": name, "size": INPUT_SIZE, "num_classes": NUM_CLASSES, "trained": False,
-                           "source": name}
-        if not Path(name).exists():
-            raise BackendError(f"{name}: neither a registered model ({', '.join(MODELS)}), a zoo name (`bench zoo`), "
-                               "a run folder, a checkpoint nor an .onnx file")
-        model = load_model(name)
+        ckpt = checkpoint_path(name)
+        folder = Path(name) if Path(name).is_dir() else None
+        cfg = read_config(folder) if folder is not None else None
+        if cfg is None:
+            state = load_checkpoint(ckpt)
+            cfg, epochs = RunConfig.from_dict(state["config"]), int(state.get("epoch", 0))
+        else:
+            epochs = len(read_log(folder)) or None
     except CheckpointError as e:
         raise BackendError(str(e)) from e
-    cfg = RunConfig.from_dict(model.run_config)
-    return model, {"model": cfg.model, "size": cfg.size, "num_classes": cfg.num_classes, "trained": True,
-                   "source": name, "data": cfg.data or None, "epochs_trained": model.trained_epochs,
-                   "val_fraction": cfg.raw.get("val_fraction")}
+    scores = (read_json(folder / METRICS) if folder is not None else None) or {}
+    return ModelCard(name, cfg.model, Preprocess((cfg.size, cfg.size)),
+                     Provenance(TRAINED, run=str(folder or ckpt.parent), commit=cfg.raw.get("commit")),
+                     Weights(str(ckpt)), cfg.num_classes,
+                     metrics={k: round(100 * float(scores[k]), 3) for k in ("miou", "boundary_f") if k in scores},
+                     dataset=cfg.dataset_name, training_data=cfg.data or None, epochs_trained=epochs,
+                     val_fraction=cfg.val_fraction)
 
 
-def source_preprocess(info: dict) -> Preprocess:
-    """How a source's model sees a photo: what its facts record (a zoo manifest, an exported file's metadata), else
-    the training policy at its size (squash, RGB, ImageNet mean and std)."""
-    if info.get("preprocess"):
-        return Preprocess.from_dict(info["preprocess"])
-    size = int(info.get("size") or INPUT_SIZE)
-    return Preprocess((size, size))
+def _onnx_card(path: str) -> ModelCard:
+    """An exported file's card (``bench export`` stores it; files exported before cards carried flat keys), or
+    for a file written elsewhere what its graph says: a model of unknown name taking its static input size."""
+    meta = onnx_metadata(path)
+    weights = Weights(path, None, str(meta.get("precision") or "fp32"))
+    if "card" in meta:
+        card = ModelCard.from_dict(meta["card"])
+    else:
+        size = meta.get("size") or _graph_size(path) or 0
+        pre = Preprocess.from_dict(meta["preprocess"]) if meta.get("preprocess") else Preprocess((size, size))
+        trained = meta.get("trained", True)
+        card = ModelCard(str(meta.get("source") or path), str(meta.get("model") or ""), pre,
+                         Provenance(TRAINED if trained else UNTRAINED), num_classes=int(meta.get("num_classes")
+                         or NUM_CLASSES), training_data=meta.get("data"), zoo=meta.get("zoo"),
+                         val_fraction=float(meta.get("val_fraction") or 0.0))
+    if meta.get("size"):
+        card = card.at_size(int(meta["size"]))
+    origin = card.provenance.origin if card.provenance.origin == UNTRAINED else EXPORTED
+    return replace(card, name=path, weights=weights,
+                   provenance=replace(card.provenance, origin=origin, source=card.name, onnx=path))
+
+
+def _graph_size(path: str) -> int | None:
+    dims = load_onnx(path).graph.input[0].type.tensor_type.shape.dim
+    h, w = (d.dim_value or None for d in dims[2:4]) if len(dims) == 4 else (None, None)
+    return h if h is not None and h == w else None
+
+
+def load_torch_model(card: ModelCard) -> nn.Module:
+    """The card's PyTorch model in eval mode (``model.card`` is the card): its trained weights, or the registry's
+    random ones, the same for every call."""
+    if card.provenance.onnx:
+        raise BackendError(f"{card.name}: an ONNX file runs on onnxruntime, openvino or tensorrt, not PyTorch")
+    if card.zoo:
+        model = load_zoo_model(card.zoo)
+    elif not card.trained:
+        with torch.random.fork_rng():  # the same name always gives the same random weights
+            torch.manual_seed(0)
+            model = build_model(card.architecture).eval()
+    else:
+        try:
+            model = load_model(card.weights.path)
+        except CheckpointError as e:
+            raise BackendError(str(e)) from e
+    model.card = card
+    return model
 
 
 def load_onnx(path: str | os.PathLike) -> object:

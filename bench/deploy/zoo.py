@@ -25,7 +25,7 @@ from torch import nn
 from bench.data.io import atomic_write_bytes, atomic_write_json
 from bench.data.preprocess import Preprocess
 from bench.errors import UserError
-from bench.registry import build_model
+from bench.registry import build_model, default_loss
 from zoo import FOLDER
 
 FORMAT = "portrait-zoo/1"
@@ -40,6 +40,11 @@ STORAGE = {
     "float32": "float32 (as published), weights-only torch file",
 }
 INT8_SCALE = ".int8_scale"  # key suffix of an int8 weight's scales
+
+
+def storage_kind(described: str) -> str:
+    """The ``STORAGE`` key of a manifest's ``storage`` text (float32 for a text it does not know)."""
+    return next((k for k, v in STORAGE.items() if v == described), "float32")
 
 
 class ZooError(UserError):
@@ -112,6 +117,23 @@ def get_entry(name: str, folder: str | os.PathLike = FOLDER) -> ZooEntry:
     if name not in found:
         raise ZooError(f"{name!r}: not in the model zoo; shipped: {', '.join(found) or 'none'} (`bench zoo`)")
     return found[name]
+
+
+# Which entry stands for an architecture (torch.hub's ``pretrained=True``): trained with the model's own loss (not an
+# ablation), under the cpu profile as the zoo default is, else its authors' published weights, else the paper's.
+PROFILE_PREFERENCE = ("cpu", "published", "paper")
+
+
+def entry_for(model: str, folder: str | os.PathLike = FOLDER) -> ZooEntry | None:
+    """The zoo's entry for a registered architecture (``PROFILE_PREFERENCE``), None when it ships none."""
+    own_loss = default_loss(model)
+    rank = {p: i for i, p in enumerate(PROFILE_PREFERENCE)}
+
+    def key(e: ZooEntry) -> tuple:
+        loss = (e.manifest.get("training") or {}).get("loss", own_loss)
+        return loss != own_loss, rank.get(e.manifest.get("profile"), len(rank)), e.name
+
+    return min((e for e in entries(folder).values() if e.model == model), key=key, default=None)
 
 
 def load_weights(entry: ZooEntry, verify: bool = True) -> dict[str, torch.Tensor]:

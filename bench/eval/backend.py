@@ -11,10 +11,9 @@ import os
 from pathlib import Path
 
 from bench.data.format import read_dataset
-from bench.defaults import NUM_CLASSES
 from bench.deploy.backends import BackendError
 from bench.deploy.runtime import load_predictor
-from bench.deploy.sources import is_onnx_source, load_torch_source, onnx_metadata
+from bench.deploy.sources import is_onnx_source, resolve
 from bench.eval.evaluate import evaluate_split
 from bench.eval.metrics import BOUNDARY_TOLERANCE
 from bench.eval.records import write_metrics
@@ -35,27 +34,24 @@ def evaluate_on_backend(source: str | os.PathLike, data: str | os.PathLike | Non
     ``InputSizeError`` for a size the model cannot take.
     """
     src = Path(source)
-    if is_onnx_source(src) and not src.is_file():
-        raise BackendError(f"{src}: no such ONNX file")
-    meta = onnx_metadata(src) if is_onnx_source(src) else load_torch_source(source)[1]
-    data = data or meta.get("data")
+    card = resolve(source)
+    data = data or card.training_data
     if not data:
         raise BackendError(f"{source}: no record of its training dataset; give --data")
-    eval_size = int(size or meta.get("size") or 0) or None
-    if eval_size is not None and meta.get("model"):
-        check_input_size(str(meta["model"]), eval_size)
-    predictor = load_predictor(source, backend=backend, precision=precision, threads=threads, device=device,
+    eval_size = int(size or card.size or 0) or None
+    if eval_size is not None and card.architecture:
+        check_input_size(card.architecture, eval_size)
+    predictor = load_predictor(card, backend=backend, precision=precision, threads=threads, device=device,
                                size=eval_size, calibration=calibration or (data if precision == "int8" else None))
     eval_size = predictor.input_size or eval_size
     if eval_size is None:
         raise BackendError(f"{source}: takes any input size; give --size")
     ds = read_dataset(data)
-    metrics = evaluate_split(predictor, ds, split, eval_size, "cpu", batch_size, tolerance,
-                             int(meta.get("num_classes") or NUM_CLASSES), native,
-                             float(meta.get("val_fraction") or 0.0), src)
-    metrics.update({"model": meta.get("model"), "data": str(Path(data).resolve()), "source": str(src.resolve()),
-                    "backend": predictor.backend, "precision": predictor.precision,
-                    "calibration": predictor.meta.get("calibration")})
+    metrics = evaluate_split(predictor, ds, split, eval_size, "cpu", batch_size, tolerance, card.num_classes, native,
+                             card.val_fraction, src)
+    metrics.update({"model": card.architecture or None, "data": str(Path(data).resolve()),
+                    "source": str(src.resolve()), "backend": predictor.backend, "precision": predictor.precision,
+                    "calibration": predictor.calibration})
     folder = src.parent if src.is_file() else src
     stem = src.stem if src.is_file() and is_onnx_source(src) else "run"
     out = folder / backend_metrics_name(stem, predictor.backend, predictor.precision, ds.name, split, native)

@@ -44,47 +44,41 @@ def load_segment_predictor(source: str | os.PathLike, device: str = "cpu", threa
     runtime (``load_predictor``: by default eager PyTorch for a zoo name, run or checkpoint, onnxruntime or OpenVINO
     for ONNX; any back end and precision it offers on request, int8 calibrated on the run's own training images)."""
     from bench.deploy.runtime import load_predictor
-    from bench.deploy.sources import is_onnx_source
-    from bench.deploy.zoo import entries, is_zoo_name
-    from bench.registry import MODELS
+    from bench.deploy.sources import resolve
+    from bench.deploy.zoo import entries
 
-    # the runtime gives a registered name (or module:callable) random weights: segment needs a trained model
-    if not is_onnx_source(source) and not is_zoo_name(source) and (str(source) in MODELS
-                                                                     or not Path(source).exists()):
+    card = resolve(source)
+    if not card.trained:  # the runtime gives a registered name random weights: segment needs a trained model
         raise SegmentError(f"{source}: not a zoo name ({', '.join(entries())}), a run folder or a checkpoint "
                            "(segment needs a trained model)")
-    calibration = None
-    if precision == "int8" and is_zoo_name(source):
+    if precision == "int8" and card.zoo:
         raise SegmentError(f"{source}: int8 needs calibration photos, which a zoo weight does not ship; export it "
                            f"with `bench export --model {source} --precision int8 --calib-data DATA` and segment "
                            "with that .onnx file")
-    if precision == "int8" and not is_onnx_source(source):
-        from bench.deploy.sources import load_torch_source
-
-        calibration = load_torch_source(source)[1].get("data")
-    return load_predictor(source, backend=backend, precision=precision, threads=threads, device=device,
+    calibration = card.training_data if precision == "int8" and not card.provenance.onnx else None
+    return load_predictor(card, backend=backend, precision=precision, threads=threads, device=device,
                           calibration=calibration)
 
 
 def input_hw(predictor: Predictor, size: int | None = None) -> tuple[int, int]:
     """The (H, W) a photo is fitted into: ``size`` if given, else the predictor's own input size (the one it accepts,
-    else the size its model was trained at, from its ``meta``). A size the model cannot take is refused here, in one
+    else the size its model was trained at, from its card). A size the model cannot take is refused here, in one
     line, before any photo is read."""
     fixed = getattr(predictor, "input_size", None)
     if size is not None and fixed is not None and size != fixed:
         raise SegmentError(f"--size {size}: this model takes only {fixed}x{fixed} input (an ONNX file of fixed size)")
-    s = size if size is not None else fixed or getattr(predictor, "meta", {}).get("size")
-    if s is None:
+    card = getattr(predictor, "card", None)
+    s = size if size is not None else fixed or (card.size if card is not None else None)
+    if not s:
         raise SegmentError("the model does not fix its input size; give one (--size)")
     h, w = (s, s) if isinstance(s, int | np.integer) else tuple(s)[-2:]
     if int(h) < 8 or int(w) < 8:
         raise SegmentError(f"input size {h}x{w} is too small (at least 8x8)")
-    model = getattr(predictor, "meta", {}).get("model")
-    if model:
+    if card is not None and card.architecture:
         from bench.registry import check_input_size
 
         for side in {int(h), int(w)}:
-            check_input_size(str(model), side)  # InputSizeError names the multiple the model needs
+            check_input_size(card.architecture, side)  # InputSizeError names the multiple the model needs
     return int(h), int(w)
 
 
@@ -111,10 +105,11 @@ def read_image(path: str | os.PathLike, max_side: int = MAX_SIDE) -> np.ndarray:
 
 # -- predicting ------------------------------------------------------------------------------------------------
 def predictor_preprocess(predictor: Predictor, hw: tuple[int, int]) -> Preprocess:
-    """The predictor's own ``Preprocess`` (what its zoo manifest, run or ONNX metadata records) at input ``hw``."""
-    from bench.deploy.sources import source_preprocess
-
-    return replace(source_preprocess(getattr(predictor, "meta", {}) or {}), size=tuple(int(v) for v in hw))
+    """The predictor's own ``Preprocess`` (its card's: what its zoo manifest, run or ONNX file records) at input
+    ``hw``; the training policy (squash, RGB, ImageNet) for a bare callable without a card."""
+    card = getattr(predictor, "card", None)
+    pre = card.preprocess if card is not None else Preprocess(tuple(hw))
+    return replace(pre, size=tuple(int(v) for v in hw))
 
 
 def predict_probabilities(predictor: Predictor, images: list[np.ndarray], hw: tuple[int, int]) -> list[np.ndarray]:

@@ -26,6 +26,11 @@ class PortraitSegmenter:
         self.predictor = predictor
         self.input_hw = input_hw(predictor, size)
 
+    @property
+    def card(self) -> object:
+        """The model's ``ModelCard`` (``bench.deploy.card``): weights, provenance, preprocessing, metrics."""
+        return getattr(self.predictor, "card", None)
+
     @classmethod
     def from_pretrained(cls, name: str | os.PathLike | None = None, *, device: str = "cpu", backend: str = "auto",
                         precision: str = "fp32", threads: int | None = None) -> PortraitSegmenter:

@@ -22,7 +22,7 @@ from bench.deploy.bake import BakedPortrait
 from bench.deploy.export import export_onnx
 from bench.deploy.predict import labels, portrait_logits
 from bench.deploy.runtime import load_predictor
-from bench.deploy.sources import load_torch_source, onnx_metadata, source_preprocess
+from bench.deploy.sources import load_torch_model, onnx_metadata, resolve
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "docs" / "examples" / "onnx_portrait.py"
@@ -52,8 +52,8 @@ def _photo(h: int, w: int, seed: int = 0) -> np.ndarray:
 def elb():
     """ELB with the registry's random weights, its decoder bias centred so that about half of a photo is portrait
     (random weights alone call nearly every pixel portrait, which any file would reproduce)."""
-    model, info = load_torch_source("elb")
-    pre = replace(source_preprocess(info), size=(SIZE, SIZE))
+    info = resolve("elb").at_size(SIZE)
+    model, pre = load_torch_model(info), info.preprocess
     d = portrait_logits(model, [_photo(90, 70)], pre)[0]
     with torch.no_grad():
         model.decoder.bias[1] -= float(np.median(d))
@@ -64,8 +64,8 @@ def elb():
 def files(elb, tmp_path_factory):
     model, info, _ = elb
     folder = tmp_path_factory.mktemp("onnx")
-    plain = export_onnx(model, folder / "elb.onnx", SIZE, meta=info)
-    baked = export_onnx(model, folder / "elb-baked.onnx", SIZE, meta=info, bake=True)
+    plain = export_onnx(model, folder / "elb.onnx", SIZE, card=info)
+    baked = export_onnx(model, folder / "elb-baked.onnx", SIZE, card=info, bake=True)
     return plain, baked
 
 
@@ -120,7 +120,7 @@ def test_a_bgr_bilinear_preprocess_is_baked_as_it_says(elb, tmp_path):
 
     model, info, _ = elb
     pre = Preprocess((SIZE, SIZE), channels="BGR", mean=(0.4, 0.45, 0.5), std=(0.25, 0.2, 0.3), interpolation="linear")
-    path = export_onnx(model, tmp_path / "bgr.onnx", SIZE, meta={**info, "preprocess": pre.to_dict()}, bake=True)
+    path = export_onnx(model, tmp_path / "bgr.onnx", SIZE, card=replace(info, preprocess=pre), bake=True)
     meta = ort.InferenceSession(str(path)).get_modelmeta().custom_metadata_map
     assert (meta["channel_order"], meta["mean"], meta["interpolation"].split()[0]) == ("BGR", "[0.4, 0.45, 0.5]",
                                                                                        "linear")

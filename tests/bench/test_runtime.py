@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -64,7 +65,7 @@ def test_export_every_model_matches_pytorch_in_onnxruntime(tmp_path, name):
     unfolded = [n for n in graph.node if n.op_type == "BatchNormalization" and producers.get(n.input[0]) == "Conv"]
     assert not unfolded, "batch norm after a convolution must be folded into it"
     ort_p = load_predictor(path, backend="onnxruntime", threads=1)
-    assert ort_p.input_size == SIZE and ort_p.meta["model"] == name and ort_p.meta["trained"] is False
+    assert ort_p.input_size == SIZE and ort_p.card.architecture == name and not ort_p.card.trained
     x = _batch(2)  # the batch is dynamic by default
     assert np.abs(ort_p(x) - load_predictor(name)(x)).max() <= 1e-4
 
@@ -78,7 +79,9 @@ def test_checkpoint_on_every_installed_onnx_backend(tmp_path, dataset):
         if not backends.backend_installed(backend):
             continue
         p = load_predictor(ckpt, backend=backend, threads=1)
-        assert p.input_size == SIZE and p.meta["trained"] is True  # the run's training size
+        assert p.input_size == SIZE and p.card.trained  # the run's training size
+        assert p.card.provenance.origin == "trained here"
+        assert Path(p.card.training_data).resolve() == Path(dataset).resolve()
         assert np.abs(p(x) - ref).max() <= 1e-4, backend
 
 
@@ -95,7 +98,8 @@ def test_int8_is_calibrated_quantized_and_close_to_fp32(tmp_path, dataset):
         if not backends.backend_installed(backend):
             continue
         p = load_predictor(path, backend=backend, threads=1)
-        assert p.precision == "int8" and p.meta["calibration"]["images"] == 4
+        assert p.precision == "int8" and p.calibration["images"] == 4
+        assert p.card.provenance.origin == "exported" and p.card.provenance.onnx == str(path)
         out = p(x)
         assert np.corrcoef(out.ravel(), fp32.ravel())[0, 1] > 0.9, backend
         assert not np.array_equal(out, fp32)
@@ -183,13 +187,15 @@ def test_export_writes_the_sources_preprocess_as_plain_keys(tmp_path):
 
     from bench.deploy.export import export_source
     from bench.deploy.metadata import LOGITS
-    from bench.deploy.sources import onnx_metadata, source_preprocess
+    from bench.deploy.sources import resolve
     from bench.deploy.zoo import get_entry
 
     pre = get_entry("sinet-eg1800").preprocess
     path = export_source("sinet-eg1800", tmp_path / "sinet.onnx")
     props = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
-    assert source_preprocess(onnx_metadata(path)) == pre and json.loads(props["bench"])["preprocess"] == pre.to_dict()
+    card = resolve(str(path))
+    assert card.preprocess == pre and json.loads(props["bench"])["preprocess"] == pre.to_dict()
+    assert card.zoo == "sinet-eg1800" and card.provenance.licence.startswith("MIT")  # the card travels in the file
     assert (props["channel_order"], props["input_size"], props["scale"], props["resize"]) == ("BGR", "224,224", "255",
                                                                                              "squash")
     np.testing.assert_allclose(json.loads(props["mean"]), pre.mean, rtol=1e-7)

@@ -214,7 +214,7 @@ def test_the_readme_python_example_runs_as_written(tmp_path, monkeypatch):
     exec(compile(code, "README.md", "exec"), scope)
     assert scope["prob"].shape == (64, 48) and scope["prob"].dtype == np.float32
     assert scope["mask"].shape == (90, 70) and set(np.unique(scope["mask"])) <= {0, 1}
-    assert scope["seg"].predictor.meta["zoo"] == zoo.DEFAULT  # from_pretrained() without a name
+    assert scope["seg"].predictor.card.zoo == zoo.DEFAULT  # from_pretrained() without a name
     assert scope["model"].zoo_entry.name == "elb-pfcn" and scope["model"].preprocess.channels == "RGB"
 
 
