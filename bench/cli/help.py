@@ -53,3 +53,14 @@ class OneLineErrors(_OneLineMain, click.Group):
 
 class OneLineCommand(_OneLineMain, click.Command):
     """A command run on its own (the ``segment`` console script) whose user errors are one line on stderr."""
+
+
+def renamed(old: str, new: str, meaning: str):
+    """A hidden option under an old spelling that refuses, in one line naming the new one: each option means one
+    thing across the commands (``--model``: anything a model can be named by; ``--passes``: timed passes)."""
+
+    def refuse(ctx: click.Context, _param: click.Parameter, value: object) -> None:
+        if value not in (None, ()):
+            raise click.UsageError(f"{old} is now {new} ({meaning})", ctx=ctx)
+
+    return click.option(old, expose_value=False, hidden=True, callback=refuse, help=f"Renamed: {new}.")

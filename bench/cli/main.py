@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from bench import __version__
-from bench.cli.help import HELP_OPTIONS, OneLineErrors, examples
+from bench.cli.help import HELP_OPTIONS, OneLineErrors, examples, renamed
 from bench.cli.segment import segment as segment_cmd
 from bench.defaults import INPUT_SIZE
 from bench.deploy.backends import BACKENDS, EVAL_BACKENDS, PRECISIONS, backends_for, expand, precisions_for
@@ -40,27 +40,64 @@ def _registered_model(_ctx: click.Context, param: click.Parameter, name: str | t
     return name
 
 
-def _model_or_zoo(ctx: click.Context, param: click.Parameter, name: str | tuple[str, ...] | None
+MODEL_HELP = ("a zoo name (`bench zoo`), a training run folder, a checkpoint, an .onnx file, or a registered model "
+              "name (random weights; `bench models`)")
+
+
+def _model_source(ctx: click.Context, param: click.Parameter, name: str | tuple[str, ...] | None
                   ) -> str | tuple[str, ...] | None:
-    """Option callback: a registered model name, or a zoo name (shipped trained weights, `bench zoo`)."""
-    from bench.deploy.zoo import is_zoo_name
+    """Option callback: ``--model`` is whatever ``bench.deploy.sources.resolve`` takes, in every command; a name it
+    cannot resolve is a usage error in one line ("all", where several are taken: every registered model)."""
+    from bench.deploy.backends import BackendError
+    from bench.deploy.sources import resolve
 
     if isinstance(name, tuple):
-        return tuple(n if is_zoo_name(n) else _registered_model(ctx, param, n) for n in name) \
-            if "all" not in name else _registered_model(ctx, param, name)
-    return name if name is not None and is_zoo_name(name) else _registered_model(ctx, param, name)
+        return _registered_model(ctx, param, name) if "all" in name else \
+            tuple(_model_source(ctx, param, n) for n in name)
+    if name is not None:
+        try:
+            resolve(name)
+        except BackendError as e:
+            raise click.BadParameter(str(e), param=param) from None
+    return name
+
+
+def _trained(param: str, source: str) -> str:
+    """``source`` if it names trained weights, else a usage error: scoring or drawing random weights means nothing."""
+    from bench.deploy.sources import resolve
+    from bench.deploy.zoo import DEFAULT
+
+    if not resolve(source).trained:
+        raise click.BadParameter(f"{source}: a registered model has random weights; name trained ones (a zoo name "
+                                 f"such as {DEFAULT}, a run folder, a checkpoint or an .onnx file)", param_hint=param)
+    return source
 
 
 def _sized_models(names: list[str], size: int) -> list[str]:
     """``names`` if every model takes a SIZE x SIZE input, else a usage error naming the size that would."""
+    from bench.deploy.sources import resolve
     from bench.registry import check_input_size
 
     try:
         for n in names:
-            check_input_size(n, size)
+            if arch := resolve(n).architecture:
+                check_input_size(arch, size)
     except InputSizeError as e:
         raise click.BadParameter(str(e), param_hint="'--size'") from None
     return names
+
+
+def _trained_size(names: tuple[str, ...]) -> int:
+    """The one input size the named models were trained at (a registered name: ``INPUT_SIZE``), else a usage
+    error: models of different sizes are timed together only at a size given with --size."""
+    from bench.deploy.sources import resolve
+
+    sizes = {n: resolve(n).size or INPUT_SIZE for n in names}
+    if len(set(sizes.values())) > 1:
+        listed = ", ".join(f"{n} {v}" for n, v in sizes.items())
+        raise click.BadParameter(f"the models were trained at different sizes ({listed}); give one",
+                                 param_hint="--size")
+    return next(iter(sizes.values()))
 
 
 @main.command(epilog=examples("bench models", "bench models --size 224"))
@@ -83,18 +120,19 @@ def models(size: int) -> None:
 
 
 @main.command(epilog=examples("bench complexity", "bench complexity --model elb --size 256 --json"))
-@click.option("--model", "model_name", default=None, callback=_registered_model,
-              help="A registered model name (default: all of them; see `bench models`).")
+@click.option("--model", "model_name", default=None, callback=_model_source,
+              help=f"The model ({MODEL_HELP}); its architecture is counted [default: every registered model].")
 @click.option("--size", default=INPUT_SIZE, show_default=True, type=click.IntRange(1),
               help="Square input size in pixels.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per model, one a line.")
 def complexity(model_name: str | None, size: int, as_json: bool) -> None:
     """Parameters and GMACs (conv and linear multiply-accumulates, FlopCounterMode / 2) at SIZE x SIZE."""
     from bench.data.io import to_json
+    from bench.deploy.sources import resolve
     from bench.registry import model_names
     from bench.speed.complexity import measure
 
-    names = _sized_models([model_name] if model_name else model_names(), size)
+    names = _sized_models([resolve(model_name).architecture] if model_name else model_names(), size)
     rows = [measure(n, size) for n in names]
     if as_json:
         for r in rows:
@@ -178,18 +216,19 @@ def train(model_name: str, data: str, out: str | None, epochs: int, batch_size: 
 
 
 @main.command(name="eval", epilog=examples(
-    "bench eval --run runs/elb-pfcn",
-    "bench eval --run runs/elb-pfcn --data data/pseg --json",
-    "bench eval --checkpoint runs/elb-pfcn/checkpoint.pt --device cuda",
+    "bench eval --model runs/elb-pfcn",
+    "bench eval --model runs/elb-pfcn --data data/pseg --json",
+    "bench eval --model runs/elb-pfcn/checkpoint.pt --device cuda",
     "bench eval --model elb-pfcn --data data/pfcn --native",
-    "bench eval --onnx elb-int8.onnx",
-    "bench eval --run runs/elb-pfcn --backend openvino --precision int8",
+    "bench eval --model elb-int8.onnx",
+    "bench eval --model runs/elb-pfcn --backend openvino --precision int8",
     "bench eval --predictions runs/peers/mediapipe-selfie-general --data data/pfcn"))
-@click.option("--run", "run_dir", default=None, type=click.Path(), help="A training run folder.")
-@click.option("--model", "zoo_name", default=None,
-              help="A zoo name (`bench zoo`): shipped weights, scored as their manifest says a photo is seen "
-                   "(needs --data; metrics go to runs/zoo/NAME/).")
-@click.option("--checkpoint", default=None, type=click.Path(), help="A checkpoint file (instead of --run).")
+@click.option("--model", "source", default=None, callback=_model_source,
+              help="Trained weights: a zoo name (scored as its manifest says a photo is seen; needs --data; metrics "
+                   "go to runs/zoo/NAME/), a training run folder, a checkpoint or an .onnx file.")
+@renamed("--run", "--model", "a run folder is a --model")
+@renamed("--checkpoint", "--model", "a checkpoint is a --model")
+@renamed("--onnx", "--model", "an .onnx file is a --model")
 @click.option("--predictions", default=None, type=click.Path(),
               help="Instead of a model: a folder of <id>.png masks (0/1 or 0/255) from any model, scored at the "
                    "dataset's resolution (needs --data).")
@@ -200,8 +239,6 @@ def train(model_name: str, data: str, out: str | None, epochs: int, batch_size: 
 @click.option("--size", default=None, type=click.IntRange(1), help="Evaluation size [default: the training size].")
 @click.option("--native", is_flag=True,
               help="Score at each image's own size (logits upsampled bilinearly), not at the model's input size.")
-@click.option("--onnx", "onnx_file", default=None, type=click.Path(dir_okay=False),
-              help="An ONNX file from `bench export` (instead of --run).")
 @click.option("--backend", default="eager", show_default=True,
               type=click.Choice([*EVAL_BACKENDS, "auto"]),
               help="Run the model on this back end (an ONNX file: onnxruntime unless told).")
@@ -210,32 +247,34 @@ def train(model_name: str, data: str, out: str | None, epochs: int, batch_size: 
 @click.option("--calib-data", default=None, type=click.Path(file_okay=False),
               help="A portrait dataset whose training images calibrate int8 [default: the training dataset].")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON object.")
-def eval_cmd(run_dir: str | None, zoo_name: str | None, checkpoint: str | None, predictions: str | None,
-             data: str | None, split: str, device: str, size: int | None, native: bool, onnx_file: str | None,
-             backend: str, precision: str, calib_data: str | None, as_json: bool) -> None:
+def eval_cmd(source: str | None, predictions: str | None, data: str | None, split: str, device: str,
+             size: int | None, native: bool, backend: str, precision: str, calib_data: str | None,
+             as_json: bool) -> None:
     """mIoU (one confusion matrix over the split), per-class IoU and boundary F; writes metrics.json and the
     per-image scores beside it (metrics_per_image.csv, for `bench significance`)."""
     from bench.data.io import to_json
+    from bench.deploy.sources import resolve
     from bench.eval.backend import evaluate_on_backend
     from bench.eval.evaluate import evaluate_run
     from bench.eval.predictions import evaluate_predictions
 
-    if sum(x is not None for x in (run_dir, zoo_name, checkpoint, onnx_file, predictions)) != 1:
-        raise click.UsageError("give exactly one of --run, --model, --checkpoint, --onnx and --predictions")
-    if (predictions is not None or zoo_name is not None) and data is None:
-        raise click.UsageError(f"{'--predictions' if predictions else '--model'} needs --data (the dataset to "
-                               "score on)")
-    on_backend = onnx_file is not None or backend != "eager" or precision != "fp32"
+    if (source is None) == (predictions is None):
+        raise click.UsageError("give exactly one of --model and --predictions")
+    card = resolve(source) if source is not None else None
+    if card is not None:
+        _trained("--model", source)
+    if (predictions is not None or (card is not None and card.zoo)) and data is None:
+        raise click.UsageError(f"{'--predictions' if predictions else '--model ' + source} needs --data (the dataset "
+                               "to score on)")
+    onnx_file = card is not None and card.provenance.onnx is not None
+    on_backend = onnx_file or backend != "eager" or precision != "fp32"
     if predictions is not None and (on_backend or calib_data is not None):
         raise click.UsageError("--predictions scores masks as given: --backend, --precision and --calib-data "
                                "apply to a model")
-    if onnx_file is not None and not onnx_file.lower().endswith(".onnx"):
-        raise click.UsageError(f"--onnx {onnx_file}: the file name must end in .onnx")
-    source = run_dir or zoo_name or checkpoint or onnx_file
-    if zoo_name is not None and not on_backend:
+    if card is not None and card.zoo and not on_backend:
         from bench.eval.zoo import evaluate_zoo
 
-        m = evaluate_zoo(zoo_name, data, split, size, native, device)
+        m = evaluate_zoo(source, data, split, size, native, device)
     elif predictions is not None:
         m = evaluate_predictions(predictions, data, split)
     elif on_backend:
@@ -264,22 +303,24 @@ def eval_cmd(run_dir: str | None, zoo_name: str | None, checkpoint: str | None, 
     "bench speed --model elb",
     "bench speed --model elb --model enet --backend all --precision fp32 --precision int8 --calib-data data/pfcn",
     "bench speed --model bisenet --device cuda --half --json"))
-@click.option("--model", "model_names_", required=True, multiple=True, callback=_model_or_zoo,
-              help="A registered model name (list: `bench models`) or a zoo name (`bench zoo`); repeat it, or give "
-                   "all, to compare models (timed interleaved).")
+@click.option("--model", "model_names_", required=True, multiple=True, callback=_model_source,
+              help=f"The model: {MODEL_HELP}; repeat it, or give all (every registered model), to compare models "
+                   "(timed interleaved).")
 @click.option("--backend", "backends", multiple=True, default=("eager",), show_default=True,
               type=click.Choice([*BACKENDS, "all"]),
               help="Repeatable; all: every back end of the device.")
 @click.option("--precision", "precisions", multiple=True, default=("fp32",), show_default=True,
               type=click.Choice([*PRECISIONS, "all"]),
               help="Repeatable; int8: static quantization calibrated on --calib-data.")
-@click.option("--size", default=INPUT_SIZE, show_default=True, type=click.IntRange(1),
-              help="Square input size in pixels.")
+@click.option("--size", default=None, type=click.IntRange(1),
+              help=f"Square input size in pixels [default: the size the models were trained at; {INPUT_SIZE} for "
+                   "random weights].")
 @click.option("--device", default="cpu", show_default=True, callback=device_option, help="cpu, cuda or cuda:N.")
 @click.option("--batch-size", default=1, show_default=True, type=click.IntRange(1), help="Images per pass.")
 @click.option("--warmup", default=10, show_default=True, type=click.IntRange(0), help="Untimed passes first.")
-@click.option("--runs", default=50, show_default=True, type=click.IntRange(1),
+@click.option("--passes", default=50, show_default=True, type=click.IntRange(1),
               help="Timed passes (the median is reported).")
+@renamed("--runs", "--passes", "the count of timed passes")
 @click.option("--threads", default=None, type=click.IntRange(1),
               help="Threads per back end [default: each back end's own].")
 @click.option("--calib-data", default=None, type=click.Path(file_okay=False),
@@ -288,8 +329,8 @@ def eval_cmd(run_dir: str | None, zoo_name: str | None, checkpoint: str | None, 
 @click.option("--half", is_flag=True, help="Same as --precision fp16 (CUDA only).")
 @click.option("--compile", "use_compile", is_flag=True, help="Same as --backend compile.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per model x back end x precision, one a line.")
-def speed(model_names_: tuple[str, ...], backends: tuple[str, ...], precisions: tuple[str, ...], size: int,
-          device: str, batch_size: int, warmup: int, runs: int, threads: int | None, calib_data: str | None,
+def speed(model_names_: tuple[str, ...], backends: tuple[str, ...], precisions: tuple[str, ...], size: int | None,
+          device: str, batch_size: int, warmup: int, passes: int, threads: int | None, calib_data: str | None,
           channels_last: bool, half: bool, use_compile: bool, as_json: bool) -> None:
     """Inference FPS and latency: eval mode, warm-up, median and spread; several candidates are timed interleaved.
 
@@ -298,11 +339,12 @@ def speed(model_names_: tuple[str, ...], backends: tuple[str, ...], precisions: 
     from bench.data.io import to_json
     from bench.speed.grid import measure_grid
 
+    size = size or _trained_size(model_names_)
     _sized_models(list(model_names_), size)
     backends_ = expand(("compile",) if use_compile else backends, backends_for(device))
     precisions_ = expand(("fp16",) if half else precisions, precisions_for(device))
     rows = measure_grid(list(model_names_), backends_, precisions_, size=size, batch_size=batch_size, warmup=warmup,
-                        runs=runs, threads=threads, device=device, calibration=calib_data,
+                        runs=passes, threads=threads, device=device, calibration=calib_data,
                         channels_last=channels_last or None)
     if as_json:
         for r in rows:
@@ -314,7 +356,7 @@ def speed(model_names_: tuple[str, ...], backends: tuple[str, ...], precisions: 
     click.echo(f"{size}x{size}, batch {batch_size}, {r0['device_name']} ({device}), threads {r0['threads']}, "
                f"torch {r0['torch']}; load average {r0['load_before']} -> {r0['load_after']}")
     if len(rows) > 1:
-        click.echo(f"{r0['interleaved_with']} candidates timed interleaved (A B C A B C ...), {runs} rounds")
+        click.echo(f"{r0['interleaved_with']} candidates timed interleaved (A B C A B C ...), {passes} rounds")
     for r in sorted(rows, key=lambda r: -float(r.get("fps", -1))):
         if r["status"] != "ok":
             click.echo(f"{r['model']:<12} {r['backend']:<12} {r['precision']:<5} {r['status']}")
@@ -324,15 +366,13 @@ def speed(model_names_: tuple[str, ...], backends: tuple[str, ...], precisions: 
 
 
 @main.command(epilog=examples(
-    "bench export --run runs/paper/pfcn/elb --out elb.onnx",
-    "bench export --run runs/paper/pfcn/elb --precision int8 --out elb-int8.onnx",
+    "bench export --model runs/paper/pfcn/elb --out elb.onnx",
+    "bench export --model runs/paper/pfcn/elb --precision int8 --out elb-int8.onnx",
     "bench export --model enet --size 256 --out enet.onnx",
     "bench export --model elb-pfcn --out elb-pfcn.onnx",
     "bench export --model elb-pfcn --bake-preprocess --out elb-pfcn-photo.onnx  # uint8 photo in, probability out"))
-@click.option("--model", "source", default=None, callback=_model_or_zoo,
-              help="A zoo name (shipped trained weights, `bench zoo`), or a registered model name (random weights, "
-                   "for timing; list: `bench models`).")
-@click.option("--run", "run_dir", default=None, type=click.Path(), help="A training run folder, or a checkpoint file.")
+@click.option("--model", "source", required=True, callback=_model_source, help=f"The model: {MODEL_HELP}.")
+@renamed("--run", "--model", "a run folder or checkpoint is a --model")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="The .onnx file to write.")
 @click.option("--size", default=None, type=click.IntRange(1),
               help=f"Square input size [default: the run's training size, or {INPUT_SIZE}].")
@@ -349,18 +389,16 @@ def speed(model_names_: tuple[str, ...], backends: tuple[str, ...], precisions: 
 @click.option("--bake-preprocess", is_flag=True,
               help="Resize, normalisation and softmax inside the graph: input uint8 RGB (N, H, W, 3) of any size, "
                    "output the portrait probability (N, H, W) at that size (docs/deploy.md). fp32 only.")
-def export(source: str | None, run_dir: str | None, out: str, size: int | None, opset: int, dynamic_batch: bool,
+def export(source: str, out: str, size: int | None, opset: int, dynamic_batch: bool,
            dynamic_size: bool, precision: str, calib_data: str | None, calib_images: int,
            bake_preprocess: bool) -> None:
     """Write a model as ONNX, batch norm folded into its convolutions, its preprocessing as metadata; int8 or the
     preprocessing baked in on request."""
     from bench.deploy.export import export_source
 
-    if (source is None) == (run_dir is None):
-        raise click.UsageError("give exactly one of --model and --run")
     if not out.lower().endswith(".onnx"):
         raise click.UsageError(f"--out {out}: the file name must end in .onnx")
-    path = export_source(source or run_dir, out, size, opset, dynamic_batch, dynamic_size, precision, calib_data,
+    path = export_source(source, out, size, opset, dynamic_batch, dynamic_size, precision, calib_data,
                          calib_images, bake_preprocess)
     click.echo(str(path))
 
@@ -378,7 +416,7 @@ def _skip_option(ctx: click.Context, param: click.Parameter,
 
 @main.command("speed-report", epilog=examples(
     "bench speed-report",
-    "bench speed-report --device cuda --runs 200  # speed_gpu.{csv,md}",
+    "bench speed-report --device cuda --passes 200  # speed_gpu.{csv,md}",
     "bench speed-report --size 512 --size 256  # the paper's size and the cpu profile's training size",
     "bench speed-report --model elb --model enet --backend eager --backend onnxruntime --threads 1 --out speed-try"))
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("reports"), show_default=True,
@@ -395,8 +433,9 @@ def _skip_option(ctx: click.Context, param: click.Parameter,
 @click.option("--size", "sizes", multiple=True, default=(INPUT_SIZE,), show_default=True, type=click.IntRange(1),
               help="Repeatable square input sizes in pixels (the paper's 512; a model's training size).")
 @click.option("--warmup", default=3, show_default=True, type=click.IntRange(0), help="Untimed passes per candidate.")
-@click.option("--runs", default=20, show_default=True, type=click.IntRange(1),
+@click.option("--passes", default=20, show_default=True, type=click.IntRange(1),
               help="Timed interleaved rounds (the median is reported).")
+@renamed("--runs", "--passes", "the count of timed rounds")
 @click.option("--calib-data", default=None, type=click.Path(file_okay=False),
               help="Dataset calibrating int8 [default: a small synthetic set].")
 @click.option("--sgemm-size", default=4096, show_default=True, type=click.IntRange(16),
@@ -410,7 +449,7 @@ def _skip_option(ctx: click.Context, param: click.Parameter,
               help="Keep the settings already in --out's CSV that have this grid's candidates; measure the rest.")
 def speed_report_cmd(out: Path, model_names_: tuple[str, ...], backends: tuple[str, ...],
                      precisions: tuple[str, ...], thread_counts: tuple[int, ...], sizes: tuple[int, ...], warmup: int,
-                     runs: int, calib_data: str | None, sgemm_size: int, device: str,
+                     passes: int, calib_data: str | None, sgemm_size: int, device: str,
                      skips: tuple[tuple[str, str, str], ...], resume: bool) -> None:
     """The speed table: every model x back end x precision, 1 thread and all cores (or the GPU), at each size, and a
     roofline."""
@@ -420,7 +459,7 @@ def speed_report_cmd(out: Path, model_names_: tuple[str, ...], backends: tuple[s
         _sized_models(list(model_names_), size)
     threads = list(dict.fromkeys(t or os.cpu_count() or 1 for t in thread_counts))
     paths = speed_report(out, list(model_names_), expand(backends, backends_for(device)),
-                         expand(precisions, precisions_for(device)), threads, sizes, warmup, runs, calib_data,
+                         expand(precisions, precisions_for(device)), threads, sizes, warmup, passes, calib_data,
                          sgemm_size, device, skip=set(skips), resume=resume, log=click.echo)
     for p in paths:
         click.echo(f"wrote {p}")
@@ -561,10 +600,10 @@ def significance(csv_files: tuple[str, ...], names: tuple[str, ...], resamples: 
 
 
 @main.command(epilog=examples(
-    "bench gallery --model runs/elb-pfcn --data data/pfcn",
+    "bench gallery --model elb-paper-pfcn --data data/pfcn",
     "bench gallery --model runs/elb-pfcn --data data/pfcn --peer MediaPipe=runs/peers/mediapipe-selfie-general"))
-@click.option("--model", "source", required=True, type=click.Path(exists=True),
-              help="Our trained model: a run folder, a checkpoint or an .onnx file.")
+@click.option("--model", "source", required=True, callback=_model_source,
+              help="Our trained model: a zoo name, a run folder, a checkpoint or an .onnx file.")
 @click.option("--data", required=True, type=click.Path(file_okay=False), help="A portrait dataset folder.")
 @click.option("--peer", "peers", multiple=True, metavar="NAME=DIR",
               help="A peer's masks folder (from peers/), repeatable: MediaPipe=runs/peers/mediapipe-selfie-general.")
@@ -577,6 +616,7 @@ def gallery(source: str, data: str, peers: tuple[str, ...], split: str, count: i
     """Real test photos with the ground truth, our model and off-the-shelf peers side by side."""
     from bench.report.gallery import write_gallery
 
+    _trained("--model", source)
     folders = {}
     for spec in peers:
         peer, sep, folder = spec.partition("=")

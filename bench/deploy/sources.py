@@ -8,6 +8,7 @@ for an ONNX back end while the exporter reads sources, without an import cycle.
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
 import json
 import os
@@ -21,7 +22,7 @@ from bench.data.preprocess import Preprocess
 from bench.defaults import INPUT_SIZE, NUM_CLASSES
 from bench.deploy.backends import BackendError, NotInstalled
 from bench.deploy.card import EXPORTED, PUBLISHED, TRAINED, UNTRAINED, ModelCard, Provenance, Weights
-from bench.deploy.zoo import ZooEntry, get_entry, is_zoo_name, load_zoo_model, storage_kind
+from bench.deploy.zoo import ZooEntry, entries, get_entry, is_zoo_name, load_zoo_model, storage_kind
 from bench.registry import MODELS, build_model
 from bench.runs.checkpoint import CheckpointError, checkpoint_path, load_checkpoint, load_model
 from bench.runs.folder import METRICS, RunConfig, read_config, read_json, read_log
@@ -50,8 +51,10 @@ def resolve(source: str | os.PathLike | ModelCard) -> ModelCard:
     if name in MODELS or (":" in name and not Path(name).exists()):
         return ModelCard(name, name, Preprocess((INPUT_SIZE, INPUT_SIZE)), Provenance(UNTRAINED))
     if not Path(name).exists():
-        raise BackendError(f"{name}: neither a registered model ({', '.join(MODELS)}), a zoo name (`bench zoo`), "
-                           "a run folder, a checkpoint nor an .onnx file")
+        close = difflib.get_close_matches(name, [*entries(), *MODELS], n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        raise BackendError(f"{name}: neither a zoo name ({', '.join(entries())}), a registered model "
+                           f"({', '.join(MODELS)}), a run folder, a checkpoint nor an .onnx file{hint}")
     return _run_card(name)
 
 

@@ -40,7 +40,7 @@ def test_a_registered_name_is_an_untrained_card_and_says_so():
 
 
 def test_a_name_that_is_nothing_fails_in_one_line(tmp_path):
-    with pytest.raises(BackendError, match="neither a registered model") as e:
+    with pytest.raises(BackendError, match="neither a zoo name") as e:
         resolve(tmp_path / "nope")
     assert "\n" not in str(e.value)
     with pytest.raises(BackendError, match="no such ONNX file"):

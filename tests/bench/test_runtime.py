@@ -140,7 +140,7 @@ def test_impossible_combinations_are_refused_with_the_reason(kwargs, match):
 def test_bad_sources_are_named(tmp_path):
     with pytest.raises(BackendError, match="no such ONNX file"):
         load_predictor(tmp_path / "missing.onnx")
-    with pytest.raises(BackendError, match="neither a registered model"):
+    with pytest.raises(BackendError, match="neither a zoo name"):
         load_predictor(str(tmp_path / "nothing-here"))
     with pytest.raises(BackendError, match="checkpoint"):
         load_predictor(tmp_path)  # a folder without checkpoint.pt
@@ -151,7 +151,7 @@ def test_a_backend_that_is_not_installed_says_so(monkeypatch):
     with pytest.raises(NotInstalled, match="not installed"):
         load_predictor("elb", backend="openvino")
     r = CliRunner().invoke(main, ["speed", "--model", "elb", "--backend", "eager", "--backend", "openvino",
-                                  "--size", "32", "--warmup", "0", "--runs", "1", "--json"])
+                                  "--size", "32", "--warmup", "0", "--passes", "1", "--json"])
     assert r.exit_code == 0, r.output
     rows = {d["backend"]: d for d in map(json.loads, r.output.splitlines())}
     assert rows["openvino"]["status"].startswith("not installed") and "fps" not in rows["openvino"]
@@ -169,7 +169,7 @@ def test_speed_compares_backends_interleaved(tmp_path, dataset):
     pytest.importorskip("onnxruntime")
     r = CliRunner().invoke(main, ["speed", "--model", "elb", "--model", "elb-dr4", "--backend", "eager", "--backend",
                                   "onnxruntime", "--precision", "fp32", "--precision", "int8", "--calib-data",
-                                  str(dataset), "--size", "32", "--warmup", "1", "--runs", "2", "--threads", "1",
+                                  str(dataset), "--size", "32", "--warmup", "1", "--passes", "2", "--threads", "1",
                                   "--json"])
     assert r.exit_code == 0, r.output
     rows = [json.loads(line) for line in r.output.splitlines()]
@@ -214,7 +214,7 @@ def test_export_cli(tmp_path):
         assert p.input_size is None and p(_batch(1, 48)).shape == (1, 2, 48, 48)
     r = CliRunner().invoke(main, ["export", "--model", "elb", "--out", str(tmp_path / "x.txt")])
     assert r.exit_code != 0 and ".onnx" in r.output
-    r = CliRunner().invoke(main, ["export", "--run", str(tmp_path / "none"), "--out", str(out)])
+    r = CliRunner().invoke(main, ["export", "--model", str(tmp_path / "none"), "--out", str(out)])
     assert r.exit_code != 0 and "Traceback" not in r.output and "none" in r.output
 
 
@@ -222,32 +222,32 @@ def test_eval_on_a_backend_matches_eager_and_int8_is_measured(tmp_path, dataset)
     pytest.importorskip("onnxruntime")
     ckpt = _checkpoint(tmp_path, dataset)
     runner = CliRunner()
-    eager = json.loads(runner.invoke(main, ["eval", "--checkpoint", ckpt, "--json"]).output)
-    r = runner.invoke(main, ["eval", "--checkpoint", ckpt, "--backend", "onnxruntime", "--json"])
+    eager = json.loads(runner.invoke(main, ["eval", "--model", ckpt, "--json"]).output)
+    r = runner.invoke(main, ["eval", "--model", ckpt, "--backend", "onnxruntime", "--json"])
     assert r.exit_code == 0, r.output
     ort_m = json.loads(r.output)
     assert ort_m["backend"] == "onnxruntime" and ort_m["precision"] == "fp32" and ort_m["size"] == SIZE
     assert ort_m["miou"] == pytest.approx(eager["miou"], abs=1e-3)
-    eager_native = json.loads(runner.invoke(main, ["eval", "--checkpoint", ckpt, "--native", "--json"]).output)
-    r = runner.invoke(main, ["eval", "--checkpoint", ckpt, "--backend", "onnxruntime", "--native", "--json"])
+    eager_native = json.loads(runner.invoke(main, ["eval", "--model", ckpt, "--native", "--json"]).output)
+    r = runner.invoke(main, ["eval", "--model", ckpt, "--backend", "onnxruntime", "--native", "--json"])
     assert r.exit_code == 0, r.output
     ort_native = json.loads(r.output)
     assert ort_native["resolution"] == "native" and ort_native["path"].endswith("_native.json")
     assert ort_native["miou"] == pytest.approx(eager_native["miou"], abs=1e-3)
-    r = runner.invoke(main, ["eval", "--checkpoint", ckpt, "--backend", "onnxruntime", "--split", "val"])
+    r = runner.invoke(main, ["eval", "--model", ckpt, "--backend", "onnxruntime", "--split", "val"])
     assert r.exit_code == 1 and "held out none" in r.output  # the same splits as evaluate_run
     r = runner.invoke(main, ["eval", "--predictions", str(tmp_path), "--data", str(dataset), "--backend", "openvino"])
     assert r.exit_code == 2 and "apply to a model" in r.output
     onnx_file = tmp_path / "elb-int8.onnx"
-    r = runner.invoke(main, ["export", "--run", ckpt, "--precision", "int8", "--calib-images", "4",
+    r = runner.invoke(main, ["export", "--model", ckpt, "--precision", "int8", "--calib-images", "4",
                              "--out", str(onnx_file)])
     assert r.exit_code == 0, r.output
-    r = runner.invoke(main, ["eval", "--onnx", str(onnx_file), "--json"])  # data and size from the file's metadata
+    r = runner.invoke(main, ["eval", "--model", str(onnx_file), "--json"])  # data and size from the file's metadata
     assert r.exit_code == 0, r.output
     int8 = json.loads(r.output)
     assert int8["precision"] == "int8" and int8["images"] == 2 and 0.0 <= int8["miou"] <= 1.0
     assert json.loads((tmp_path / int8["path"]).read_text())["miou"] == int8["miou"]
-    r = runner.invoke(main, ["eval", "--onnx", str(tmp_path / "missing.onnx")])
+    r = runner.invoke(main, ["eval", "--model", str(tmp_path / "missing.onnx")])
     assert r.exit_code != 0 and "missing.onnx" in r.output and "Traceback" not in r.output
 
 

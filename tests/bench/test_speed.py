@@ -15,7 +15,7 @@ from bench.speed.grid import measure_fps
 
 @pytest.mark.parametrize("name", ["elb", "elb-dr4"])
 def test_speed_json(name):
-    r = CliRunner().invoke(main, ["speed", "--model", name, "--size", "64", "--warmup", "1", "--runs", "3",
+    r = CliRunner().invoke(main, ["speed", "--model", name, "--size", "64", "--warmup", "1", "--passes", "3",
                                   "--json"])
     assert r.exit_code == 0, r.output
     d = json.loads(r.output)
@@ -29,7 +29,7 @@ def test_speed_rejects_half_on_cpu_and_unknown_models():
     r = CliRunner().invoke(main, ["speed", "--model", "elb", "--half"])
     assert r.exit_code != 0 and "CUDA" in r.output
     r = CliRunner().invoke(main, ["speed", "--model", "nope"])
-    assert r.exit_code != 0 and "unknown model" in r.output
+    assert r.exit_code != 0 and "nope: neither a zoo name" in r.output
 
 
 @pytest.mark.parametrize("name", [n for n in model_names() if not n.startswith("elb")])

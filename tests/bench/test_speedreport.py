@@ -20,7 +20,7 @@ def test_speed_report_writes_every_candidate_and_says_what_could_not_run(tmp_pat
     r = CliRunner().invoke(main, ["speed-report", "--out", str(tmp_path), "--model", "elb", "--model", "elb-dr4",
                                   "--backend", "eager", "--backend", "openvino", "--precision", "fp32",
                                   "--precision", "int8", "--threads", "1", "--size", "32", "--warmup", "0",
-                                  "--runs", "2", "--sgemm-size", "64"])
+                                  "--passes", "2", "--sgemm-size", "64"])
     assert r.exit_code == 0, r.output
     df = pd.read_csv(tmp_path / "speed.csv")
     assert len(df) == 8 and set(df["threads"]) == {1}
@@ -44,7 +44,7 @@ def test_a_skipped_candidate_is_kept_as_a_row_and_never_loaded(tmp_path, monkeyp
                         real(model, **kw))
     r = CliRunner().invoke(main, ["speed-report", "--out", str(tmp_path), "--model", "elb", "--model", "elb-dr4",
                                   "--backend", "eager", "--precision", "fp32", "--threads", "1", "--size", "32",
-                                  "--warmup", "0", "--runs", "2", "--sgemm-size", "64", "--skip", "elb:eager:fp32"])
+                                  "--warmup", "0", "--passes", "2", "--sgemm-size", "64", "--skip", "elb:eager:fp32"])
     assert r.exit_code == 0, r.output
     df = pd.read_csv(tmp_path / "speed.csv").set_index("model")
     assert df.at["elb", "status"].startswith("skipped") and df.at["elb-dr4", "status"] == "ok"
@@ -58,7 +58,7 @@ def test_a_stopped_grid_resumes_with_its_finished_settings(tmp_path, monkeypatch
     from bench.speed import grid
 
     args = ["speed-report", "--out", str(tmp_path), "--model", "elb", "--backend", "eager", "--precision", "fp32",
-            "--threads", "1", "--size", "32", "--size", "64", "--warmup", "0", "--runs", "2", "--sgemm-size", "64"]
+            "--threads", "1", "--size", "32", "--size", "64", "--warmup", "0", "--passes", "2", "--sgemm-size", "64"]
     real, sizes = grid.load_predictor, []
 
     def stop_at_64(model, **kw):

@@ -49,7 +49,7 @@ def test_cli_train_then_eval_write_the_run_files(portrait_data, tmp_path):
     ckpt = weights(run)
     assert ckpt["epoch"] == 2 and {"model", "optimizer", "scheduler", "scaler", "rng"} <= set(ckpt)
 
-    r = CliRunner().invoke(main, ["eval", "--run", str(run), "--json"])
+    r = CliRunner().invoke(main, ["eval", "--model", str(run), "--json"])
     assert r.exit_code == 0, r.output
     m = json.loads(r.output)
     saved = json.loads((run / "metrics.json").read_text())

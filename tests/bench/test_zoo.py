@@ -225,3 +225,19 @@ def test_segment_without_a_model_uses_the_zoo_default(tmp_path):
     expected = labels(zoo.load_zoo_model(zoo.DEFAULT), [cv2.cvtColor(_photo(), cv2.COLOR_BGR2RGB)],
                       zoo.get_entry(zoo.DEFAULT).preprocess)[0]
     assert np.array_equal(cv2.imread(str(tmp_path / "o" / "p_mask.png"), cv2.IMREAD_UNCHANGED) == 255, expected == 1)
+
+
+def test_speed_and_gallery_take_a_zoo_name_and_time_it_at_its_own_size(tmp_path):
+    """One meaning of --model: a zoo name is timed at its training size (256 for elb-pfcn, not 512) and drawn."""
+    from tests.bench.helpers import make_portrait_dataset
+
+    r = CliRunner().invoke(main, ["speed", "--model", "elb-pfcn", "--warmup", "0", "--passes", "1", "--threads", "1",
+                                  "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output.splitlines()[0])["size"] == 256
+    data = make_portrait_dataset(tmp_path / "data", n_train=1, n_test=2, size=64)
+    out = tmp_path / "g.png"
+    r = CliRunner().invoke(main, ["gallery", "--model", "sinet-eg1800", "--data", str(data), "--count", "2",
+                                  "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert cv2.imread(str(out)) is not None
