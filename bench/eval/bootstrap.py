@@ -165,12 +165,33 @@ def bootstrap(tables: Mapping[str, PerImage], resamples: int = RESAMPLES, seed: 
     pairs = []
     for i, a in enumerate(names):
         for b in names[i + 1:]:
-            lo, hi = np.percentile(draws[a]["miou"] - draws[b]["miou"], q)
+            d = draws[a]["miou"] - draws[b]["miou"]
+            lo, hi = np.percentile(d, q)
             pairs.append({"a": a, "b": b, "miou_a": point[a]["miou"], "miou_b": point[b]["miou"],
                           "diff": point[a]["miou"] - point[b]["miou"], "diff_lo": float(lo), "diff_hi": float(hi),
-                          "significant": bool(lo > 0 or hi < 0)})
+                          "significant": bool(lo > 0 or hi < 0), "p": _p_value(d)})
+    for pair, kept in zip(pairs, holm([p["p"] for p in pairs], 1 - confidence), strict=True):
+        pair["holm"] = kept
     return {"images": n, "resamples": resamples, "seed": seed, "confidence": confidence, "models": models,
             "pairs": pairs}
+
+
+def _p_value(diffs: np.ndarray) -> float:
+    """Two-sided bootstrap p of a paired difference: twice the share of resamples on the smaller side of 0 (ties
+    counted on both), at most 1; the smallest level at which the percentile interval would exclude 0."""
+    return float(min(1.0, 2 * min(np.mean(diffs <= 0), np.mean(diffs >= 0))))
+
+
+def holm(p_values: Sequence[float], alpha: float = 1 - CONFIDENCE) -> list[bool]:
+    """Holm's step-down correction for testing every pair at once: which hypotheses are rejected at family-wise
+    level ``alpha``. The k-th smallest p (k from 0) must be at most alpha / (m - k), and so must every smaller one."""
+    m = len(p_values)
+    rejected = [False] * m
+    for k, i in enumerate(sorted(range(m), key=lambda j: p_values[j])):
+        if p_values[i] > alpha / (m - k):
+            break
+        rejected[i] = True
+    return rejected
 
 
 def _pct(v: float) -> str:
@@ -188,22 +209,34 @@ def models_markdown(result: Mapping[str, object]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def pairwise_markdown(result: Mapping[str, object]) -> str:
-    """The paired mIoU difference of every pair of models, in percentage points."""
+def pairwise_markdown(result: Mapping[str, object], with_holm: bool = False) -> str:
+    """The paired mIoU difference of every pair of models, in percentage points; ``with_holm`` adds each pair's
+    bootstrap p and whether it stays outside the noise after Holm's correction over all the pairs."""
     level = f"{100 * result['confidence']:g} %"
-    lines = [f"| A | B | mIoU A | mIoU B | A - B | {level} interval | excludes 0 |",
-             "|---|---|---:|---:|---:|---:|---|"]
+    alpha = f"{1 - result['confidence']:.2g}"
+    extra = f" p | Holm, {len(result['pairs'])} pairs, {alpha} |" if with_holm else ""
+    lines = [f"| A | B | mIoU A | mIoU B | A - B | {level} interval | excludes 0 |{extra}",
+             "|---|---|---:|---:|---:|---:|---|" + ("---:|---|" if with_holm else "")]
     for p in result["pairs"]:
         diff = " | ".join((_pct(p["miou_a"]), _pct(p["miou_b"]), f"{100 * p['diff']:+.2f}"))
         interval = f"[{100 * p['diff_lo']:+.2f}, {100 * p['diff_hi']:+.2f}]"
-        lines.append(f"| {p['a']} | {p['b']} | {diff} | {interval} | {'yes' if p['significant'] else 'no'} |")
+        line = f"| {p['a']} | {p['b']} | {diff} | {interval} | {'yes' if p['significant'] else 'no'} |"
+        if with_holm:
+            shown = (f"{p['p']:.4f}" if p["p"] >= 1e-3 else f"{p['p']:.1e}" if p["p"] > 0
+                     else f"< {1 / result['resamples']:.0e}")
+            line += f" {shown} | {'yes' if p['holm'] else 'no'} |"
+        lines.append(line)
     return "\n".join(lines) + "\n"
 
 
-def markdown(result: Mapping[str, object]) -> str:
+def markdown(result: Mapping[str, object], with_holm: bool = False) -> str:
     """Both tables and what they are, for a report."""
     head = (f"Paired bootstrap over {result['images']} test images: {result['resamples']} resamples (seed "
             f"{result['seed']}), percentile intervals; mIoU is the global two-class mIoU of each resample's summed "
-            "confusion matrix, mean portrait IoU the mean over its images (PortraitNet's), all in percent.\n\n")
-    pairs = "\n" + pairwise_markdown(result) if result["pairs"] else ""
-    return head + models_markdown(result) + pairs
+            "confusion matrix, mean portrait IoU the mean over its images (PortraitNet's), all in percent.")
+    if with_holm:
+        head += (" p: twice the share of resamples whose difference falls on the other side of 0; Holm: whether the "
+                 f"pair stays outside the noise when all {len(result['pairs'])} pairs are tested at once at "
+                 f"family-wise level {1 - result['confidence']:.2g} (Holm's step-down correction).")
+    pairs = "\n" + pairwise_markdown(result, with_holm) if result["pairs"] else ""
+    return head + "\n\n" + models_markdown(result) + pairs

@@ -102,3 +102,32 @@ def test_significance_command_names_models_by_folder_and_writes_md_and_json(csvs
     assert r.exit_code == 2 and "one per CSV" in r.output
     r = CliRunner().invoke(main, ["significance", str(csvs["good"]), str(csvs["good"])])
     assert r.exit_code == 2 and "--name" in r.output
+
+
+def test_holm_rejects_step_down_and_stops_at_the_first_p_it_keeps():
+    from bench.eval.bootstrap import holm
+
+    # m = 4 at 0.05: thresholds 0.0125, 0.0167, 0.025, 0.05 for the sorted p
+    assert holm([0.01, 0.04, 0.03, 0.005]) == [True, False, False, True]  # 0.03 > 0.025 stops it; 0.04 kept too
+    assert holm([0.001, 0.01, 0.02, 0.04]) == [True, True, True, True]
+    assert holm([0.03, 0.5]) == [False, False] and holm([0.02, 0.5]) == [True, False] and holm([]) == []
+
+
+def test_pair_p_values_agree_with_the_interval_and_are_one_for_a_model_against_itself(csvs):
+    t = load_per_image(csvs["good"])
+    (same,) = bootstrap({"a": t, "b": t}, resamples=200)["pairs"]
+    assert same["p"] == 1.0 and not same["holm"]
+    tables = {n: load_per_image(csvs[n]) for n in ("good", "bad", "good-twin")}
+    for p in bootstrap(tables, resamples=2000)["pairs"]:
+        assert 0.0 <= p["p"] <= 1.0
+        if p["significant"]:
+            assert p["p"] <= 0.05 + 1e-9
+        assert not p["holm"] or p["significant"]
+
+
+def test_significance_holm_adds_p_and_the_corrected_verdict(csvs):
+    r = CliRunner().invoke(main, ["significance", str(csvs["good"]), str(csvs["bad"]), "--resamples", "300", "--holm"])
+    assert r.exit_code == 0, r.output
+    assert "| p | Holm, 1 pairs, 0.05 |" in r.output and "Holm's step-down correction" in r.output
+    plain = CliRunner().invoke(main, ["significance", str(csvs["good"]), str(csvs["bad"]), "--resamples", "300"])
+    assert "Holm" not in plain.output

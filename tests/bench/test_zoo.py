@@ -204,6 +204,29 @@ def test_the_readme_zoo_table_is_the_one_the_manifests_give():
     assert block == readme_table(zoo.entries().values(), ROOT / "reports" / "speed.csv")
 
 
+def test_the_readme_zoo_cells_are_the_manifests_figures_rounded_once_half_up():
+    """Each mIoU, native mIoU and boundary F cell is its manifest's value rounded once, half up, to two decimals
+    (a tie such as 92.735 becomes 92.74, as 72.635 becomes 72.64), and MB is the manifest's bytes the same way."""
+    from decimal import ROUND_HALF_UP, Decimal
+
+    def once(value) -> str:
+        return str(Decimal(str(value)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+
+    block = README.split("<!-- zoo table:", 1)[1].split("\n", 1)[1].split("<!-- end of zoo table -->")[0].strip()
+    head, _, *lines = block.splitlines()
+    cols = [c.strip() for c in head.strip("|").split("|")]
+    cells = ([c.strip() for c in line.strip("|").split("|")] for line in lines)
+    rows = {r["name"]: r for r in (dict(zip(cols, c, strict=True)) for c in cells)}
+    entries = zoo.entries()
+    assert set(rows) == set(entries)
+    for name, entry in entries.items():
+        metrics, row = entry.manifest["metrics"], rows[name]
+        for key, label in (("miou", "mIoU"), ("miou_native", "mIoU native"), ("boundary_f", "boundary F")):
+            assert row[label] == once(metrics[key]), (name, label, metrics[key])
+        assert row["MB"] == str((Decimal(entry.manifest["bytes"]) / 10**6).quantize(Decimal("0.01"), ROUND_HALF_UP))
+    assert rows["elb-ce-pfcn"]["mIoU"] == "92.74" and rows["erfnet-pfcn"]["boundary F"] == "72.64"  # the two ties
+
+
 def test_the_readme_python_example_runs_as_written(tmp_path, monkeypatch):
     code = README.split("### Python API", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
     code = code.replace('"elb-portrait"', repr(str(ROOT)))  # the folder the user cloned into
