@@ -22,5 +22,5 @@ if [ "${INSTALL_ORT_GPU:-0}" = 1 ]; then
 fi
 "$PY" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else "no CUDA device visible to torch")'
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
-"$PY" -m bench speed-report --device "${DEVICE:-cuda}" --out "${OUT:-reports}" --runs "${RUNS:-200}" \
+"$PY" -m bench speed-report --device "${DEVICE:-cuda}" --out "${OUT:-reports}" --passes "${RUNS:-200}" \
     --warmup "${WARMUP:-20}" "$@"

@@ -13,7 +13,6 @@ Every Markdown number is rounded once, half away from zero, from the raw value a
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -36,6 +35,7 @@ from bench.report.uncertainty import (
     record_folders,
     significance_markdown,
 )
+from bench.runs.folder import read_config
 
 NOT_RUN = "not run"
 ROLES = ("pfcn", "pseg", "synthetic")
@@ -400,10 +400,12 @@ def _run_commits(results: pd.DataFrame, results_csv: str | os.PathLike) -> dict[
     for row in _latest(results).to_dict("records"):
         for folder in record_folders(row, results_csv):
             try:
-                config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-            except (OSError, ValueError):
+                config = read_config(folder)
+            except (OSError, ValueError, KeyError):
                 continue
-            commits[_run_label(row)] = str(config["commit"]) if config.get("commit") else None
+            if config is None:
+                continue
+            commits[_run_label(row)] = str(config.raw["commit"]) if config.raw.get("commit") else None
             break
     return commits
 

@@ -147,7 +147,7 @@ def measure_best_speeds(models: list[str], profile: Profile, device: str, runs: 
 
     The models still to measure are timed together, every model on every back end in one interleaved grid, so the
     choice of back end and the comparison between models both hold on a busy machine. fp32 only: the tables' mIoU
-    is the fp32 model's, and int8's accuracy is measured on its own (``bench eval --onnx``).
+    is the fp32 model's, and int8's accuracy is measured on its own (``bench eval --model``).
     """
     from bench.deploy.backends import installed_backends
     from bench.speed.grid import best_per_model, measure_grid

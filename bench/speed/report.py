@@ -194,7 +194,7 @@ def speed_markdown(df: pd.DataFrame, sgemm: dict[str, float]) -> str:
         "rate, not a bound (a model's kernels can exceed it: over 100 % above). figures/roofline.png plots these "
         f"rates against GMACs per image (not arithmetic intensity), at {r0['size']}x{r0['size']}.",
         "- int8: post-training static quantization (onnxruntime QDQ, per-channel s8 weights, u8 activations, min/max "
-        "calibration); its accuracy is measured with `bench eval --onnx` on a trained model, not here.",
+        "calibration); its accuracy is measured with `bench eval --model` on a trained model, not here.",
         "- Random weights: speed does not depend on them.",
         f"- Device: {r0['device_name']} ({r0['device']}; host {r0['cpu_count']} logical CPUs), torch {r0['torch']}; "
         "load average (1 min, this run's own threads included) "
