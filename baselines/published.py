@@ -15,7 +15,6 @@ authors' decision.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from dataclasses import dataclass, field
@@ -165,30 +164,22 @@ def rename_key(key: str, rules: tuple[tuple[str, str], ...], to_published: bool 
     return None
 
 
-def sha256_of(path: str | os.PathLike[str]) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 def _listing(keys: list[str]) -> str:
     return f"{keys[:3]}{' ...' if len(keys) > 3 else ''} ({len(keys)})"
 
 
-def load_published(
-    path: str | os.PathLike[str], name: str, num_classes: int = 2, verify_sha256: bool = False
-) -> nn.Module:
+def load_published(path: str | os.PathLike[str], name: str, num_classes: int = 2) -> nn.Module:
     """The model ``name`` ("sinet" or "extremec3net") in eval mode with the published weights at ``path``.
 
     Every published key must map onto one of ours and every one of ours must be in the file (a missing one is named
     by its published name; ``num_batches_tracked`` buffers, absent from older files, keep their value). Shapes must
     agree, except that a single-logit head widens into two logits ``(0, z)``. Anything else raises
-    ``PublishedWeightsError`` naming the file and the key. With ``verify_sha256`` the file must also be the
-    published one, byte for byte.
+    ``PublishedWeightsError`` naming the file and the key. That the file is the published one byte for byte is the
+    harness's check (``bench.deploy.published``), with the sha256 recorded here.
     """
     path = Path(path)
     spec = PUBLISHED[name]
     state = read_state_dict(path, PublishedWeightsError, "published weights")
-    if verify_sha256 and (digest := sha256_of(path)) != spec.sha256:
-        raise PublishedWeightsError(f"{path}: sha256 {digest[:12]}... is not the published {spec.file}'s")
     model = _FACTORIES[name](num_classes=num_classes)
     own = model.state_dict()
     renamed = [(rename_key(k, spec.key_rules), k) for k in state]

@@ -81,7 +81,7 @@ if [ "$left" -lt 10 ]; then
 elif [ "$DEVICE" = cpu ]; then  # the CUDA table degrades to the same command on the CPU: eager fp32, one thread
     echo "[gpu-run] speed table on the CPU (eager fp32; the GPU table needs CUDA): at most ${left}s"
     timeout "$left" "$PY" -m bench speed-report --device cpu --out "$OUT" "${speed_models[@]}" --backend eager \
-        --precision fp32 --threads 1 --runs "$SPEED_RUNS" --warmup 0 --size "$SPEED_SIZE" --sgemm-size 64
+        --precision fp32 --threads 1 --passes "$SPEED_RUNS" --warmup 0 --size "$SPEED_SIZE" --sgemm-size 64
 else
     echo "[gpu-run] GPU speed table: at most ${left}s"
     OUT="$OUT" RUNS="$SPEED_RUNS" DEVICE="$DEVICE" PYTHON="$PY" timeout --kill-after=10 "$left" \

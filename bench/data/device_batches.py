@@ -33,7 +33,7 @@ import torch
 from bench.data.format import DatasetError
 from bench.data.pack import Pack
 from bench.data.pipeline import LUMA, Augment, sample_rng
-from bench.data.preprocess import IMAGENET_MEAN, IMAGENET_STD
+from bench.data.preprocess import IMAGENET_MEAN, IMAGENET_STD, standardise
 from elb.boundary import boundary_weight_maps_torch
 
 WEIGHT_CHUNK = 64  # masks per call of the weight map (its temporaries are a few (chunk, S, S) float tensors)
@@ -99,7 +99,7 @@ class DeviceBatches:
             x = (x * bt).clamp_(0.0, 255.0)
             grey = (x @ self._luma).mean(dim=(1, 2)).view(-1, 1, 1, 1)
             x = ((x - grey) * ct + grey).clamp_(0.0, 255.0)
-        image = (x.permute(0, 3, 1, 2) / 255.0 - self._mean) / self._std  # NCHW view of NHWC: channels-last already
+        image = standardise(x.permute(0, 3, 1, 2), self._mean, self._std)  # NCHW view of NHWC: channels-last already
         item = {"image": image, "mask": mask.long(), "index": idx}
         if weight is not None:
             item["weight"] = weight

@@ -44,9 +44,15 @@ def resize_mask(mask: np.ndarray, size: int) -> np.ndarray:
     return cv2.resize(mask, (size, size), interpolation=cv2.INTER_NEAREST)
 
 
+def standardise(pixels, mean, std):
+    """``(pixel / 255 - mean) / std``, the one normalisation: numpy arrays here, torch tensors in the baked graph
+    and the batches made on the device, ``mean`` and ``std`` broadcast over the channel axis."""
+    return (pixels / 255.0 - mean) / std
+
+
 def normalize(rgb: np.ndarray) -> np.ndarray:
     """RGB uint8 or float in [0, 255], (H, W, 3) -> ImageNet-normalised float32 (3, H, W)."""
-    x = (np.asarray(rgb, np.float32) / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
+    x = standardise(np.asarray(rgb, np.float32), IMAGENET_MEAN, IMAGENET_STD)
     return np.ascontiguousarray(x.transpose(2, 0, 1))
 
 
@@ -130,8 +136,8 @@ class Preprocess:
         canvases = np.stack([c for c, _ in fitted])
         if self.channels == "BGR":
             canvases = canvases[..., ::-1]
-        x = (canvases.astype(np.float32) / 255.0 - np.asarray(self.mean, np.float32)) \
-            / np.asarray(self.std, np.float32)
+        x = standardise(canvases.astype(np.float32), np.asarray(self.mean, np.float32),
+                        np.asarray(self.std, np.float32))
         return np.ascontiguousarray(x.transpose(0, 3, 1, 2)), [f for _, f in fitted]
 
 

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.data.preprocess import Preprocess
+from bench.data.preprocess import Preprocess, standardise
 
 
 class BakedPortrait(nn.Module):
@@ -37,7 +37,7 @@ class BakedPortrait(nn.Module):
         x = F.interpolate(x, size=self.size, mode="bilinear", align_corners=False, antialias=self.antialias)
         if self.bgr:
             x = x.flip(1)
-        logits = self.model((x / 255.0 - self.mean) / self.std)
+        logits = self.model(standardise(x, self.mean, self.std))
         logits = logits["out"] if isinstance(logits, dict) else logits
         if logits.shape[1] != 2:
             raise ValueError(f"a portrait model returns 2 classes, this one {logits.shape[1]}")

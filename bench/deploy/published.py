@@ -9,11 +9,13 @@ as the authors' code does, so evaluation, ``segment`` and export treat a publish
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from torch import nn
 
 from baselines.published import PUBLISHED, PublishedWeightsError, load_published
 from bench.data.preprocess import Preprocess
+from bench.deploy.zoo import sha256_file
 from bench.errors import UserError
 
 
@@ -41,7 +43,10 @@ def load_published_model(path: str | os.PathLike, name: str, verify_sha256: bool
     """The model ``name`` in eval mode with the published weights at ``path`` (checked byte for byte by default)."""
     if name not in PUBLISHED:
         raise PublishedError(f"{name!r}: no published weights are known for it; known: {', '.join(PUBLISHED)}")
+    spec = PUBLISHED[name]
+    if verify_sha256 and Path(path).is_file() and (digest := sha256_file(path)) != spec.sha256:
+        raise PublishedError(f"{path}: sha256 {digest[:12]}... is not the published {spec.file}'s")
     try:
-        return load_published(path, name, verify_sha256=verify_sha256)
+        return load_published(path, name)
     except PublishedWeightsError as e:
         raise PublishedError(str(e)) from e

@@ -25,7 +25,7 @@ from bench.deploy.card import EXPORTED, PUBLISHED, TRAINED, UNTRAINED, ModelCard
 from bench.deploy.zoo import ZooEntry, entries, get_entry, is_zoo_name, load_zoo_model, storage_kind
 from bench.registry import MODELS, build_model
 from bench.runs.checkpoint import CheckpointError, checkpoint_path, load_checkpoint, load_model
-from bench.runs.folder import METRICS, RunConfig, read_config, read_json, read_log
+from bench.runs.folder import METRICS, RunConfig, percent, read_config, read_json, read_log
 
 
 def is_onnx_source(source: str | os.PathLike) -> bool:
@@ -89,7 +89,7 @@ def _run_card(name: str) -> ModelCard:
     return ModelCard(name, cfg.model, Preprocess((cfg.size, cfg.size)),
                      Provenance(TRAINED, run=str(folder or ckpt.parent), commit=cfg.raw.get("commit")),
                      Weights(str(ckpt)), cfg.num_classes,
-                     metrics={k: round(100 * float(scores[k]), 3) for k in ("miou", "boundary_f") if k in scores},
+                     metrics={k: percent(scores[k]) for k in ("miou", "boundary_f") if k in scores},
                      dataset=cfg.dataset_name, training_data=cfg.data or None, epochs_trained=epochs,
                      val_fraction=cfg.val_fraction)
 

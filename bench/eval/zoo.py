@@ -28,7 +28,7 @@ from bench.eval.evaluate import evaluate_at_input, evaluate_native
 from bench.eval.records import write_metrics
 from bench.registry import check_input_size, get_spec
 from bench.runs.checkpoint import load_model
-from bench.runs.folder import METRICS, METRICS_NATIVE, RESULT_FIELDS, RunConfig, metrics_name, read_json
+from bench.runs.folder import METRICS, METRICS_NATIVE, RESULT_FIELDS, RunConfig, metrics_name, percent, read_json
 
 # What the photos behind each training set are, for the manifest and the README (docs/datasets.md has the facts).
 PHOTOS = {
@@ -46,10 +46,6 @@ class ZooEntryError(UserError):
     """A run that cannot become a zoo entry (unfinished, or no dataset to score it on)."""
 
 
-def _pct(value: object) -> float | None:
-    return None if value is None else round(100.0 * float(value), 3)
-
-
 def _evaluate(model: nn.Module, ds: object, split: str, preprocess: Preprocess, native: bool,
               device: str) -> dict[str, object]:
     """``model`` on ``split`` seen through ``preprocess``: at each photo's own size, or at the input size."""
@@ -63,10 +59,10 @@ def score(model: nn.Module, data: str | os.PathLike, preprocess: Preprocess, dev
     ds = open_data(Path(data))
     at_input, native = (_evaluate(model, ds, "test", preprocess, n, device) for n in (False, True))
     out = {"dataset": ds.name, "split": "test", "images": native["images"],
-           "miou": _pct(at_input["miou"]), "boundary_f": _pct(at_input["boundary_f"]),
-           "miou_native": _pct(native["miou"]), "boundary_f_native": _pct(native["boundary_f"])}
+           "miou": percent(at_input["miou"]), "boundary_f": percent(at_input["boundary_f"]),
+           "miou_native": percent(native["miou"]), "boundary_f_native": percent(native["boundary_f"])}
     if "portrait_iou_mean" in native:
-        out["portrait_iou_mean_native"] = _pct(native["portrait_iou_mean"])
+        out["portrait_iou_mean_native"] = percent(native["portrait_iou_mean"])
     return out
 
 
@@ -94,9 +90,9 @@ def add_run(run_dir: str | os.PathLike, name: str, profile: str, folder: str | o
         "commit": cfg.raw.get("commit"), "preprocess": preprocess.to_dict(),
         "storage": STORAGE[storage],
         "metrics": score(model_from_state(cfg.model, state, cfg.num_classes), data, preprocess, device),
-        "metrics_recorded": {"miou": _pct((recorded["model"] or {}).get("miou")),
-                             "miou_native": _pct((recorded["native"] or {}).get("miou")),
-                             "boundary_f": _pct((recorded["model"] or {}).get("boundary_f"))},
+        "metrics_recorded": {"miou": percent((recorded["model"] or {}).get("miou")),
+                             "miou_native": percent((recorded["native"] or {}).get("miou")),
+                             "boundary_f": percent((recorded["model"] or {}).get("boundary_f"))},
         "licence": "MIT (this repository); the training photos are for research use",
     }
     return write_entry(folder, manifest, state)

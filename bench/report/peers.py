@@ -17,16 +17,12 @@ from pathlib import Path
 
 from bench.data.io import atomic_write_text
 from bench.eval.predictions import PredictionError
-from bench.runs.folder import metrics_name
+from bench.runs.folder import metrics_name, percent
 
 COLUMNS = ("model", "paper_name", "kind", "dataset_name", "split", "n_test", "input_hw", "miou", "iou_bg", "iou_fg",
            "boundary_f", "boundary_tolerance_px", "fps", "fps_spread", "ms_median", "fps_photo", "ms_median_photo",
            "photo_hw", "batch_size", "warmup", "runs", "device", "runtime", "date")
 KEY = ("model", "dataset_name", "split")
-
-
-def _pct(v: float | None) -> float | str:
-    return "" if v is None else round(100.0 * float(v), 3)
 
 
 def _load(path: Path) -> dict:
@@ -56,8 +52,9 @@ def peer_row(pred_dir: str | os.PathLike) -> dict[str, object]:
         "model": info["peer"], "paper_name": info["paper_name"], "kind": info["kind"],
         "dataset_name": info["dataset"], "split": info["split"], "n_test": m["images"],
         "input_hw": "x".join(str(v) for v in info["input_size"]),
-        "miou": _pct(m["miou"]), "iou_bg": _pct(m["iou"]["background"]), "iou_fg": _pct(m["iou"]["portrait"]),
-        "boundary_f": _pct(m["boundary_f"]), "boundary_tolerance_px": m["boundary_tolerance_px"],
+        "miou": percent(m["miou"], ""), "iou_bg": percent(m["iou"]["background"], ""),
+        "iou_fg": percent(m["iou"]["portrait"], ""),
+        "boundary_f": percent(m["boundary_f"], ""), "boundary_tolerance_px": m["boundary_tolerance_px"],
         "fps": round(model_lat["fps"], 2), "fps_spread": round(model_lat["fps_iqr"], 2),
         "ms_median": round(model_lat["ms_median"], 3), "fps_photo": round(photo_lat["fps"], 2),
         "ms_median_photo": round(photo_lat["ms_median"], 3), "photo_hw": "x".join(map(str, lat["photo_size"])),

@@ -52,6 +52,7 @@ from bench.runs.folder import (
     RECORDED_FILES,
     finished_metrics,
     per_image_name,
+    percent,
     read_config,
     read_json,
     train_minutes,
@@ -267,10 +268,6 @@ def _finished(job: Job, profile: Profile, runs: Path, record_root: Path) -> bool
     return all(finished_metrics(run_dir, n, cfg.epochs) for n in (METRICS, METRICS_NATIVE))
 
 
-def _percent(v: object) -> object:
-    return "" if v is None else round(100.0 * float(v), 3)
-
-
 def run_all(
     profile: Profile,
     datasets: Mapping[str, str | Path | None] | None = None,
@@ -346,9 +343,9 @@ def _result_row(job: Job, ds: PortraitDataset | Pack, meas: Mapping[str, object]
         "dataset": job.role, "dataset_name": ds.name, "n_train": len(ds.ids("train")),
         "n_test": len(ds.ids("test")), "params": meas["params"], "gmacs": meas["gmacs"],
         "fps": meas["fps"], "fps_spread": meas.get("fps_iqr", ""), "device": meas.get("device", device),
-        "miou": _percent(metrics["miou"]), "iou_bg": _percent(metrics["iou"]["background"]),
-        "iou_fg": _percent(metrics["iou"]["portrait"]), "boundary_f": _percent(metrics["boundary_f"]),
-        "miou_native": _percent(native["miou"]), "boundary_f_native": _percent(native["boundary_f"]),
+        "miou": percent(metrics["miou"], ""), "iou_bg": percent(metrics["iou"]["background"], ""),
+        "iou_fg": percent(metrics["iou"]["portrait"], ""), "boundary_f": percent(metrics["boundary_f"], ""),
+        "miou_native": percent(native["miou"], ""), "boundary_f_native": percent(native["boundary_f"], ""),
         "size": profile.train_setting("size"), "train_minutes": train_minutes(run_dir),
         "epochs": profile.train_setting("epochs"),
         "schedule": profile.train_setting("schedule"), "profile": profile.name, "run_dir": str(run_dir),

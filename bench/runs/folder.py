@@ -117,6 +117,12 @@ def train_minutes(run_dir: str | os.PathLike) -> float | str:
     return round(float(elapsed) / 60.0, 2) if elapsed else ""
 
 
+def percent(fraction: object, missing: object = None) -> object:
+    """A metrics file's fraction as the tables, manifests and cards quote it: percent to 3 decimals (``missing``
+    for None)."""
+    return missing if fraction is None else round(100.0 * float(fraction), 3)
+
+
 def metrics_name(dataset: str | None = None, split: str = "test", native: bool = False) -> str:
     """``bench eval``'s file: ``metrics.json`` for the test split of the training dataset (``dataset`` None),
     ``metrics_<dataset>_<split>.json`` otherwise; ``_native`` before ``.json`` at each image's own resolution."""

@@ -179,9 +179,12 @@ def test_unreadable_or_foreign_files_and_a_wrong_sha256_fail_naming_the_file(tmp
         load_published(listed, "sinet")
     path = tmp_path / "SINet.pth"
     torch.save(_published_state("sinet"), path)
+    from bench.deploy.published import PublishedError, load_published_model
+
     expected = rf"^{re.escape(str(path))}: sha256 .* not the published result/SINet/SINet.pth"
-    with pytest.raises(PublishedWeightsError, match=expected):
-        load_published(path, "sinet", verify_sha256=True)
+    with pytest.raises(PublishedError, match=expected):
+        load_published_model(path, "sinet")
+    assert load_published_model(path, "sinet", verify_sha256=False).training is False
 
 
 def test_published_facts_are_recorded() -> None:
