@@ -480,7 +480,8 @@ def speed_report_cmd(out: Path, model_names_: tuple[str, ...], backends: tuple[s
 @click.option("--device", default="auto", show_default=True, callback=device_option, help=DEVICES_HELP)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where results.csv, the tables, the figures and the record of each finished run go "
-                   "[default: reports/<profile name>, so a smoke run never overwrites a real one].")
+                   "[default: reports/<profile name>, so a smoke run never overwrites a real one; on CUDA "
+                   "reports/<profile name>-gpu, so GPU runs never mix with CPU ones].")
 @click.option("--runs", type=click.Path(file_okay=False, path_type=Path), default=Path("runs"), show_default=True,
               help="Where run folders (<runs>/<profile>/<role>/<model>, role: pfcn, pseg or synthetic), checkpoints, "
                    "cached measurements and the synthetic set go.")
@@ -496,11 +497,11 @@ def run_all_cmd(profile_name: str, pfcn: Path | None, pseg: Path | None, models:
     not trained again and interrupted ones resume, so the command can simply be run again.
     """
     from bench.runall.profile import load_profile
-    from bench.runall.run import run_all
+    from bench.runall.run import default_out, run_all
 
     profile = load_profile(profile_name)
     names = [m.strip() for m in models.split(",") if m.strip()] if models else None
-    out = out if out is not None else Path("reports") / profile.name
+    out = out if out is not None else default_out(profile.name, device)
     results = run_all(profile, {"pfcn": pfcn, "pseg": pseg}, names, device, out, runs, log=click.echo,
                       speed_backend=speed_backend, parallel=parallel)
     click.echo(f"done: {results.parent / 'table1.md'}, {results.parent / 'table2.md'}, "

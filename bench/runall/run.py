@@ -9,7 +9,10 @@ cached per model, device and torch version under ``<runs>/measurements/``.
 A long protocol outlives machines: as each job finishes, its small files (``config.json``, ``train_log.csv`` and the
 metrics) are copied to ``<out>/runs/<role>/<run>/`` and ``results.csv`` is rewritten, so a report folder kept in the
 repository is a record of every finished job. Started again on a machine whose ``runs/`` is gone, run-all takes a
-recorded job with the same settings as finished and trains only the rest.
+recorded job as finished when it was trained with the same settings, on the same device type, in the same precision
+and from the same data format (a dataset folder or a pack), and trains only the rest; a job whose record or run folder
+was trained otherwise is refused before any training, so one report folder never mixes CPU and GPU runs (a GPU run
+writes to its own, ``reports/<profile>-gpu`` by default).
 
 A dataset may be a pack file (``bench pack``) instead of a folder: its runs train from batches made on the device
 (``bench.data.device_batches``) and are scored natively from its packed 600x800 test masks, and the figures show its
@@ -38,7 +41,7 @@ from bench.data.format import PortraitDataset
 from bench.data.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 from bench.data.pack import Pack, open_data
 from bench.defaults import ABLATION_LOSS, ABLATION_MODEL
-from bench.devices import resolve_device
+from bench.devices import is_cuda, resolve_device
 from bench.errors import UserError
 from bench.registry import default_loss, get_spec
 from bench.report.tables import RESULT_COLUMNS
@@ -46,10 +49,12 @@ from bench.runall.profile import Profile
 from bench.runall.reports import DATASET_ROLES, build_reports, run_info
 from bench.runs.folder import (
     CHECKPOINT,
+    EXECUTION_FIELDS,
     METRICS,
     METRICS_NATIVE,
     RECORD_FIELDS,
     RECORDED_FILES,
+    execution,
     finished_metrics,
     per_image_name,
     percent,
@@ -59,7 +64,7 @@ from bench.runs.folder import (
 )
 from bench.train.config import TrainConfig
 
-__all__ = ["DATASET_ROLES", "build_reports", "run_all"]
+__all__ = ["DATASET_ROLES", "build_reports", "default_out", "run_all"]
 
 
 @dataclass
@@ -72,6 +77,7 @@ class Job:
     data: Path
     dataset_name: str  # the dataset's own name (dataset.json), which a recorded run is matched by
     seed: int | None = None  # None: the profile's own; else one of its extra seeds (``Profile.extra_seeds``)
+    pack: Mapping[str, object] | None = None  # the pack's codec settings when ``data`` is a pack, else None
 
     @property
     def run_name(self) -> str:
@@ -88,11 +94,12 @@ def plan_jobs(profile: Profile, datasets: Mapping[str, PortraitDataset | Pack], 
     the seeded models' extra seeds (last: a budget that runs out costs spreads, not rows)."""
     jobs, seeded = [], []
     for role, ds in datasets.items():
+        pack = ds.pack_meta if isinstance(ds, Pack) else None
         for m in models:
-            jobs.append(Job(m, role, default_loss(m), ds.root, ds.name))
-            seeded += [Job(m, role, default_loss(m), ds.root, ds.name, seed) for seed in profile.extra_seeds(m)]
+            jobs.append(Job(m, role, default_loss(m), ds.root, ds.name, pack=pack))
+            seeded += [Job(m, role, default_loss(m), ds.root, ds.name, seed, pack) for seed in profile.extra_seeds(m)]
         if profile.ablation and ABLATION_MODEL in models:
-            jobs.append(Job(ABLATION_MODEL, role, ABLATION_LOSS, ds.root, ds.name))
+            jobs.append(Job(ABLATION_MODEL, role, ABLATION_LOSS, ds.root, ds.name, pack=pack))
     return jobs + seeded
 
 
@@ -168,14 +175,36 @@ def measure_best_speeds(models: list[str], profile: Profile, device: str, runs: 
     return {m: json.loads(p.read_text(encoding="utf-8")) for m, p in paths.items()}
 
 
-def _recorded(record: Path, cfg: TrainConfig, dataset_name: str) -> tuple[dict, dict] | None:
-    """The (metrics, native metrics) a report folder holds for this job, if it finished with the same settings."""
+def _wanted(job: Job, cfg: TrainConfig) -> dict[str, object]:
+    """What a run must share with ``job``, trained as ``cfg`` (device resolved), to stand for it: RECORD_FIELDS and
+    how it computes (``execution``: device type, the precision ``cfg.amp`` resolves to there, the data format)."""
+    from bench.train.loop import resolve_amp
+
+    settings = json.loads(json.dumps({k: getattr(cfg, k) for k in RECORD_FIELDS}))
+    return {**settings, **execution(cfg.device, resolve_amp(cfg.amp, torch.device(cfg.device)), job.pack)}
+
+
+def _recorded(record: Path, job: Job, cfg: TrainConfig) -> tuple[dict, dict] | None:
+    """The (metrics, native metrics) a report folder holds for this job, if it finished with the same settings on
+    the same device type, in the same precision and from the same data format (a CPU record never stands for a CUDA
+    job, nor the reverse)."""
     config, native = read_config(record), read_json(record / METRICS_NATIVE)
     metrics = finished_metrics(record, METRICS, cfg.epochs)
     if not (config and metrics and native):
         return None
-    wanted = json.loads(json.dumps({k: getattr(cfg, k) for k in RECORD_FIELDS}))
-    return (metrics, native) if config.same_result(wanted, dataset_name) else None
+    return (metrics, native) if config.same_result(_wanted(job, cfg), job.dataset_name) else None
+
+
+def _check_execution(run_dir: Path, record: Path | None, job: Job, cfg: TrainConfig) -> None:
+    """Refuse a job whose run folder (with a checkpoint) or record was trained on another device type, precision or
+    data format: resuming, reusing or overwriting it would mix two executions in one result or one report folder."""
+    wanted = {k: v for k, v in _wanted(job, cfg).items() if k in EXECUTION_FIELDS}
+    folders = [(run_dir, "--runs")] if (run_dir / CHECKPOINT).exists() else []
+    for folder, option in [*folders, *([(record, "--out")] if record is not None else [])]:
+        config = read_config(folder)
+        if config is not None and config.execution != wanted:
+            raise UserError(f"{folder}: trained as {config.execution}, but this job runs as {wanted}; give run-all "
+                            f"another {option} folder (a report folder holds runs of one execution)")
 
 
 def _evaluated(run_dir: Path, name: str, epochs: int, native: bool, device: str) -> dict:
@@ -204,9 +233,10 @@ def train_and_evaluate(job: Job, profile: Profile, device: str, runs: Path,
     run_dir, cfg = _job_run(job, profile, runs, device)
     record = record_root / job.role / job.run_name if record_root is not None else None
     if record is not None and not (run_dir / CHECKPOINT).exists():
-        done = _recorded(record, cfg, job.dataset_name)
+        done = _recorded(record, job, cfg)
         if done is not None:
             return record, *done
+    _check_execution(run_dir, record, job, cfg)
     train(cfg)
     metrics = _evaluated(run_dir, METRICS, cfg.epochs, False, device)
     native = _evaluated(run_dir, METRICS_NATIVE, cfg.epochs, True, device)
@@ -260,12 +290,23 @@ def train_in_processes(cfgs: list[TrainConfig], parallel: int, log: Callable[[st
         raise errors[0][1]
 
 
-def _finished(job: Job, profile: Profile, runs: Path, record_root: Path) -> bool:
-    """Whether a job's result exists without training: evaluated in its run folder, or recorded in the report."""
-    run_dir, cfg = _job_run(job, profile, runs)
-    if not (run_dir / CHECKPOINT).exists():
-        return _recorded(record_root / job.role / job.run_name, cfg, job.dataset_name) is not None
-    return all(finished_metrics(run_dir, n, cfg.epochs) for n in (METRICS, METRICS_NATIVE))
+def _finished(job: Job, profile: Profile, device: str, runs: Path, record_root: Path) -> bool:
+    """Whether a job's result exists without training on ``device``: evaluated in its run folder, or recorded in the
+    report by a run that computed as this one would (``_recorded``). A job that would mix executions is refused here,
+    before any job trains (``_check_execution``)."""
+    run_dir, cfg = _job_run(job, profile, runs, device)
+    record = record_root / job.role / job.run_name
+    if not (run_dir / CHECKPOINT).exists() and _recorded(record, job, cfg) is not None:
+        return True
+    _check_execution(run_dir, record, job, cfg)
+    return (run_dir / CHECKPOINT).exists() and all(finished_metrics(run_dir, n, cfg.epochs)
+                                                   for n in (METRICS, METRICS_NATIVE))
+
+
+def default_out(profile_name: str, device: str) -> Path:
+    """run-all's report folder: ``reports/<profile>`` on the CPU, ``reports/<profile>-gpu`` on CUDA, as a report
+    folder holds the runs of one execution (``_check_execution``)."""
+    return Path("reports") / (f"{profile_name}-gpu" if is_cuda(resolve_device(device)) else profile_name)
 
 
 def run_all(
@@ -307,7 +348,7 @@ def run_all(
     atomic_write_json(out / "run_info.json", info)
     # finished jobs first, so results.csv holds every finished result before any training starts (a kill in the
     # middle of a job must not drop the rows of the jobs planned after it); rows are written in plan order
-    finished = [_finished(job, profile, runs, out / "runs") for job in jobs]
+    finished = [_finished(job, profile, device, runs, out / "runs") for job in jobs]
     order = sorted(range(len(jobs)), key=lambda k: not finished[k])
     rows: dict[int, dict[str, object]] = {}
 

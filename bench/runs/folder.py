@@ -43,8 +43,27 @@ RESULT_FIELDS = ("model", "data", "epochs", "batch_size", "size", "lr", "weight_
                  "poly_power", "exp_gamma", "loss", "seed", "max_iters_per_epoch", "boundary_max_distance",
                  "num_classes", "val_fraction")
 # What a recorded run (reports/<profile>/runs/) must share with a job to stand for it: the result fields, with the
-# dataset matched by its name instead of its path (paths differ between machines).
+# dataset matched by its name instead of its path (paths differ between machines), and its EXECUTION_FIELDS.
 RECORD_FIELDS = tuple(f for f in RESULT_FIELDS if f != "data")
+# How a run computed, beside what it was set to compute: the same settings end at other weights on another device
+# type or precision (other kernels, other rounding), and from a pack (decoded, possibly lossy, and augmented on the
+# device) rather than a dataset folder. A CPU record must not stand for a CUDA job, nor the reverse (``execution``).
+EXECUTION_FIELDS = ("device_type", "amp", "data_format")
+
+
+def execution(device: object, amp: object, pack: Mapping[str, object] | None) -> dict[str, str | None]:
+    """EXECUTION_FIELDS of a run on ``device`` ("cpu", "cuda:0") with ``amp`` as resolved ("bf16", "none") from
+    ``pack`` (config.json's ``pack``: size, codec, quality) or, when None, a dataset folder.
+
+    Read from the keys config.json has always had ("device", "amp"; "pack" since packs exist), so every older record
+    keeps the identity it was trained with; a key a record lacks is None, which matches no job.
+    """
+    data_format = "folder"
+    if pack is not None:
+        quality = pack.get("quality")
+        data_format = f"pack {pack.get('codec')}" + ("" if quality is None else f" q{quality}")
+    return {"device_type": str(device).split(":")[0] if device else None, "amp": str(amp) if amp else None,
+            "data_format": data_format}
 
 
 @dataclass(frozen=True)
@@ -71,9 +90,16 @@ class RunConfig:
                    schedule=record.get("schedule"), val_fraction=float(record.get("val_fraction") or 0.0),
                    dataset_name=(record.get("dataset") or {}).get("name"), raw=dict(record))
 
+    @property
+    def execution(self) -> dict[str, str | None]:
+        """How this run computed (``execution``): device type, precision, data format."""
+        return execution(self.raw.get("device"), self.raw.get("amp"), self.raw.get("pack"))
+
     def same_result(self, wanted: Mapping[str, object], dataset_name: str) -> bool:
-        """Whether this record computes what ``wanted`` (RECORD_FIELDS of a job) asks, on the dataset of that name."""
-        return all(self.raw.get(k) == wanted[k] for k in RECORD_FIELDS) and self.dataset_name == dataset_name
+        """Whether this record computes what ``wanted`` (RECORD_FIELDS and EXECUTION_FIELDS of a job) asks, on the
+        dataset of that name."""
+        return (all(self.raw.get(k) == wanted[k] for k in RECORD_FIELDS) and self.execution == {
+            k: wanted[k] for k in EXECUTION_FIELDS} and self.dataset_name == dataset_name)
 
 
 def run_file(run_dir: str | os.PathLike, name: str) -> Path:

@@ -9,8 +9,9 @@ each epoch"). Loss: the model's default (``adaptive`` for ELB, ``ce`` plus auxil
 A run folder holds ``config.json`` (every choice), ``train_log.csv`` (one row per epoch) and ``checkpoint.pt``
 (``bench.runs.checkpoint``), written atomically after every epoch; ``docs/runs.md`` describes the layout. Training again
 into a folder whose run finished does nothing; ``resume=True`` continues an unfinished one, and on CPU ends with
-exactly the weights of a run that never stopped. A NaN or inf loss stops the run before the optimiser step, leaving
-the last good checkpoint in place.
+exactly the weights of a run that never stopped. Each step's loss stays on the device and the epoch reads them in one
+sync (no per-step host sync, which would stall a GPU's queue every step); a NaN or inf loss among them stops the run
+before that epoch's checkpoint, leaving the last good checkpoint in place.
 
 Launched by ``torchrun`` (WORLD_SIZE > 1) the run is data-parallel (DDP; NCCL on CUDA, gloo on CPU): ``batch_size`` is
 the global batch, split evenly over the processes by a distributed sampler, and only rank 0 writes. On CUDA, batch
@@ -382,7 +383,7 @@ def _train_epoch(run: _Run, learner: _Learner, dataset: PortraitTorchDataset | D
     bar = Progress(steps, f"{cfg.model} epoch {epoch + 1}/{cfg.epochs}", "steps", leave=False,
                    enabled=None if cfg.progress and env.rank == 0 else False)
     t0 = time.perf_counter()
-    loss_sum, images = 0.0, 0
+    losses, images = [], 0  # each step's loss, left on the device: read once, after the epoch
     for step, batch in enumerate(loader):
         if step >= steps:
             break
@@ -394,32 +395,42 @@ def _train_epoch(run: _Run, learner: _Learner, dataset: PortraitTorchDataset | D
         with torch.autocast(device.type, dtype=run.amp_dtype or torch.float32, enabled=run.amp_dtype is not None):
             output = learner.net(x)
         loss, _ = compute_loss(output, y, w, run.loss_kind, learner.aux_losses)
-        value = loss.detach().float().reshape(1)
-        if env.world > 1:
-            dist.all_reduce(value)
-            value /= env.world
-        value = float(value.item())
-        if not math.isfinite(value):
-            last = f"{run.ckpt_path} (epoch {epoch})" if run.ckpt_path.exists() else "none (no epoch had finished)"
-            raise NonFiniteLossError(
-                f"loss is {value} at epoch {epoch + 1}, step {step + 1}: training stopped; "
-                f"last good checkpoint: {last}. Try a lower --lr or --amp none.")
+        losses.append(loss.detach().float().reshape(1))
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()
-        loss_sum += value
         images += len(x) * env.world
-        bar.update(1, loss=f"{value:.4f}", lr=f"{lr:.2e}", img_s=f"{images / max(time.perf_counter() - t0, 1e-9):.1f}")
+        shown = {"loss": f"{losses[-1].item():.4f}"} if device.type == "cpu" else {}  # free on the CPU only
+        bar.update(1, **shown, lr=f"{lr:.2e}", img_s=f"{images / max(time.perf_counter() - t0, 1e-9):.1f}")
     bar.close()
     if steps == 0:
         raise TrainError(f"{run.record['data']}: no full batch of {cfg.batch_size} in the train split")
+    values = _epoch_losses(run, losses, epoch)
     learner.scheduler.step()
     seconds = time.perf_counter() - t0
     elapsed = (float(learner.history[-1].get("elapsed_s") or 0.0) if learner.history else 0.0) + seconds
-    return {"epoch": epoch + 1, "loss": loss_sum / steps, "lr": lr, "seconds": round(seconds, 3),
+    return {"epoch": epoch + 1, "loss": sum(values) / steps, "lr": lr, "seconds": round(seconds, 3),
             "elapsed_s": round(elapsed, 3), "images_per_s": round(images / seconds, 3), "eval_split": "",
             "test_miou": "", "test_boundary_f": ""}
+
+
+def _epoch_losses(run: _Run, losses: list[torch.Tensor], epoch: int) -> list[float]:
+    """The epoch's step losses (averaged over the processes), read from the device in one sync rather than one a step:
+    on CUDA a per-step read would stall the queue of kernels every step. A NaN or inf loss stops the run here, before
+    the epoch's checkpoint, so the last good checkpoint stays in place (the steps after it in this epoch are lost)."""
+    stacked = torch.cat(losses)
+    if run.env.world > 1:
+        dist.all_reduce(stacked)
+        stacked /= run.env.world
+    values = stacked.tolist()
+    bad = next((k for k, v in enumerate(values) if not math.isfinite(v)), None)
+    if bad is not None:
+        last = f"{run.ckpt_path} (epoch {epoch})" if run.ckpt_path.exists() else "none (no epoch had finished)"
+        raise NonFiniteLossError(
+            f"loss is {values[bad]} at epoch {epoch + 1}, step {bad + 1}: training stopped; "
+            f"last good checkpoint: {last}. Try a lower --lr or --amp none.")
+    return values
 
 
 def _save(run: _Run, learner: _Learner, epochs_done: int) -> None:

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import cv2
@@ -137,19 +138,29 @@ def _csv(path: Path) -> list[dict[str, str]]:
 
 def test_the_gpu_paper_run_script_on_the_cpu(portrait_data, tmp_path):
     """benchmarks/gpu_paper_run.sh as a GPU lease runs it, on the CPU: pack, two models and the ablation trained two
-    at a time from the pack, evaluated, recorded, tabled and timed."""
+    at a time from the pack, evaluated, recorded, tabled and timed into a report folder of its own, and everything it
+    made brought out to the lease's OUT in two files."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     pack = tmp_path / "tiny-32.npz"
     subprocess.run([sys.executable, "-m", "bench", "pack", "--data", str(portrait_data), "--size", "32", "--out",
                     str(pack)], check=True, env=env, cwd=ROOT, capture_output=True)
     (tmp_path / "tiny.toml").write_text(TINY_PROFILE)
-    out = tmp_path / "reports" / "paper"
-    env.update(DEVICE="cpu", PROFILE=str(tmp_path / "tiny.toml"), MODELS="elb,elb-dr4", PARALLEL="2", OUT=str(out),
-               RUNS_DIR=str(tmp_path / "runs"), SPEED_SIZE="32", SPEED_RUNS="2", PYTHON=sys.executable)
+    out, lease = tmp_path / "reports" / "paper-gpu", tmp_path / "lease"
+    env.update(DEVICE="cpu", PROFILE=str(tmp_path / "tiny.toml"), MODELS="elb,elb-dr4", PARALLEL="2",
+               REPORT_DIR=str(out), OUT=str(lease), RUNS_DIR=str(tmp_path / "runs"), SPEED_SIZE="32",
+               SPEED_RUNS="2", PYTHON=sys.executable)
     done = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_paper_run.sh"), str(pack)], env=env, cwd=ROOT,
                           capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "2 at a time" in done.stdout
+    # what a lease brings back: two files at the top of OUT, the report folder whole in one of them
+    assert sorted(p.name for p in lease.iterdir()) == ["gpu_paper_run.log", "paper-gpu.tar.gz"]
+    assert "2 at a time" in (lease / "gpu_paper_run.log").read_text()
+    with tarfile.open(lease / "paper-gpu.tar.gz") as tar:
+        archived = {m.name for m in tar.getmembers() if m.isfile()}
+    assert archived == {f"paper-gpu/{p.relative_to(out).as_posix()}" for p in out.rglob("*") if p.is_file()}
+    assert {"paper-gpu/table1.md", "paper-gpu/speed.csv", "paper-gpu/runs/pfcn/elb/config.json"} <= archived
+    assert "Device: cpu" in (out / "table1.md").read_text()  # the tables name the device the runs trained on
     rows = _csv(out / "results.csv")
     assert {(r["model"], r["loss"]) for r in rows} == {("elb", "adaptive"), ("elb-dr4", "adaptive"), ("elb", "ce")}
     for r in rows:

@@ -12,7 +12,7 @@ import pytest
 
 from bench.data.format import read_dataset
 from bench.deploy.backends import DEVICE_BACKENDS
-from bench.errors import UnknownModelError
+from bench.errors import UnknownModelError, UserError
 from bench.runall import run as runall
 from bench.runall.profile import ProfileError, load_profile
 from bench.runall.run import run_all
@@ -245,7 +245,68 @@ def test_each_finished_job_is_recorded_and_a_machine_without_runs_trains_nothing
     profile.train = {**profile.train, "lr": 1e-3}
     job = runall.plan_jobs(profile, {"synthetic": read_dataset(data)}, ["elb"])[0]
     cfg = profile.train_config(model="elb", data=str(data), out="x", loss="adaptive", device="cpu", resume=True)
-    assert runall._recorded(reports / "runs" / "synthetic" / job.run_name, cfg, job.dataset_name) is None
+    assert runall._recorded(reports / "runs" / "synthetic" / job.run_name, job, cfg) is None
+
+    # nor does one trained on the CPU stand for the same job on CUDA: run-all refuses to mix them in one report folder
+    # before training anything (no GPU needed)
+    profile.train = {**profile.train, "lr": 5e-4}
+    assert runall._finished(job, profile, "cpu", fresh, reports / "runs")
+    with pytest.raises(UserError, match=r"elb: trained as .*'cpu'.* runs as .*'cuda'.* another --out folder"):
+        runall._finished(job, profile, "cuda", fresh, reports / "runs")
+
+
+PAPER_RECORD = Path(__file__).resolve().parents[2] / "reports" / "paper" / "runs" / "pfcn" / "elb"
+PACK = {"size": 512, "codec": "webp", "quality": 85}  # a pack's codec settings, as config.json records them
+
+
+def _record(dst: Path, **config: object) -> Path:
+    """ELB's paper-protocol record (reports/paper) copied to ``dst`` by hand, its config.json changed by ``config``."""
+    dst.mkdir(parents=True)
+    for name in ("metrics.json", "metrics_native.json"):
+        shutil.copy(PAPER_RECORD / name, dst / name)
+    (dst / "config.json").write_text(json.dumps({**json.loads((PAPER_RECORD / "config.json").read_text()), **config}))
+    return dst
+
+
+def test_a_record_stands_only_for_a_job_on_its_device_type_precision_and_data_format(tmp_path):
+    """A recorded CPU run is not finished for a CUDA job, nor a CUDA one for a CPU job; a record written before the
+    identity had these fields (ELB's paper run: cpu, bf16, a dataset folder) is still its own job's."""
+    profile = load_profile("paper")
+    folder = runall.Job("elb", "pfcn", "adaptive", tmp_path / "pfcn", "pfcn-official")
+    packed = replace(folder, data=tmp_path / "pfcn-512.npz", pack=PACK)
+
+    def job(j: runall.Job, device: str, amp: str):
+        return j, replace(runall._job_run(j, profile, tmp_path / "runs", device)[1], amp=amp)
+
+    cpu = _record(tmp_path / "cpu" / "elb")
+    assert runall._recorded(cpu, *job(folder, "cpu", "bf16")) is not None  # as it was trained
+    assert runall._recorded(cpu, *job(folder, "cuda", "bf16")) is None
+    assert runall._recorded(cpu, *job(folder, "cuda:0", "auto")) is None
+    assert runall._recorded(cpu, *job(folder, "cpu", "none")) is None  # fp32
+    assert runall._recorded(cpu, *job(packed, "cpu", "bf16")) is None
+    cuda = _record(tmp_path / "cuda" / "elb", device="cuda:0", pack=PACK)
+    assert runall._recorded(cuda, *job(packed, "cuda", "bf16")) is not None
+    assert runall._recorded(cuda, *job(packed, "cpu", "bf16")) is None
+    assert runall._recorded(cuda, *job(folder, "cpu", "bf16")) is None
+    assert runall._recorded(cuda, *job(replace(packed, pack={**PACK, "codec": "png", "quality": None}), "cuda",
+                                       "bf16")) is None  # another codec, other pixels
+
+
+def test_a_run_folder_trained_on_another_device_is_refused_not_resumed(tmp_path):
+    profile = load_profile("paper")
+    job = runall.Job("elb", "pfcn", "adaptive", tmp_path / "pfcn", "pfcn-official")
+    run_dir = runall._job_run(job, profile, tmp_path / "runs")[0]
+    _record(run_dir)  # a CPU run's folder, with a checkpoint
+    (run_dir / "checkpoint.pt").write_bytes(b"")
+    with pytest.raises(UserError, match=r"trained as .*'device_type': 'cpu'.* this job runs as .*'cuda'"):
+        runall._finished(job, profile, "cuda", tmp_path / "runs", tmp_path / "reports" / "runs")
+    with pytest.raises(UserError, match="another --runs folder"):
+        runall.train_and_evaluate(job, profile, "cuda", tmp_path / "runs")
+    # a CUDA job into a report folder that holds the CPU record of that job: refused, not overwritten
+    record = _record(tmp_path / "reports" / "runs" / "pfcn" / "elb")
+    with pytest.raises(UserError, match="another --out folder"):
+        runall._finished(job, profile, "cuda", tmp_path / "runs-gpu", tmp_path / "reports" / "runs")
+    assert json.loads((record / "config.json").read_text())["device"] == "cpu"
 
 
 def test_speed_backend_best_times_every_backend_interleaved_and_names_the_winner(grid, tmp_path, monkeypatch):
