@@ -40,4 +40,4 @@ def test_complexity_json_for_elb():
 
 def test_complexity_rejects_an_unknown_model():
     result = CliRunner().invoke(bench_main, ["complexity", "--model", "nope"])
-    assert result.exit_code != 0 and "unknown model 'nope'" in result.output
+    assert result.exit_code != 0 and "nope: neither a zoo name" in result.output

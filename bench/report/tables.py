@@ -35,7 +35,7 @@ from bench.report.uncertainty import (
     record_folders,
     significance_markdown,
 )
-from bench.runs.folder import read_config
+from bench.runs.folder import CONFIG, read_json, run_file
 
 NOT_RUN = "not run"
 ROLES = ("pfcn", "pseg", "synthetic")
@@ -400,12 +400,12 @@ def _run_commits(results: pd.DataFrame, results_csv: str | os.PathLike) -> dict[
     for row in _latest(results).to_dict("records"):
         for folder in record_folders(row, results_csv):
             try:
-                config = read_config(folder)
-            except (OSError, ValueError, KeyError):
+                config = read_json(run_file(folder, CONFIG))
+            except (OSError, ValueError):
                 continue
             if config is None:
                 continue
-            commits[_run_label(row)] = str(config.raw["commit"]) if config.raw.get("commit") else None
+            commits[_run_label(row)] = str(config["commit"]) if config.get("commit") else None
             break
     return commits
 
