@@ -468,7 +468,8 @@ def speed_report_cmd(out: Path, model_names_: tuple[str, ...], backends: tuple[s
 @main.command("run-all", epilog=examples(
     "bench run-all",
     "bench run-all --profile paper --pfcn data/pfcn --pseg data/pseg --device cuda",
-    "bench run-all --models elb,enet --pfcn data/pfcn --out reports-try --runs runs-try"))
+    "bench run-all --models elb,enet --pfcn data/pfcn --out reports-try --runs runs-try",
+    "bench run-all --profile paper --pfcn data/pfcn --device cpu --no-train  # tables while a protocol trains"))
 @click.option("--profile", "profile_name", default="smoke", show_default=True,
               help="smoke (built-in default: synthetic data, minutes on a CPU), cpu (the paper's recipe reduced to "
                    "hours on a 2-core CPU), paper (Section 3.2, for a GPU), or a .toml file.")
@@ -489,8 +490,11 @@ def speed_report_cmd(out: Path, model_names_: tuple[str, ...], backends: tuple[s
               help="FPS column: eager PyTorch, or each model's fastest installed fp32 back end (named in the footer).")
 @click.option("--parallel", default=1, show_default=True, type=click.IntRange(1),
               help="Train this many unfinished jobs at once, each in its own process on the device.")
+@click.option("--no-train", is_flag=True,
+              help="Train and time nothing: tables from the finished and recorded runs, every other job a row "
+                   "saying how far its record in --out got (e.g. a run of scripts/paper_cpu_run.sh).")
 def run_all_cmd(profile_name: str, pfcn: Path | None, pseg: Path | None, models: str | None, device: str,
-                out: Path | None, runs: Path, speed_backend: str, parallel: int) -> None:
+                out: Path | None, runs: Path, speed_backend: str, parallel: int, no_train: bool) -> None:
     """Train, evaluate, time and count every model on every dataset given; write Table 1, Table 2 and figures.
 
     With no dataset the smoke profile runs on a synthetic portrait set, and every table says so. Finished runs are
@@ -503,7 +507,7 @@ def run_all_cmd(profile_name: str, pfcn: Path | None, pseg: Path | None, models:
     names = [m.strip() for m in models.split(",") if m.strip()] if models else None
     out = out if out is not None else default_out(profile.name, device)
     results = run_all(profile, {"pfcn": pfcn, "pseg": pseg}, names, device, out, runs, log=click.echo,
-                      speed_backend=speed_backend, parallel=parallel)
+                      speed_backend=speed_backend, parallel=parallel, train=not no_train)
     click.echo(f"done: {results.parent / 'table1.md'}, {results.parent / 'table2.md'}, "
                f"{results.parent / 'ablation.md'}, {results.parent / 'figures'}/")
 

@@ -50,8 +50,11 @@ REQUIRED_COLUMNS = ("model", "loss", "loss_default", "dataset", "miou")
 RESULT_COLUMNS = (
     "model", "paper_name", "loss", "loss_default", "dataset", "dataset_name", "n_train", "n_test", "params", "gmacs",
     "fps", "fps_spread", "device", "miou", "iou_bg", "iou_fg", "boundary_f", "miou_native", "boundary_f_native",
-    "size", "train_minutes", "epochs", "schedule", "profile", "run_dir", "seed",
+    "size", "train_minutes", "epochs", "schedule", "profile", "run_dir", "seed", "status",
 )
+# ``status`` of a row: FINISHED (scored; rows written before the column existed read as ""), or how far an unfinished
+# job's record got (``bench.runall.run.run_status``: "training: epoch 12 of 100, ...", or NOT_RUN).
+FINISHED = "finished"
 NUMERIC_COLUMNS = ("params", "gmacs", "fps", "fps_spread", "miou", "iou_bg", "iou_fg", "boundary_f", "miou_native",
                    "boundary_f_native", "train_minutes", "seed")
 # The ablation is always listed for run-all's ablation model (ELB); DR4 too when it was also trained with both losses.
@@ -225,6 +228,8 @@ def _comparison_table(name: str, title: str, reference: Sequence[PaperRow], resu
     frame.loc[frame["model"].isin(measured.index), "row"] = "measured"
     frame.loc[frame["model"].isin(measured.index) & frame["model"].isin(extra_models), "row"] = BEYOND
     frame.loc[cited, "row"] = "cited"
+    for model, status in _unfinished(results).items():  # a job still training says how far it got, never a gap
+        frame.loc[frame["model"] == model, "row"] = status
     frame["method"] += frame.pop("cited").map({True: "*", False: ""})
     frame = frame.reindex(columns=columns).astype(object)
     for role in REAL_ROLES:
@@ -619,6 +624,17 @@ def _published(table: Table, published: Iterable[Mapping[str, object]], datasets
                              "fps_train_size_ours": speed.at(m["model"], side),
                              "fps_train_spread_ours": speed.at(m["model"], side, "fps_iqr")})
     return _append_rows(table, rows, datasets)
+
+
+def _unfinished(results: pd.DataFrame) -> dict[str, str]:
+    """model -> the status of its Table 1 runs that have not finished (by role where it ran on more than one)."""
+    rows = _default_rows(results)
+    rows = rows[~rows["status"].isin(["", FINISHED])]
+    several = rows["model"].duplicated(keep=False)
+    out: dict[str, list[str]] = {}
+    for r, many in zip(rows.to_dict("records"), several, strict=True):
+        out.setdefault(r["model"], []).append(f"{ROLE_LABELS[r['dataset']]}: {r['status']}" if many else r["status"])
+    return {m: "; ".join(v) for m, v in out.items()}
 
 
 def _default_rows(results: pd.DataFrame) -> pd.DataFrame:

@@ -44,7 +44,7 @@ from bench.defaults import ABLATION_LOSS, ABLATION_MODEL
 from bench.devices import is_cuda, resolve_device
 from bench.errors import UserError
 from bench.registry import default_loss, get_spec
-from bench.report.tables import RESULT_COLUMNS
+from bench.report.tables import FINISHED, NOT_RUN, RESULT_COLUMNS
 from bench.runall.profile import Profile
 from bench.runall.reports import DATASET_ROLES, build_reports, run_info
 from bench.runs.folder import (
@@ -60,6 +60,7 @@ from bench.runs.folder import (
     percent,
     read_config,
     read_json,
+    read_log,
     train_minutes,
 )
 from bench.train.config import TrainConfig
@@ -136,14 +137,20 @@ def _timing_key(name: str, profile: Profile, device: str) -> str:
     return f"{name}-{device}-torch{torch.__version__}-{settings}".replace("/", "_").replace("+", "_")
 
 
-def measure_model(name: str, profile: Profile, device: str, runs: Path) -> dict[str, object]:
-    """Params and GMACs at the speed size, and FPS there (batch 1), cached per device and torch version."""
+def measure_model(name: str, profile: Profile, device: str, runs: Path, timed: bool = True) -> dict[str, object]:
+    """Params and GMACs at the speed size, and FPS there (batch 1; ``timed=False``: not timed, FPS left blank),
+    cached per device and torch version."""
     from bench.speed import grid
     from bench.speed.complexity import measure
 
     s = profile.speed
     counts = _cached(runs / "measurements" / f"complexity-{name}-{s.size}.json",
                      lambda: measure(name, s.size).as_dict())
+    if not timed:
+        import torch
+
+        return {"params": counts["params"], "gmacs": counts["gmacs"], "fps": "", "device": device,
+                "device_name": grid.device_name(torch.device(device))}
     speed = _cached(runs / "measurements" / f"speed-{_timing_key(name, profile, device)}.json",
                     lambda: grid.measure_fps(name, size=s.size, device=device, batch_size=s.batch_size,
                                              warmup=s.warmup, runs=s.runs))
@@ -319,12 +326,15 @@ def run_all(
     log: Callable[[str], None] = print,
     speed_backend: str = "eager",
     parallel: int = 1,
+    train: bool = True,
 ) -> Path:
     """Run the whole grid and write ``results.csv``, ``run_info.json``, the tables and the figures to ``out``.
 
     ``speed_backend``: ``eager`` times every model in eager PyTorch; ``best`` on its fastest fp32 back end
     (``measure_best_speeds``), and the tables' footer names it. ``parallel`` > 1 trains the unfinished jobs that
-    many at once first (``train_in_processes``).
+    many at once first (``train_in_processes``). ``train=False`` trains and times nothing: the tables are written
+    from what is finished or recorded, and every other job is a row saying how far its record got (``status``), so
+    a protocol that trains elsewhere for days (``scripts/paper_cpu_run.sh``) has its tables as it goes.
     """
     out, runs = Path(out), Path(runs)
     device = resolve_device(device)
@@ -335,9 +345,10 @@ def run_all(
     jobs = plan_jobs(profile, data, models)
     measured = {}
     for m in models:
-        log(f"[measure] {m}: params, GMACs and FPS at {profile.speed.size}x{profile.speed.size} on {device}")
-        measured[m] = measure_model(m, profile, device, runs)
-    if speed_backend == "best":
+        what = "params, GMACs and FPS" if train else "params and GMACs (nothing timed: --no-train)"
+        log(f"[measure] {m}: {what} at {profile.speed.size}x{profile.speed.size} on {device}")
+        measured[m] = measure_model(m, profile, device, runs, timed=train)
+    if speed_backend == "best" and train:
         log(f"[measure] FPS of {', '.join(models)} on every installed back end, interleaved; keeping each one's best")
         for m, best in measure_best_speeds(models, profile, device, runs).items():
             measured[m].update({k: best[k] for k in ("fps", "fps_iqr", "backend", "precision", "version")})
@@ -364,6 +375,14 @@ def run_all(
         if finished[k]:
             record(k)
     todo = [k for k in order if not finished[k]]
+    if not train:
+        for k in todo:
+            job = jobs[k]
+            rows[k] = _status_row(job, data[job.role], measured[job.model], out / "runs" / job.role / job.run_name,
+                                  profile, device)
+            log(f"[no-train] {job.run_name} on {job.role}: {rows[k]['status']}")
+        _write_results(out / "results.csv", [rows[j] for j in sorted(rows)])
+        todo = []
     if parallel > 1 and len(todo) > 1:
         log(f"[train] {len(todo)} jobs, {min(parallel, len(todo))} at a time, each in its own process on {device}")
         train_in_processes([_job_run(jobs[k], profile, runs, device)[1] for k in todo], parallel, log,
@@ -390,8 +409,28 @@ def _result_row(job: Job, ds: PortraitDataset | Pack, meas: Mapping[str, object]
         "size": profile.train_setting("size"), "train_minutes": train_minutes(run_dir),
         "epochs": profile.train_setting("epochs"),
         "schedule": profile.train_setting("schedule"), "profile": profile.name, "run_dir": str(run_dir),
-        "seed": profile.train_setting("seed") if job.seed is None else job.seed,
+        "seed": profile.train_setting("seed") if job.seed is None else job.seed, "status": FINISHED,
     }
+
+
+def _status_row(job: Job, ds: PortraitDataset | Pack, meas: Mapping[str, object], record: Path, profile: Profile,
+                device: str) -> dict[str, object]:
+    """The row of a job that has not finished: its scores blank, ``status`` what its record shows (``run_status``)."""
+    empty = {"miou": None, "iou": {"background": None, "portrait": None}, "boundary_f": None}
+    row = _result_row(job, ds, meas, empty, empty, record, profile, device)
+    row.update(run_dir=str(record), train_minutes="", status=run_status(record, profile.train_setting("epochs")))
+    return row
+
+
+def run_status(record: Path, epochs: int) -> str:
+    """How far a record got, in words: ``training: epoch 12 of 100, test mIoU 88.10 at epoch 10`` (the last
+    periodic evaluation), or ``not run`` when it has no log."""
+    rows = read_log(record)
+    if not rows:
+        return NOT_RUN
+    scored = [r for r in rows if r.get("test_miou")]
+    last = f", test mIoU {100 * float(scored[-1]['test_miou']):.2f} at epoch {scored[-1]['epoch']}" if scored else ""
+    return f"training: epoch {rows[-1]['epoch']} of {epochs}{last}"
 
 
 def _write_results(path: Path, rows: list[dict[str, object]]) -> None:

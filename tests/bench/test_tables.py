@@ -468,3 +468,28 @@ def test_extra_seeds_give_a_spread_and_leave_the_main_row_at_the_profiles_seed(t
     assert "ELB (ours) 3 seeds" in paths["table1.md"].read_text(encoding="utf-8")
     _, ablation = _csv(paths["ablation.csv"])
     assert all("seed" not in r["method"] for r in ablation)
+
+
+def test_a_job_still_training_is_a_row_that_says_how_far_it_got(tmp_path: Path) -> None:
+    """run-all --no-train writes unfinished jobs with their record's status; Table 1 shows it, never a gap."""
+    from bench.runall.run import run_status
+    from bench.runs.folder import write_log
+
+    record = tmp_path / "runs" / "pfcn" / "icnet"
+    record.mkdir(parents=True)
+    assert run_status(record, 100) == NOT_RUN
+    write_log(record, [{"epoch": e, "loss": 0.5, "test_miou": 0.8812 if e == 10 else ""} for e in range(1, 13)])
+    status = run_status(record, 100)
+    assert status == "training: epoch 12 of 100, test mIoU 88.12 at epoch 10"
+    header = HEADER + ",status"
+    rows = [r.replace(",synthetic,synthetic,80,20,", ",pfcn,pfcn,1291,264,") + ",finished" for r in SYNTHETIC_ROWS[:3]]
+    rows.append(f"icnet,ICNet,ce,True,pfcn,pfcn,1291,264,6698566,3.59,,,cpu,,,,,100,poly,paper,{record},\"{status}\"")
+    path = tmp_path / "results.csv"
+    path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    paths = {p.name: p for p in write_tables(path, tmp_path / "out", FOOTER,
+                                                {"pfcn": "data/pfcn", "pseg": None, "synthetic": None})}
+    _, body = _csv(paths["table1.csv"])
+    icnet = next(r for r in body if r["model"] == "icnet")
+    assert icnet["row"] == status and icnet["miou_pfcn_ours"] == ""
+    assert next(r for r in body if r["model"] == "elb")["row"] == "measured"
+    assert f"| ICNet | {status} |" in paths["table1.md"].read_text(encoding="utf-8")
