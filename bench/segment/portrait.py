@@ -4,6 +4,10 @@
     seg = PortraitSegmenter.from_pretrained()          # the zoo's default; any `bench zoo` name, run folder or .onnx
     prob = seg.probability("photo.jpg")                # float32 (H, W) in [0, 1], at the photo's own size
     mask = seg.mask(rgb_array)                         # uint8 (H, W), 1 = portrait
+    rgba = seg.cutout("photo.jpg")                     # uint8 (H, W, 4): the portrait probability as alpha
+    out = seg.replace_background("photo.jpg", "beach.jpg")   # or a colour ("#00ff00", (0, 255, 0)) or "blur"
+    stream = seg.stream(smooth=0.5)                    # video: one call per frame, state kept between frames
+    prob = stream(frame)
 
 It is ``segment`` without the files: the same predictor (any back end), the same preprocessing (the model's own,
 from its manifest) and the same mapping back onto the photo, so a mask here is the one ``segment`` writes.
@@ -16,7 +20,18 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.segment.photos import SegmentError, input_hw, load_segment_predictor, predict_probabilities, read_image
+from bench.segment.photos import (
+    Background,
+    SegmentError,
+    composite,
+    cutout,
+    input_hw,
+    load_segment_predictor,
+    parse_background,
+    predict_probabilities,
+    read_image,
+)
+from bench.segment.video import Smoother
 
 
 class PortraitSegmenter:
@@ -47,6 +62,49 @@ class PortraitSegmenter:
     def mask(self, image: str | os.PathLike | np.ndarray, threshold: float = 0.5) -> np.ndarray:
         """uint8 (H, W): 1 where the portrait probability exceeds ``threshold`` (0.5 is the model's arg-max)."""
         return (self.probability(image) > threshold).astype(np.uint8)
+
+    def cutout(self, image: str | os.PathLike | np.ndarray) -> np.ndarray:
+        """RGBA uint8 (H, W, 4): the photo with the portrait probability as its alpha (soft edges kept)."""
+        rgb = _rgb(image)
+        return cutout(rgb, self.probability(rgb))
+
+    def replace_background(self, image: str | os.PathLike | np.ndarray,
+                           background: str | os.PathLike | tuple[int, int, int] | np.ndarray) -> np.ndarray:
+        """RGB uint8: the portrait over ``background``, blended by its probability. ``background``: an image (a
+        file or an RGB array, scaled to cover the photo), a colour (``(r, g, b)``, ``"#rrggbb"``, a name) or
+        ``"blur"`` / ``"blur:SIGMA"`` (the photo's own background blurred)."""
+        rgb = _rgb(image)
+        return composite(rgb, self.probability(rgb), _background(background))
+
+    def stream(self, smooth: float = 0.0) -> FrameStream:
+        """A per-frame call for a video or camera stream that keeps its state between frames (``FrameStream``)."""
+        return FrameStream(self, smooth)
+
+
+class FrameStream:
+    """Frames of one stream, in order: ``stream(frame)`` gives each frame's portrait probability, blended with the
+    previous frames' (an exponential moving average of weight ``smooth``, as ``segment --smooth``) against flicker.
+    A frame of another size starts the average again."""
+
+    def __init__(self, segmenter: PortraitSegmenter, smooth: float = 0.0) -> None:
+        self.segmenter, self.smoother = segmenter, Smoother(smooth)
+
+    def __call__(self, frame: str | os.PathLike | np.ndarray) -> np.ndarray:
+        return self.smoother(self.segmenter.probability(frame))
+
+    def mask(self, frame: str | os.PathLike | np.ndarray, threshold: float = 0.5) -> np.ndarray:
+        """The frame's mask (uint8, 1 = portrait) from its smoothed probability."""
+        return (self(frame) > threshold).astype(np.uint8)
+
+
+def _background(spec: str | os.PathLike | tuple[int, int, int] | np.ndarray) -> Background:
+    if isinstance(spec, np.ndarray):
+        return Background("image", image=_rgb(spec))
+    if isinstance(spec, tuple | list):
+        if len(spec) != 3 or not all(isinstance(v, int | np.integer) and 0 <= v <= 255 for v in spec):
+            raise SegmentError(f"background colour {spec!r}: expected (r, g, b) with values 0-255")
+        return Background("colour", colour=tuple(int(v) for v in spec))
+    return parse_background(str(spec))
 
 
 def _rgb(image: str | os.PathLike | np.ndarray) -> np.ndarray:

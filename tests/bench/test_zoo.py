@@ -283,20 +283,6 @@ def test_the_readme_zoo_cells_are_the_manifests_figures_rounded_once_half_up():
     assert rows["elb-ce-pfcn"]["mIoU"] == "92.74" and rows["erfnet-pfcn"]["boundary F"] == "72.64"  # the two ties
 
 
-def test_the_readme_python_example_runs_as_written(tmp_path, monkeypatch):
-    code = README.split("### Python API", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
-    code = code.replace('"elb-portrait"', repr(str(ROOT)))  # the folder the user cloned into
-    monkeypatch.chdir(tmp_path)
-    rgb = _photo(90, 70)
-    cv2.imwrite("photo.jpg", cv2.cvtColor(_photo(64, 48), cv2.COLOR_RGB2BGR))
-    scope = {"rgb": rgb}
-    exec(compile(code, "README.md", "exec"), scope)
-    assert scope["prob"].shape == (64, 48) and scope["prob"].dtype == np.float32
-    assert scope["mask"].shape == (90, 70) and set(np.unique(scope["mask"])) <= {0, 1}
-    assert scope["seg"].predictor.card.zoo == zoo.DEFAULT  # from_pretrained() without a name
-    assert scope["model"].zoo_entry.name == "elb-pfcn" and scope["model"].preprocess.channels == "RGB"
-
-
 def test_segment_without_a_model_uses_the_zoo_default(tmp_path):
     cv2.imwrite(str(tmp_path / "p.png"), _photo())
     r = CliRunner().invoke(main, ["segment", str(tmp_path / "p.png"), "--out", str(tmp_path / "o"), "--no-progress"])

@@ -1,0 +1,70 @@
+"""The Python API's helpers that users of rembg and MediaPipe expect: cut-out, background replacement, and a frame
+stream that keeps its state. A fake predictor with known logits makes every expected pixel computable."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bench.segment.photos import COLOURS, SegmentError
+from bench.segment.portrait import PortraitSegmenter
+
+
+class HalfPortrait:
+    """Logits calling the left half of any input portrait (``sign`` = -1: the right half)."""
+
+    input_size = 32
+
+    def __init__(self, sign: float = 1.0) -> None:
+        self.sign = sign
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        n, _, h, w = batch.shape
+        d = np.where(np.arange(w) < w // 2, 20.0, -20.0) * self.sign
+        out = np.zeros((n, 2, h, w), np.float32)
+        out[:, 1] = d[None, None, :]
+        return out
+
+
+def _photo(h: int = 40, w: int = 64) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def test_cutout_is_the_photo_with_the_probability_as_alpha():
+    seg, rgb = PortraitSegmenter(HalfPortrait()), _photo()
+    rgba = seg.cutout(rgb)
+    assert rgba.shape == (40, 64, 4) and rgba.dtype == np.uint8
+    assert (rgba[..., :3] == rgb).all()
+    assert (rgba[:, :20, 3] == 255).all() and (rgba[:, -20:, 3] == 0).all()
+
+
+@pytest.mark.parametrize(("background", "colour"), [((0, 255, 0), (0, 255, 0)), ("#00ff00", (0, 255, 0)),
+                                                    ("green", COLOURS["green"])])
+def test_replace_background_puts_the_portrait_over_a_colour(background, colour):
+    seg, rgb = PortraitSegmenter(HalfPortrait()), _photo()
+    out = seg.replace_background(rgb, background)
+    assert out.shape == rgb.shape and out.dtype == np.uint8
+    assert (out[:, :20] == rgb[:, :20]).all()
+    assert (out[:, -20:] == np.array(colour, np.uint8)).all()
+
+
+def test_replace_background_takes_an_image_and_refuses_a_bad_colour():
+    seg, rgb = PortraitSegmenter(HalfPortrait()), _photo()
+    beach = np.full((10, 10, 3), 200, np.uint8)
+    out = seg.replace_background(rgb, beach)
+    assert (out[:, -20:] == 200).all() and (out[:, :20] == rgb[:, :20]).all()
+    with pytest.raises(SegmentError, match=r"\(r, g, b\)"):
+        seg.replace_background(rgb, (0, 300, 0))
+
+
+def test_a_stream_keeps_its_state_between_frames():
+    left = PortraitSegmenter(HalfPortrait())
+    stream = left.stream(smooth=0.5)
+    first = stream(_photo())
+    assert first[:, :20].min() > 0.99
+    left.predictor.sign = -1.0  # the next frame: the portrait moved to the right half
+    second = stream(_photo())
+    np.testing.assert_allclose(second[:, :20], 0.5 * first[:, :20], atol=1e-6)  # half the old belief remains
+    assert stream.mask(_photo(20, 30)).shape == (20, 30)  # a new size starts afresh
+    assert left.stream()(_photo())[:, -20:].min() > 0.99  # smooth=0: each frame alone
