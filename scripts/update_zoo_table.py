@@ -6,7 +6,7 @@
 from pathlib import Path
 
 from bench.deploy.zoo import entries
-from bench.report.zoo import readme_table
+from bench.report.zoo import SPEED_CSV, readme_table
 
 ROOT = Path(__file__).resolve().parents[1]
 START, END = "<!-- zoo table:", "<!-- end of zoo table -->"
@@ -16,6 +16,6 @@ text = readme.read_text(encoding="utf-8")
 head, rest = text.split(START, 1)
 marker, rest = rest.split("\n", 1)
 tail = rest.split(END, 1)[1]
-table = readme_table(entries().values(), ROOT / "reports" / "speed.csv")
+table = readme_table(entries().values(), SPEED_CSV)
 readme.write_text(f"{head}{START}{marker}\n{table}\n{END}{tail}", encoding="utf-8")
 print(f"{readme}: zoo table rewritten ({len(entries())} entries)")

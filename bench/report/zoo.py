@@ -5,12 +5,16 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
 
 import pandas as pd
 
 from bench.deploy.zoo import ZooEntry
 from bench.report.speed_csv import measured_rows
 
+# The checkout's speed table, found from the package wherever a command runs (an installed wheel has no reports/:
+# the FPS column is then "—").
+SPEED_CSV = Path(__file__).resolve().parents[2] / "reports" / "speed.csv"
 COLUMNS = ("name", "model", "dataset", "profile", "origin", "size", "miou", "miou_native", "boundary_f",
            "boundary_f_native", "megabytes", "sha256")
 
@@ -64,7 +68,7 @@ def best_fps(df: pd.DataFrame) -> dict[tuple[str, int], str]:
             for r in best.itertuples()}
 
 
-def readme_table(entries: Iterable[ZooEntry], speed_csv: str | os.PathLike = "reports/speed.csv") -> str:
+def readme_table(entries: Iterable[ZooEntry], speed_csv: str | os.PathLike = SPEED_CSV) -> str:
     """The README's zoo table: ``zoo_table`` with each entry's best FPS from the speed table, at the entry's own
     input size (— where the table has no row at that size)."""
     entries = list(entries)

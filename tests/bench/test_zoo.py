@@ -306,3 +306,11 @@ def test_speed_and_gallery_take_a_zoo_name_and_time_it_at_its_own_size(tmp_path)
                                   "--out", str(out)])
     assert r.exit_code == 0, r.output
     assert cv2.imread(str(out)) is not None
+
+
+def test_bench_zoo_reads_its_speed_table_wherever_it_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    r = CliRunner().invoke(main, ["zoo"])
+    assert r.exit_code == 0, r.output
+    row = next(ln for ln in r.output.splitlines() if ln.startswith("| elb-pfcn |"))
+    assert "FPS" in r.output.splitlines()[0] and " (openvino " in row or " (onnxruntime " in row
