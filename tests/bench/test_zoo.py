@@ -313,4 +313,4 @@ def test_bench_zoo_reads_its_speed_table_wherever_it_runs(tmp_path, monkeypatch)
     r = CliRunner().invoke(main, ["zoo"])
     assert r.exit_code == 0, r.output
     row = next(ln for ln in r.output.splitlines() if ln.startswith("| elb-pfcn |"))
-    assert "FPS" in r.output.splitlines()[0] and " (openvino " in row or " (onnxruntime " in row
+    assert "FPS" in r.output.splitlines()[0] and (" (openvino " in row or " (onnxruntime " in row)
