@@ -68,3 +68,26 @@ def test_a_stream_keeps_its_state_between_frames():
     np.testing.assert_allclose(second[:, :20], 0.5 * first[:, :20], atol=1e-6)  # half the old belief remains
     assert stream.mask(_photo(20, 30)).shape == (20, 30)  # a new size starts afresh
     assert left.stream()(_photo())[:, -20:].min() > 0.99  # smooth=0: each frame alone
+
+
+def test_the_guided_filter_puts_a_stretched_map_back_on_the_photos_edge():
+    import cv2
+
+    from bench.deploy.refine import NONE, Refine, _solve_sym3
+
+    h, w = 200, 150
+    truth = np.zeros((h, w), np.uint8)
+    cv2.circle(truth, (75, 110), 50, 1, -1)
+    rgb = np.where(truth[..., None] == 1, np.uint8([200, 170, 150]), np.uint8([40, 60, 80]))
+    stretched = cv2.resize(cv2.resize(truth.astype(np.float32), (8, 8), interpolation=cv2.INTER_AREA), (w, h))
+    refined = Refine(16, 1e-3, reference_side=200)(rgb, stretched)  # radius 16 px at this photo's size
+    assert refined.shape == (h, w) and refined.dtype == np.float32 and 0 <= refined.min() <= refined.max() <= 1
+    before, after = ((stretched > 0.5) != truth).mean(), ((refined > 0.5) != truth).mean()
+    assert after < before / 4
+    assert NONE(rgb, stretched) is stretched  # radius 0: unchanged
+    rng = np.random.default_rng(1)
+    m = rng.normal(size=(5, 4, 3, 3)).astype(np.float64)
+    spd = m @ np.swapaxes(m, -1, -2) + 0.1 * np.eye(3)
+    v = rng.normal(size=(5, 4, 3))
+    upper = {(i, j): spd[..., i, j] for i in range(3) for j in range(i, 3)}
+    np.testing.assert_allclose(_solve_sym3(upper, v), np.linalg.solve(spd, v[..., None])[..., 0], rtol=1e-6)
