@@ -18,7 +18,7 @@ from bench.data.pack import Pack, open_data
 from bench.machine import git_commit
 from bench.report.folder import REAL_ROLES, ReportFolder, ResultRow
 from bench.runall.profile import Profile
-from bench.runs.folder import read_log
+from bench.runs.folder import TRAIN_LOG, read_log
 
 
 def run_info(profile: Profile, data: Mapping[str, PortraitDataset | Pack], device: str,
@@ -73,9 +73,11 @@ def build_reports(out: str | Path, log: Callable[[str], None] = print, speed_any
     return written
 
 
-def _curve(result: Mapping[str, object]) -> list[tuple[float, float]]:
-    """(training seconds, test mIoU) of a run: its evaluated epochs, and the final score of ``results.csv``."""
-    rows = read_log(str(result["run_dir"]))
+def _curve(folder: ReportFolder, result: Mapping[str, object]) -> list[tuple[float, float]]:
+    """(training seconds, test mIoU) of a run: its evaluated epochs, from its log as ``record_file`` finds it (the
+    record kept here, else the run folder), and the final score of ``results.csv``."""
+    log_file = folder.record_file(result["dataset"], result["run_dir"], TRAIN_LOG)
+    rows = read_log(log_file.parent) if log_file is not None else []
     points = [(float(x["elapsed_s"]), float(x["test_miou"])) for x in rows
               if x.get("test_miou") and x.get("elapsed_s") and x.get("eval_split", "test") in ("test", "")]
     minutes, miou = result.get("train_minutes"), result.get("miou")
@@ -109,7 +111,7 @@ def make_figures(folder: ReportFolder, rows: Sequence[ResultRow], info: Mapping[
     masks = [ds.load_mask(i) for i in ids]
     written.append(figures.boundary_weight_example(images[0], masks[0], fig_dir / "boundary_weights.png"))
     for r_role in info["datasets"]:
-        curves = {r["paper_name"] + ("" if r["loss_default"] else f" ({r['loss']})"): _curve(r)
+        curves = {r["paper_name"] + ("" if r["loss_default"] else f" ({r['loss']})"): _curve(folder, r)
                   for r in results[results["dataset"] == r_role].to_dict("records")}
         if any(curves.values()):
             name = info["datasets"][r_role]["name"]
