@@ -19,8 +19,12 @@ FOR_BUILDERS = ("bench.data.format", "bench.data.io", "bench.cli.help", "bench.p
 FOR_PEERS = ("bench.data.format", "bench.data.io", "bench.machine", "bench.speed.timing")
 TORCH_FREE = ("bench/errors.py", "bench/defaults.py", "bench/devices.py", "bench/progress.py", "bench/machine.py",
               "bench/cli/help.py", "bench/data/format.py", "bench/data/io.py", "bench/data/preprocess.py",
-              "bench/speed/timing.py", "bench/runs/folder.py", "bench/eval/metrics.py", "bench/eval/records.py",
-              "bench/eval/predictions.py", "bench/eval/bootstrap.py", *(f"bench/{room}/__init__.py" for room in ROOMS))
+              "bench/speed/timing.py", "bench/runs/folder.py", "bench/report/folder.py", "bench/eval/metrics.py",
+              "bench/eval/records.py", "bench/eval/predictions.py", "bench/eval/bootstrap.py",
+              *(f"bench/{room}/__init__.py" for room in ROOMS))
+# The files of a report folder (bench run-all --out), named only by the module that owns it.
+REPORT_FOLDER = "bench/report/folder.py"
+REPORT_FILES = ("results.csv", "run_info.json", "significance.md", "speed.csv", "peers.csv")
 
 
 def _imports(path: Path, top_level_only: bool = False) -> set[str]:
@@ -126,6 +130,21 @@ def test_the_shared_leaves_import_no_torch():
         inside = {m for m in _imports(ROOT / rel) if m.startswith("bench.")}
         assert all(any(m.startswith(t.replace("/", ".").removesuffix(".py")) for t in TORCH_FREE) for m in inside), \
             (rel, inside)
+
+
+def test_only_the_report_folders_module_names_its_files():
+    """Like the run folder's (bench/runs/folder.py), a report folder's file names are spelled in one module, which
+    every room reads and writes them through (prose, help texts and defaults of a command may quote them)."""
+    bad = []
+    for path in (ROOT / "bench").rglob("*.py"):
+        rel = path.relative_to(ROOT).as_posix()
+        if rel == REPORT_FOLDER:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):  # a path built: folder / "results.csv"
+                names = [n.value for n in (node.left, node.right) if isinstance(n, ast.Constant)]
+                bad += [f"{rel}:{node.lineno} {name}" for name in names if name in REPORT_FILES]
+    assert not bad, bad
 
 
 def test_cited_docs_exist():

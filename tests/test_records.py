@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from bench.eval.metrics import BOUNDARY_FIELDS, boundary_f, mean_iou
+from bench.report.folder import ROLE_LABELS, ReportFolder, read_results, write_results
 from bench.report.tables import TRAINED_ROWS
 
 REPORTS = Path(__file__).resolve().parent.parent / "reports"
@@ -96,8 +97,9 @@ def test_the_logs_final_test_score_is_metrics_json(record):
 @pytest.mark.parametrize("profile", PROFILES, ids=lambda p: p.name)
 def test_results_rows_are_their_run_records(profile):
     checked = 0
+    folder = ReportFolder(profile)
     for row in _csv(profile / "results.csv"):
-        record = profile / "runs" / Path(*Path(row["run_dir"]).parts[-2:])  # <runs>/<profile>/<role>/<run>
+        record = folder.record(row["dataset"], Path(row["run_dir"]).name)
         if not (record / "metrics.json").is_file():
             continue
         m = json.loads((record / "metrics.json").read_text(encoding="utf-8"))
@@ -110,7 +112,16 @@ def test_results_rows_are_their_run_records(profile):
     assert checked or not (profile / "runs").is_dir()
 
 
-ROLE_LABELS = {"pfcn": "PFCN", "pseg": "PSEG", "synthetic": "synthetic"}
+@pytest.mark.parametrize("profile", PROFILES, ids=lambda p: p.name)
+def test_results_rows_write_back_as_they_were_read(profile, tmp_path):
+    """results.csv read as typed rows (bench.report.folder) writes back every cell as it was: numbers as written,
+    and the columns an older file lacks blank."""
+    write_results(tmp_path / "results.csv", read_results(profile / "results.csv"))
+    for old, new in zip(_csv(profile / "results.csv"), _csv(tmp_path / "results.csv"), strict=True):
+        assert {k: v for k, v in new.items() if k in old} == old
+        assert not any(v for k, v in new.items() if k not in old), new
+
+
 # Tables whose FPS cells came from an earlier reports/speed.csv than the one committed (named, not silently skipped):
 STALE_FPS = {"smoke": "reports/smoke's tables were built (818e3d7) from the speed.csv of the AMD EPYC that ran the "
                       "smoke profile; cb5cf37 re-measured speed.csv on an Intel Xeon: rebuild them with bench tables"}
@@ -222,5 +233,5 @@ def test_an_unfinished_row_says_no_more_than_its_record(profile):
         if row["status"] == "not run":
             continue
         epoch = int(re.match(r"training: epoch (\d+) of \d+", row["status"]).group(1))
-        record = profile / "runs" / Path(*Path(row["run_dir"]).parts[-2:])
-        assert epoch <= len(_csv(record / "train_log.csv")), row["status"]
+        log = ReportFolder(profile).record_file(row["dataset"], row["run_dir"], "train_log.csv")
+        assert epoch <= len(_csv(log)), row["status"]

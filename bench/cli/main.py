@@ -500,6 +500,7 @@ def run_all_cmd(profile_name: str, pfcn: Path | None, pseg: Path | None, models:
     With no dataset the smoke profile runs on a synthetic portrait set, and every table says so. Finished runs are
     not trained again and interrupted ones resume, so the command can simply be run again.
     """
+    from bench.report.folder import TABLES, ReportFolder
     from bench.runall.profile import load_profile
     from bench.runall.run import default_out, run_all
 
@@ -508,8 +509,8 @@ def run_all_cmd(profile_name: str, pfcn: Path | None, pseg: Path | None, models:
     out = out if out is not None else default_out(profile.name, device)
     results = run_all(profile, {"pfcn": pfcn, "pseg": pseg}, names, device, out, runs, log=click.echo,
                       speed_backend=speed_backend, parallel=parallel, train=not no_train)
-    click.echo(f"done: {results.parent / 'table1.md'}, {results.parent / 'table2.md'}, "
-               f"{results.parent / 'ablation.md'}, {results.parent / 'figures'}/")
+    report = ReportFolder(results.parent)
+    click.echo(f"done: {', '.join(str(report.root / f'{t}.md') for t in TABLES)}, {report.figures}/")
 
 
 @main.command(epilog=examples("bench pack --data data/pfcn --size 512 --out pfcn-512.npz",
@@ -544,11 +545,11 @@ def pack(data: str, size: int, out: str, codec: str, quality: int) -> None:
                    "runs (the tables name that machine); by default such a table is ignored.")
 def tables(out: Path, speed_any_machine: bool) -> None:
     """Rebuild the tables and figures from results.csv and the run folders, without training."""
+    from bench.report.folder import ReportFolder
     from bench.runall.run import build_reports
 
-    for name in ("results.csv", "run_info.json"):
-        if not (out / name).is_file():
-            raise click.ClickException(f"{out / name}: missing; run `bench run-all --out {out}` first")
+    if missing := ReportFolder(out).missing():
+        raise click.ClickException(f"{missing[0]}: missing; run `bench run-all --out {out}` first")
     build_reports(out, log=click.echo, speed_any_device=speed_any_machine)
 
 

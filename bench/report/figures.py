@@ -25,8 +25,9 @@ from bench.data.format import IGNORE
 from bench.data.io import atomic_write_bytes
 from bench.defaults import INPUT_SIZE
 from bench.eval.metrics import confusion_matrix, mean_iou
+from bench.report.folder import ROLE_LABELS
 from bench.report.paper import TABLE1, TABLE2
-from bench.report.tables import ROLE_LABELS, InterleavedSpeed, load_results
+from bench.report.speed_csv import InterleavedSpeed
 
 DPI = 110
 
@@ -105,9 +106,10 @@ def measured_points(rows: pd.DataFrame, speed: InterleavedSpeed | None = None) -
     return points
 
 
-def fps_vs_miou(results_csv: str | os.PathLike, out_png: str | os.PathLike, dataset_role: str,
+def fps_vs_miou(results: pd.DataFrame, out_png: str | os.PathLike, dataset_role: str,
                 speed: InterleavedSpeed | None = None) -> Path:
-    """Scatter of measured FPS (log x) against mIoU on ``dataset_role``, beside the paper's GPU numbers.
+    """Scatter of measured FPS (log x) against mIoU on ``dataset_role`` in ``results`` (the results rows as
+    ``bench.report.selection.results_frame`` gives them), beside the paper's GPU numbers.
 
     Left panel: our models (default loss filled; other losses, e.g. ELB with cross-entropy, hollow) with the FPS
     interquartile range as error bars: from the interleaved speed table at 512x512 when ``speed`` is given (the
@@ -117,7 +119,6 @@ def fps_vs_miou(results_csv: str | os.PathLike, out_png: str | os.PathLike, data
     """
     if dataset_role not in ROLE_LABELS:
         raise ValueError(f"unknown dataset role {dataset_role!r}; expected one of {sorted(ROLE_LABELS)}")
-    results = load_results(results_csv)
     rows = results[results["dataset"] == dataset_role]
     points = measured_points(rows, speed)
     paper_role = "pseg" if dataset_role == "pseg" else "pfcn"

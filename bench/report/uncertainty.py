@@ -1,5 +1,5 @@
 """The uncertainty in a report folder: a paired bootstrap over the test images of every run whose per-image record is
-kept (``<folder>/runs/<role>/<run>/metrics_per_image.csv``, which run-all copies from each run).
+kept (``metrics_per_image.csv``, found by ``bench.report.folder.ReportFolder.record_file``).
 
 Table 1 takes each model's 95 % interval of the mIoU and its mean per-image portrait IoU from here, and
 ``significance.md`` beside the tables says, for every pair of models on a dataset, whether their mIoU difference is
@@ -9,31 +9,21 @@ them) is left out and named, never guessed.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
 
 from bench.eval.bootstrap import RESAMPLES, SEED, bootstrap, load_per_image, markdown
+from bench.report.folder import ReportFolder
 from bench.runs.folder import METRICS_PER_IMAGE
 
 
-def record_folders(row: Mapping[str, object], results_csv: str | os.PathLike) -> list[Path]:
-    """Where a result's run record may be: in the report folder (``<folder>/runs/<role>/<run>/``, where run-all
-    copies it), then the run folder ``run_dir`` itself; none for a row without a run folder."""
-    run_dir = str(row.get("run_dir") or "")
-    if not run_dir:
-        return []
-    return [Path(results_csv).parent / "runs" / str(row["dataset"]) / Path(run_dir).name, Path(run_dir)]
-
-
-def per_image_records(default_rows: pd.DataFrame, results_csv: str | os.PathLike) -> dict[str, dict[str, Path]]:
+def per_image_records(default_rows: pd.DataFrame, folder: ReportFolder) -> dict[str, dict[str, Path]]:
     """role -> {model: its per-image CSV at the scored size} for the rows (one per model and role) that have one."""
     found: dict[str, dict[str, Path]] = {}
     for row in default_rows.to_dict("records"):
-        path = next((f / METRICS_PER_IMAGE for f in record_folders(row, results_csv)
-                     if (f / METRICS_PER_IMAGE).is_file()), None)
+        path = folder.record_file(row["dataset"], row["run_dir"], METRICS_PER_IMAGE)
         if path is not None:
             found.setdefault(str(row["dataset"]), {})[str(row["model"])] = path
     return found

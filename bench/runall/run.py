@@ -24,8 +24,6 @@ pass then stops at it with its own error.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
 import multiprocessing
@@ -38,15 +36,15 @@ from pathlib import Path
 import torch
 
 from bench.data.format import PortraitDataset
-from bench.data.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from bench.data.io import atomic_write_bytes, atomic_write_json
 from bench.data.pack import Pack, open_data
 from bench.defaults import ABLATION_LOSS, ABLATION_MODEL
 from bench.devices import is_cuda, resolve_device
 from bench.errors import UserError
 from bench.registry import default_loss, get_spec
-from bench.report.tables import FINISHED, NOT_RUN, RESULT_COLUMNS
+from bench.report.folder import FINISHED, NOT_RUN, ReportFolder, ResultRow
 from bench.runall.profile import Profile
-from bench.runall.reports import DATASET_ROLES, build_reports, run_info
+from bench.runall.reports import build_reports, run_info
 from bench.runs.folder import (
     CHECKPOINT,
     EXECUTION_FIELDS,
@@ -65,7 +63,7 @@ from bench.runs.folder import (
 )
 from bench.train.config import TrainConfig
 
-__all__ = ["DATASET_ROLES", "build_reports", "default_out", "run_all"]
+__all__ = ["build_reports", "default_out", "run_all"]
 
 
 @dataclass
@@ -232,13 +230,13 @@ def _job_run(job: Job, profile: Profile, runs: Path, device: str = "auto") -> tu
 
 
 def train_and_evaluate(job: Job, profile: Profile, device: str, runs: Path,
-                       record_root: Path | None = None) -> tuple[Path, dict[str, object], dict[str, object]]:
+                       report: ReportFolder | None = None) -> tuple[Path, dict[str, object], dict[str, object]]:
     """Train one job (skipped when finished or recorded, resumed when interrupted); evaluate it on the test split at
-    the model's input size and at native resolution; copy its small files to ``record_root`` when given."""
+    the model's input size and at native resolution; copy its small files to its record in ``report`` when given."""
     from bench.train.loop import train
 
     run_dir, cfg = _job_run(job, profile, runs, device)
-    record = record_root / job.role / job.run_name if record_root is not None else None
+    record = report.record(job.role, job.run_name) if report is not None else None
     if record is not None and not (run_dir / CHECKPOINT).exists():
         done = _recorded(record, job, cfg)
         if done is not None:
@@ -297,12 +295,12 @@ def train_in_processes(cfgs: list[TrainConfig], parallel: int, log: Callable[[st
         raise errors[0][1]
 
 
-def _finished(job: Job, profile: Profile, device: str, runs: Path, record_root: Path) -> bool:
+def _finished(job: Job, profile: Profile, device: str, runs: Path, report: ReportFolder) -> bool:
     """Whether a job's result exists without training on ``device``: evaluated in its run folder, or recorded in the
     report by a run that computed as this one would (``_recorded``). A job that would mix executions is refused here,
     before any job trains (``_check_execution``)."""
     run_dir, cfg = _job_run(job, profile, runs, device)
-    record = record_root / job.role / job.run_name
+    record = report.record(job.role, job.run_name)
     if not (run_dir / CHECKPOINT).exists() and _recorded(record, job, cfg) is not None:
         return True
     _check_execution(run_dir, record, job, cfg)
@@ -337,6 +335,7 @@ def run_all(
     a protocol that trains elsewhere for days (``scripts/paper_cpu_run.sh``) has its tables as it goes.
     """
     out, runs = Path(out), Path(runs)
+    report = ReportFolder(out)
     device = resolve_device(device)
     models = models or profile.models
     profile.check_models(models)
@@ -356,20 +355,20 @@ def run_all(
     info = run_info(profile, data, device, measured)
     if speed_backend == "best":
         info["speed_backends"] = {m: f"{v['backend']} {v['precision']} ({v['version']})" for m, v in measured.items()}
-    atomic_write_json(out / "run_info.json", info)
+    report.write_run_info(info)
     # finished jobs first, so results.csv holds every finished result before any training starts (a kill in the
     # middle of a job must not drop the rows of the jobs planned after it); rows are written in plan order
-    finished = [_finished(job, profile, device, runs, out / "runs") for job in jobs]
+    finished = [_finished(job, profile, device, runs, report) for job in jobs]
     order = sorted(range(len(jobs)), key=lambda k: not finished[k])
-    rows: dict[int, dict[str, object]] = {}
+    rows: dict[int, ResultRow] = {}
 
     def record(k: int) -> None:
         """Train (or find) job k, evaluate it, copy its record and rewrite results.csv: after every job."""
         job = jobs[k]
         log(f"[{len(rows) + 1}/{len(jobs)}] {job.run_name} on {job.role}: train and evaluate")
-        run_dir, metrics, native = train_and_evaluate(job, profile, device, runs, out / "runs")
+        run_dir, metrics, native = train_and_evaluate(job, profile, device, runs, report)
         rows[k] = _result_row(job, data[job.role], measured[job.model], metrics, native, run_dir, profile, device)
-        _write_results(out / "results.csv", [rows[j] for j in sorted(rows)])
+        report.write_results([rows[j] for j in sorted(rows)])
 
     for k in order:
         if finished[k]:
@@ -378,10 +377,10 @@ def run_all(
     if not train:
         for k in todo:
             job = jobs[k]
-            rows[k] = _status_row(job, data[job.role], measured[job.model], out / "runs" / job.role / job.run_name,
+            rows[k] = _status_row(job, data[job.role], measured[job.model], report.record(job.role, job.run_name),
                                   profile, device)
-            log(f"[no-train] {job.run_name} on {job.role}: {rows[k]['status']}")
-        _write_results(out / "results.csv", [rows[j] for j in sorted(rows)])
+            log(f"[no-train] {job.run_name} on {job.role}: {rows[k].status}")
+        report.write_results([rows[j] for j in sorted(rows)])
         todo = []
     if parallel > 1 and len(todo) > 1:
         log(f"[train] {len(todo)} jobs, {min(parallel, len(todo))} at a time, each in its own process on {device}")
@@ -391,35 +390,37 @@ def run_all(
         if k not in rows:
             record(k)
     build_reports(out, log=log)
-    return out / "results.csv"
+    return report.results
+
+
+def _blank(value: object) -> object:
+    """None for a measurement left blank (``""``: not timed, no log), else the value."""
+    return None if value == "" else value
 
 
 def _result_row(job: Job, ds: PortraitDataset | Pack, meas: Mapping[str, object], metrics: Mapping[str, object],
-                native: Mapping[str, object], run_dir: Path, profile: Profile, device: str) -> dict[str, object]:
-    """One row of ``results.csv`` (``RESULT_COLUMNS``)."""
-    return {
-        "model": job.model, "paper_name": get_spec(job.model).paper_name, "loss": job.loss,
-        "loss_default": job.is_default,
-        "dataset": job.role, "dataset_name": ds.name, "n_train": len(ds.ids("train")),
-        "n_test": len(ds.ids("test")), "params": meas["params"], "gmacs": meas["gmacs"],
-        "fps": meas["fps"], "fps_spread": meas.get("fps_iqr", ""), "device": meas.get("device", device),
-        "miou": percent(metrics["miou"], ""), "iou_bg": percent(metrics["iou"]["background"], ""),
-        "iou_fg": percent(metrics["iou"]["portrait"], ""), "boundary_f": percent(metrics["boundary_f"], ""),
-        "miou_native": percent(native["miou"], ""), "boundary_f_native": percent(native["boundary_f"], ""),
-        "size": profile.train_setting("size"), "train_minutes": train_minutes(run_dir),
-        "epochs": profile.train_setting("epochs"),
-        "schedule": profile.train_setting("schedule"), "profile": profile.name, "run_dir": str(run_dir),
-        "seed": profile.train_setting("seed") if job.seed is None else job.seed, "status": FINISHED,
-    }
+                native: Mapping[str, object], run_dir: Path, profile: Profile, device: str) -> ResultRow:
+    """The ``results.csv`` row of a finished job."""
+    return ResultRow(
+        model=job.model, paper_name=get_spec(job.model).paper_name, loss=job.loss, loss_default=job.is_default,
+        dataset=job.role, dataset_name=ds.name, n_train=len(ds.ids("train")), n_test=len(ds.ids("test")),
+        params=meas["params"], gmacs=meas["gmacs"], fps=_blank(meas["fps"]), fps_spread=_blank(meas.get("fps_iqr", "")),
+        device=meas.get("device", device), miou=percent(metrics["miou"]), iou_bg=percent(metrics["iou"]["background"]),
+        iou_fg=percent(metrics["iou"]["portrait"]), boundary_f=percent(metrics["boundary_f"]),
+        miou_native=percent(native["miou"]), boundary_f_native=percent(native["boundary_f"]),
+        size=profile.train_setting("size"), train_minutes=_blank(train_minutes(run_dir)),
+        epochs=profile.train_setting("epochs"), schedule=profile.train_setting("schedule"), profile=profile.name,
+        run_dir=str(run_dir), seed=profile.train_setting("seed") if job.seed is None else job.seed, status=FINISHED,
+    )
 
 
 def _status_row(job: Job, ds: PortraitDataset | Pack, meas: Mapping[str, object], record: Path, profile: Profile,
-                device: str) -> dict[str, object]:
+                device: str) -> ResultRow:
     """The row of a job that has not finished: its scores blank, ``status`` what its record shows (``run_status``)."""
     empty = {"miou": None, "iou": {"background": None, "portrait": None}, "boundary_f": None}
     row = _result_row(job, ds, meas, empty, empty, record, profile, device)
-    row.update(run_dir=str(record), train_minutes="", status=run_status(record, profile.train_setting("epochs")))
-    return row
+    return replace(row, run_dir=str(record), train_minutes=None,
+                   status=run_status(record, profile.train_setting("epochs")))
 
 
 def run_status(record: Path, epochs: int) -> str:
@@ -431,13 +432,3 @@ def run_status(record: Path, epochs: int) -> str:
     scored = [r for r in rows if r.get("test_miou")]
     last = f", test mIoU {100 * float(scored[-1]['test_miou']):.2f} at epoch {scored[-1]['epoch']}" if scored else ""
     return f"training: epoch {rows[-1]['epoch']} of {epochs}{last}"
-
-
-def _write_results(path: Path, rows: list[dict[str, object]]) -> None:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=RESULT_COLUMNS, lineterminator="\n")
-    w.writeheader()
-    w.writerows(rows)
-    atomic_write_text(path, buf.getvalue())
-
-

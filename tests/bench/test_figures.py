@@ -16,7 +16,9 @@ from bench.report.figures import (
     prediction_grid,
     time_to_accuracy,
 )
-from bench.report.tables import interleaved_speed, load_results
+from bench.report.folder import read_results
+from bench.report.selection import results_frame
+from bench.report.speed_csv import interleaved_speed
 
 HEADER = ("model,paper_name,loss,loss_default,dataset,dataset_name,n_train,n_test,params,gmacs,fps,fps_spread,device,"
           "miou,iou_bg,iou_fg,boundary_f,epochs,schedule,profile,run_dir")
@@ -36,10 +38,10 @@ def _png(path: Path) -> np.ndarray:
     return image
 
 
-def _results(tmp_path: Path) -> Path:
+def _results(tmp_path: Path):
     path = tmp_path / "results.csv"
     path.write_text("\n".join([HEADER, *ROWS]) + "\n", encoding="utf-8")
-    return path
+    return results_frame(read_results(path))
 
 
 def test_fps_vs_miou(tmp_path: Path) -> None:
@@ -61,7 +63,7 @@ def test_fps_vs_miou_takes_table1s_interleaved_fps(tmp_path: Path) -> None:
                          "elb,512,2,eager,fp32,ok,9.0,1.6,15,EPYC\n"
                          "elb,256,2,eager,fp32,ok,30.0,2.0,15,EPYC\n"
                          "elb,512,2,onnxruntime,fp32,ok,40.0,1.0,15,EPYC\n", encoding="utf-8")
-    rows = load_results(_results(tmp_path))
+    rows = _results(tmp_path)
     speed = interleaved_speed(speed_csv, "cpu (EPYC)")
     fps = {(m, label): (f, s) for m, label, f, s, *_ in measured_points(rows, speed)}
     assert fps[("elb", "ELB (ours)")] == (9.0, 1.6) and fps[("elb", "ELB (ours) (ce)")] == (9.0, 1.6)

@@ -13,6 +13,7 @@ import pytest
 from bench.data.format import read_dataset
 from bench.deploy.backends import DEVICE_BACKENDS
 from bench.errors import UnknownModelError, UserError
+from bench.report.folder import ReportFolder
 from bench.runall import run as runall
 from bench.runall.profile import ProfileError, load_profile
 from bench.runall.run import run_all
@@ -250,9 +251,9 @@ def test_each_finished_job_is_recorded_and_a_machine_without_runs_trains_nothing
     # nor does one trained on the CPU stand for the same job on CUDA: run-all refuses to mix them in one report folder
     # before training anything (no GPU needed)
     profile.train = {**profile.train, "lr": 5e-4}
-    assert runall._finished(job, profile, "cpu", fresh, reports / "runs")
+    assert runall._finished(job, profile, "cpu", fresh, ReportFolder(reports))
     with pytest.raises(UserError, match=r"elb: trained as .*'cpu'.* runs as .*'cuda'.* another --out folder"):
-        runall._finished(job, profile, "cuda", fresh, reports / "runs")
+        runall._finished(job, profile, "cuda", fresh, ReportFolder(reports))
 
 
 PAPER_RECORD = Path(__file__).resolve().parents[2] / "reports" / "paper" / "runs" / "pfcn" / "elb"
@@ -299,13 +300,13 @@ def test_a_run_folder_trained_on_another_device_is_refused_not_resumed(tmp_path)
     _record(run_dir)  # a CPU run's folder, with a checkpoint
     (run_dir / "checkpoint.pt").write_bytes(b"")
     with pytest.raises(UserError, match=r"trained as .*'device_type': 'cpu'.* this job runs as .*'cuda'"):
-        runall._finished(job, profile, "cuda", tmp_path / "runs", tmp_path / "reports" / "runs")
+        runall._finished(job, profile, "cuda", tmp_path / "runs", ReportFolder(tmp_path / "reports"))
     with pytest.raises(UserError, match="another --runs folder"):
         runall.train_and_evaluate(job, profile, "cuda", tmp_path / "runs")
     # a CUDA job into a report folder that holds the CPU record of that job: refused, not overwritten
     record = _record(tmp_path / "reports" / "runs" / "pfcn" / "elb")
     with pytest.raises(UserError, match="another --out folder"):
-        runall._finished(job, profile, "cuda", tmp_path / "runs-gpu", tmp_path / "reports" / "runs")
+        runall._finished(job, profile, "cuda", tmp_path / "runs-gpu", ReportFolder(tmp_path / "reports"))
     assert json.loads((record / "config.json").read_text())["device"] == "cpu"
 
 

@@ -13,8 +13,9 @@ import pytest
 
 from bench.machine import git_commit
 from bench.registry import MODELS
+from bench.report.folder import NOT_RUN, ReportFolder, ResultsError, read_results
 from bench.report.paper import GPU_FPS, TABLE1, TABLE2
-from bench.report.tables import NOT_RUN, ResultsError, load_results, write_tables
+from bench.report.tables import write_tables
 from tests.bench.helpers import model_csv, synthetic_masks
 
 HEADER = ("model,paper_name,loss,loss_default,dataset,dataset_name,n_train,n_test,params,gmacs,fps,fps_spread,device,"
@@ -43,6 +44,11 @@ def _results(tmp_path: Path, rows: list[str]) -> Path:
     return path
 
 
+def _write(results_csv: Path, out: Path, *args, **kwargs) -> list[Path]:
+    """``write_tables`` from a results file, its records looked up beside it (as in a report folder)."""
+    return write_tables(read_results(results_csv), ReportFolder(results_csv.parent), out, *args, **kwargs)
+
+
 def _csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
     text = path.read_text(encoding="utf-8")
     assert not text.startswith("#") and "|" not in text  # machine-readable, no Markdown
@@ -61,7 +67,7 @@ def _md_table(text: str) -> list[list[str]]:
 
 @pytest.fixture
 def synthetic_tables(tmp_path: Path) -> dict[str, Path]:
-    paths = write_tables(_results(tmp_path, SYNTHETIC_ROWS), tmp_path / "out", FOOTER, SYNTHETIC_ONLY)
+    paths = _write(_results(tmp_path, SYNTHETIC_ROWS), tmp_path / "out", FOOTER, SYNTHETIC_ONLY)
     return {p.name: p for p in paths}
 
 
@@ -160,7 +166,7 @@ def test_ablation_difference(synthetic_tables: dict[str, Path]) -> None:
 
 def test_real_dataset_replaces_not_run(tmp_path: Path) -> None:
     rows = [r.replace(",synthetic,synthetic,80,20,", ",pfcn,pfcn,1277,263,") for r in SYNTHETIC_ROWS]
-    paths = write_tables(_results(tmp_path, rows), tmp_path / "out", FOOTER,
+    paths = _write(_results(tmp_path, rows), tmp_path / "out", FOOTER,
                          {"pfcn": "data/pfcn", "pseg": None, "synthetic": None})
     t1 = {p.name: p for p in paths}
     columns, body = _csv(t1["table1.csv"])
@@ -174,21 +180,21 @@ def test_real_dataset_replaces_not_run(tmp_path: Path) -> None:
 
 
 def test_missing_date_and_commit_are_filled_in(tmp_path: Path) -> None:
-    paths = write_tables(_results(tmp_path, SYNTHETIC_ROWS), tmp_path / "out", {"profile": "smoke"}, SYNTHETIC_ONLY)
+    paths = _write(_results(tmp_path, SYNTHETIC_ROWS), tmp_path / "out", {"profile": "smoke"}, SYNTHETIC_ONLY)
     text = next(p for p in paths if p.name == "table1.md").read_text(encoding="utf-8")
     assert "Date: 20" in text and "Git commit: " in text and "Device: unknown" in text
 
 
 def test_bad_results_files(tmp_path: Path) -> None:
     with pytest.raises(ResultsError, match="nope.csv"):
-        load_results(tmp_path / "nope.csv")
+        read_results(tmp_path / "nope.csv")
     bad = tmp_path / "bad.csv"
     bad.write_text("a,b\n1,2\n", encoding="utf-8")
     with pytest.raises(ResultsError, match=r"bad.csv.*missing"):
-        load_results(bad)
+        read_results(bad)
     role = _results(tmp_path, [SYNTHETIC_ROWS[0].replace(",synthetic,synthetic,", ",coco,coco,")])
     with pytest.raises(ResultsError, match=r"results.csv:2: dataset role 'coco'"):
-        load_results(role)
+        read_results(role)
 
 
 def test_reference_rows_match_the_registry_and_the_paper() -> None:
@@ -227,7 +233,7 @@ def test_git_commit(tmp_path: Path) -> None:
 def test_footer_aliases_and_dataset_line(tmp_path: Path) -> None:
     footer = {**{k: v for k, v in FOOTER.items() if k != "git_commit"}, "commit": "def5678",
               "datasets": "synthetic-smoke (synthetic: 80 train / 20 test)", "seed": 0}
-    paths = write_tables(_results(tmp_path, SYNTHETIC_ROWS), tmp_path / "out", footer,
+    paths = _write(_results(tmp_path, SYNTHETIC_ROWS), tmp_path / "out", footer,
                          {"pfcn": None, "pseg": None, "synthetic": "synthetic-smoke"})
     text = next(p for p in paths if p.name == "table2.md").read_text(encoding="utf-8")
     assert "Git commit: def5678" in text and "commit: def5678" not in text.replace("Git commit", "")
@@ -248,7 +254,7 @@ def test_off_the_shelf_peers_join_table1_in_their_dataset_column(tmp_path: Path)
     peers = tmp_path / "peers.csv"
     peers.write_text(PEERS, encoding="utf-8")
     datasets = {"pfcn": "pfcn-official", "pseg": None}
-    paths = {p.name: p for p in write_tables(_results(tmp_path, rows), tmp_path / "out", FOOTER, datasets, peers)}
+    paths = {p.name: p for p in _write(_results(tmp_path, rows), tmp_path / "out", FOOTER, datasets, peers)}
     _, t1 = _csv(paths["table1.csv"])
     mp = [r for r in t1 if r["row"] == "off-the-shelf"]
     assert [r["method"] for r in mp] == ["MediaPipe Selfie Segmentation (general)"]  # the other set is left out
@@ -260,7 +266,7 @@ def test_off_the_shelf_peers_join_table1_in_their_dataset_column(tmp_path: Path)
     _, t2 = _csv(paths["table2.csv"])
     assert not any(r["row"] == "off-the-shelf" for r in t2)
     # without a peers file, nothing changes
-    plain = {p.name: p for p in write_tables(_results(tmp_path, rows), tmp_path / "plain", FOOTER, datasets)}
+    plain = {p.name: p for p in _write(_results(tmp_path, rows), tmp_path / "plain", FOOTER, datasets)}
     assert all(r["row"] != "off-the-shelf" for r in _csv(plain["table1.csv"])[1])
 
 
@@ -274,7 +280,7 @@ def test_markdown_rounds_each_number_once_from_the_raw_value(tmp_path: Path) -> 
         "icnet,ICNet,ce,True,pfcn,pfcn-official,1291,264,6698566,3.5929,14.176916034426398,0.5527454198806883,"
         "cpu,93.05,91.503,94.598,71.059,30,poly,cpu,runs/cpu/pfcn/icnet",
     ]
-    paths = {p.name: p for p in write_tables(_results(tmp_path, rows), tmp_path / "out", FOOTER,
+    paths = {p.name: p for p in _write(_results(tmp_path, rows), tmp_path / "out", FOOTER,
                                              {"pfcn": "pfcn-official", "pseg": None})}
     cells = _md_table(paths["table1.md"].read_text(encoding="utf-8"))
     body = {row[0]: dict(zip(cells[0], row, strict=True)) for row in cells[1:]}
@@ -290,7 +296,7 @@ def test_markdown_rounds_each_number_once_from_the_raw_value(tmp_path: Path) -> 
 
 
 def test_loss_column_names_the_auxiliary_terms_each_model_declares(tmp_path: Path) -> None:
-    from bench.report.tables import loss_label
+    from bench.report.prose import loss_label
 
     assert loss_label("elb", "adaptive") == "adaptive" and loss_label("enet", "ce") == "ce"
     assert loss_label("bisenet", "ce") == "ce + 1 x ce on each of 2 auxiliary outputs (aux_16, aux_8)"
@@ -298,7 +304,7 @@ def test_loss_column_names_the_auxiliary_terms_each_model_declares(tmp_path: Pat
     assert loss_label("portraitnet", "ce") == "ce + 0.1 x boundary focal loss on the auxiliary output boundary"
     assert loss_label("not-a-model", "ce") == "ce"
     rows = [r.replace("enet,ENet,ce,True", "portraitnet,PortraitNet,ce,True") for r in SYNTHETIC_ROWS[:3]]
-    paths = {p.name: p for p in write_tables(_results(tmp_path, rows), tmp_path / "out", FOOTER, SYNTHETIC_ONLY)}
+    paths = {p.name: p for p in _write(_results(tmp_path, rows), tmp_path / "out", FOOTER, SYNTHETIC_ONLY)}
     _, t1 = _csv(paths["table1.csv"])
     assert next(r for r in t1 if r["model"] == "portraitnet")["loss"].startswith("ce + 0.1 x boundary focal loss")
     md = paths["table1.md"].read_text(encoding="utf-8")
@@ -310,7 +316,7 @@ def test_loss_column_names_the_auxiliary_terms_each_model_declares(tmp_path: Pat
     path = tmp_path / "sized.csv"
     path.write_text("\n".join([header, *[r.replace(",71.5,3,", ",71.5,128,3,").replace(",65.0,3,", ",65.0,128,3,")
                                          .replace(",68.25,3,", ",68.25,128,3,") for r in sized]]) + "\n")
-    md = next(p for p in write_tables(path, tmp_path / "sized", FOOTER, SYNTHETIC_ONLY)
+    md = next(p for p in _write(path, tmp_path / "sized", FOOTER, SYNTHETIC_ONLY)
               if p.name == "table1.md").read_text(encoding="utf-8")
     assert "ours is re-trained here at 128x128 (smoke profile)" in md
 
@@ -323,7 +329,7 @@ def test_footer_says_which_runs_predate_the_stamped_commit(tmp_path: Path) -> No
         folder = tmp_path / "runs" / "synthetic" / run  # where run-all records a finished run beside results.csv
         folder.mkdir(parents=True)
         (folder / "config.json").write_text(json.dumps(config))
-    text = next(p for p in write_tables(results, tmp_path / "out", FOOTER, SYNTHETIC_ONLY)
+    text = next(p for p in _write(results, tmp_path / "out", FOOTER, SYNTHETIC_ONLY)
                 if p.name == "table1.md").read_text(encoding="utf-8")
     assert "Runs that predate commit stamping: ELB (ours) record no commit" in text
     assert "not known to be the commit above (abc1234)" in text
@@ -331,7 +337,7 @@ def test_footer_says_which_runs_predate_the_stamped_commit(tmp_path: Path) -> No
     assert "Tables written from these results" not in text  # a rebuild must not depend on the commit it runs at
     same = {**FOOTER, "git_commit": "0ld0ld0"}
     (tmp_path / "runs" / "synthetic" / "elb" / "config.json").write_text(json.dumps({"commit": "0ld0ld0"}))
-    text = next(p for p in write_tables(results, tmp_path / "same", same, SYNTHETIC_ONLY)
+    text = next(p for p in _write(results, tmp_path / "same", same, SYNTHETIC_ONLY)
                 if p.name == "table2.md").read_text(encoding="utf-8")
     assert "Every run's config.json records commit 0ld0ld0." in text and "predate" not in text
 
@@ -339,11 +345,13 @@ def test_footer_says_which_runs_predate_the_stamped_commit(tmp_path: Path) -> No
 def test_published_weights_join_table1_as_rescored_rows(tmp_path: Path) -> None:
     rows = [r.replace(",synthetic,synthetic,", ",pfcn,pfcn-official,") for r in SYNTHETIC_ROWS]
     manifest = {"name": "sinet-eg1800", "model": "sinet", "paper_name": "SINet", "params": 86910,
-                "preprocess": {"size": [224, 224]}, "source": {"repository": "https://example.org/x"},
-                "metrics": {"dataset": "pfcn-official", "miou": 93.711, "boundary_f": 75.271, "miou_native": 93.688}}
+                "dataset": {"name": "eg1800"}, "preprocess": {"size": [224, 224]},
+                "source": {"repository": "https://example.org/x"},
+                "metrics": {"dataset": "pfcn-official", "images": 264, "miou": 93.711, "boundary_f": 75.271,
+                            "miou_native": 93.688}}
     elsewhere = {**manifest, "name": "other", "metrics": {**manifest["metrics"], "dataset": "another-set"}}
     datasets = {"pfcn": "pfcn-official", "pseg": None}
-    paths = {p.name: p for p in write_tables(_results(tmp_path, rows), tmp_path / "out", FOOTER, datasets,
+    paths = {p.name: p for p in _write(_results(tmp_path, rows), tmp_path / "out", FOOTER, datasets,
                                              published=[manifest, elsewhere])}
     _, t1 = _csv(paths["table1.csv"])
     pub = [r for r in t1 if r["row"] == "published weights, re-scored here"]
@@ -357,7 +365,7 @@ def test_published_weights_join_table1_as_rescored_rows(tmp_path: Path) -> None:
     speed.write_text("model,backend,precision,threads,size,status,fps,fps_iqr,runs,device_name\n"
                      "sinet,eager,fp32,2,512,ok,21.5,1.0,20,AMD EPYC\n"
                      "sinet,eager,fp32,2,224,ok,80.25,2.0,20,AMD EPYC\n")
-    timed = {p.name: p for p in write_tables(_results(tmp_path, rows), tmp_path / "timed",
+    timed = {p.name: p for p in _write(_results(tmp_path, rows), tmp_path / "timed",
                                              {**FOOTER, "device": "cpu (AMD EPYC)"}, datasets,
                                              published=[manifest], speed_csv=speed)}
     _, t1 = _csv(timed["table1.csv"])
@@ -377,7 +385,7 @@ def test_table1_carries_bootstrap_intervals_and_portrait_iou_from_per_image_reco
             f"{100 * scores[m]['miou'] if m in scores else 90.0},1,1,60.0,3,poly,cpu,runs/cpu/pfcn/{m}"
             for m, name, loss in (("elb", "ELB (ours)", "adaptive"), ("enet", "ENet", "ce"),
                                   ("erfnet", "ERFNet", "ce"), ("sinet", "SINet", "ce-edge"))]
-    paths = {p.name: p for p in write_tables(_results(tmp_path, rows), tmp_path / "out", FOOTER,
+    paths = {p.name: p for p in _write(_results(tmp_path, rows), tmp_path / "out", FOOTER,
                                              {"pfcn": "data/pfcn", "pseg": None, "synthetic": None})}
     _, body = _csv(paths["table1.csv"])
     by = {r["model"]: r for r in body if r["model"]}
@@ -401,7 +409,7 @@ def test_table1_carries_bootstrap_intervals_and_portrait_iou_from_per_image_reco
     significance = paths["significance.md"].read_text(encoding="utf-8")
     assert "| elb | enet |" in significance and "Not included (no per-image record kept): ERFNet." in significance
     # without any per-image record the tables keep their old columns and no significance file is written
-    plain = {p.name for p in write_tables(_results(tmp_path, SYNTHETIC_ROWS), tmp_path / "plain", FOOTER,
+    plain = {p.name for p in _write(_results(tmp_path, SYNTHETIC_ROWS), tmp_path / "plain", FOOTER,
                                           SYNTHETIC_ONLY)}
     assert "significance.md" not in plain
 
@@ -418,7 +426,7 @@ def test_fps_come_from_the_interleaved_speed_table_on_the_runs_device(tmp_path: 
                   f"elb,onnxruntime,fp32,{threads},512,ok,99.0,1.0,20,AMD EPYC"]
     speed.write_text("\n".join(lines) + "\n")
     footer = {**FOOTER, "device": "cpu (AMD EPYC)", "FPS back end": "run-all's own"}
-    paths = {p.name: p for p in write_tables(results, tmp_path / "out", footer, SYNTHETIC_ONLY, speed_csv=speed)}
+    paths = {p.name: p for p in _write(results, tmp_path / "out", footer, SYNTHETIC_ONLY, speed_csv=speed)}
     _, body = _csv(paths["table1.csv"])
     elb = next(r for r in body if r["model"] == "elb")
     assert (float(elb["fps_ours"]), float(elb["fps_train_size_ours"])) == (14.08, 120.0)  # eager fp32, 2 threads
@@ -431,13 +439,13 @@ def test_fps_come_from_the_interleaved_speed_table_on_the_runs_device(tmp_path: 
     text = paths["table1.md"].read_text(encoding="utf-8")
     assert "interleaved protocol of speed.md" in text and "FPS back end" not in text
     # measured on another machine: run-all's own timing stays, and says so
-    other = {p.name: p for p in write_tables(results, tmp_path / "other", {**FOOTER, "device": "cpu (Intel)"},
+    other = {p.name: p for p in _write(results, tmp_path / "other", {**FOOTER, "device": "cpu (Intel)"},
                                              SYNTHETIC_ONLY, speed_csv=speed)}
     _, body = _csv(other["table1.csv"])
     assert float(next(r for r in body if r["model"] == "elb")["fps_ours"]) == 14.23
     assert "interleaved protocol" not in other["table1.md"].read_text(encoding="utf-8")
     # unless asked for: then the table is taken, and its columns and footer name the machine it was timed on
-    taken = {p.name: p for p in write_tables(results, tmp_path / "taken", {**FOOTER, "device": "cpu (Intel)"},
+    taken = {p.name: p for p in _write(results, tmp_path / "taken", {**FOOTER, "device": "cpu (Intel)"},
                                              SYNTHETIC_ONLY, speed_csv=speed, speed_any_device=True)}
     _, body = _csv(taken["table1.csv"])
     assert float(next(r for r in body if r["model"] == "elb")["fps_ours"]) == 14.08
@@ -454,7 +462,7 @@ def test_extra_seeds_give_a_spread_and_leave_the_main_row_at_the_profiles_seed(t
             elb.replace(",91.23,", ",90.83,").replace("runs/elb-a", "runs/elb-a-seed2") + ",2"]
     results = tmp_path / "results.csv"
     results.write_text("\n".join([header, *rows]) + "\n")
-    paths = {p.name: p for p in write_tables(results, tmp_path / "out", FOOTER, SYNTHETIC_ONLY)}
+    paths = {p.name: p for p in _write(results, tmp_path / "out", FOOTER, SYNTHETIC_ONLY)}
     _, body = _csv(paths["table1.csv"])
     row = next(r for r in body if r["model"] == "elb")
     assert float(row["miou_synthetic_ours"]) == 91.23  # seed 0's, not the last row's
@@ -486,7 +494,7 @@ def test_a_job_still_training_is_a_row_that_says_how_far_it_got(tmp_path: Path) 
     rows.append(f"icnet,ICNet,ce,True,pfcn,pfcn,1291,264,6698566,3.59,,,cpu,,,,,100,poly,paper,{record},\"{status}\"")
     path = tmp_path / "results.csv"
     path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
-    paths = {p.name: p for p in write_tables(path, tmp_path / "out", FOOTER,
+    paths = {p.name: p for p in _write(path, tmp_path / "out", FOOTER,
                                                 {"pfcn": "data/pfcn", "pseg": None, "synthetic": None})}
     _, body = _csv(paths["table1.csv"])
     icnet = next(r for r in body if r["model"] == "icnet")
