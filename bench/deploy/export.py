@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from bench.data.io import atomic_write_bytes
+from bench.data.io import atomic_write_bytes, check_writable
 from bench.data.preprocess import Preprocess
 from bench.defaults import INPUT_SIZE
 from bench.deploy.backends import BackendError, NotInstalled
@@ -98,8 +98,7 @@ def export_onnx(model: nn.Module, out: str | os.PathLike, size: int = INPUT_SIZE
 
     model = model.eval().float().cpu()
     x = torch.zeros(1, 3, size, size)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = check_writable(out)  # a bad --out is one line before the export, not a traceback after it
     onnx_log = logging.getLogger("torch.onnx")
     level = onnx_log.level
     onnx_log.setLevel(logging.ERROR)  # the exporter logs a warning per torchvision op it cannot register
@@ -211,8 +210,7 @@ def quantize_int8(fp32: str | os.PathLike, out: str | os.PathLike, data: str | o
             x = next(self.it, None)
             return None if x is None else {"image": x}
 
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = check_writable(out)
     partial = out.with_name(f".{out.name}.{os.getpid()}.partial.onnx")  # the quantizer writes its own file
     try:
         with warnings.catch_warnings(), _quiet():

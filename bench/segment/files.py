@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from bench.data.io import atomic_write_bytes
+from bench.data.io import atomic_write_bytes, make_dir
 from bench.segment.photos import (
     IMAGE_SUFFIXES,
     MAX_SIDE,
@@ -116,8 +116,7 @@ def segment_images(
     prefetch: int = 4,
 ) -> Outcome:
     """Segment ``paths`` (photos) into ``out_dir``; unreadable photos are skipped and passed to ``on_skip``."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = make_dir(out_dir)
     stems = output_stems(paths)
     outcome = Outcome()
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="segment-io") as pool:
