@@ -8,7 +8,7 @@ import click
 from bench import __version__
 from bench.cli.help import HELP_OPTIONS, OneLineCommand, examples
 from bench.deploy.backends import BACKENDS, PRECISIONS
-from bench.devices import device_option
+from bench.devices import DEVICES_HELP, device_option
 from bench.progress import Progress
 
 
@@ -36,7 +36,7 @@ def _echo_skip(path, message: str) -> None:
               help="Photos larger than this on their long side are shrunk first.")
 @click.option("--smooth", default=0.0, show_default=True, type=click.FloatRange(0.0, 1.0, max_open=True),
               help="Videos: weight of the previous frame's probabilities (0: no temporal smoothing).")
-@click.option("--device", default="cpu", show_default=True, callback=device_option, help="cpu, cuda or cuda:N.")
+@click.option("--device", default="cpu", show_default=True, callback=device_option, help=DEVICES_HELP)
 @click.option("--backend", default="auto", show_default=True, type=click.Choice(["auto", *BACKENDS]),
               help="Inference back end; auto: eager PyTorch for a run, onnxruntime (else OpenVINO) for an .onnx file.")
 @click.option("--precision", default="fp32", show_default=True, type=click.Choice(PRECISIONS),

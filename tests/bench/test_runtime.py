@@ -51,6 +51,12 @@ def test_eager_predictor_is_deterministic_for_a_name_and_reports_itself():
     np.testing.assert_array_equal(out, load_predictor("elb")(_batch(2)))  # same name, same random weights
 
 
+def test_device_auto_is_the_gpu_if_there_is_one_else_the_cpu():
+    p = load_predictor("elb", device="auto")
+    assert p.device == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert p(_batch(1)).shape == (1, 2, SIZE, SIZE)
+
+
 @pytest.mark.parametrize("name", model_names())
 def test_export_every_model_matches_pytorch_in_onnxruntime(tmp_path, name):
     pytest.importorskip("onnxruntime")
