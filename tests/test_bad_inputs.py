@@ -169,6 +169,8 @@ CASES = [
      "cannot write notes.txt/x.onnx: notes.txt is a file, not a folder"),
     ("bench", ["export", "--model", "elb-pfcn", "--out", "/proc/x.onnx"], None,
      "cannot write /proc/x.onnx: /proc takes no new files or folders"),
+    ("bench", ["export", "--model", "elb-pfcn", "--opset", "7", "--out", "x.onnx"], None,
+     "ONNX export at 256x256, opset 7 failed"),
     ("bench", ["pack", "--data", "empty", "--out", "p.npz"], None, "empty"),
     ("bench", ["pack", "--data", "data", "--out", "p.npz", "--size", "0"], None, "0 is not in the range"),
     ("bench", ["pack", "--data", "bad128", "--out", "p.npz", "--size", "32"], None, "bad128"),

@@ -224,6 +224,18 @@ def test_export_cli(tmp_path):
     assert r.exit_code != 0 and "Traceback" not in r.output and "none" in r.output
 
 
+def test_export_writes_the_opset_asked_for_or_refuses(tmp_path):
+    import onnx
+
+    from bench.deploy.export import ExportError, export_source
+
+    path = export_source("elb", tmp_path / "elb.onnx", size=32, opset=11)
+    assert [o.version for o in onnx.load(str(path)).opset_import if o.domain in ("", "ai.onnx")] == [11]
+    with pytest.raises(ExportError, match="opset 7 failed"):  # TorchScript cannot, and dynamo writes 18 or later
+        export_source("elb", tmp_path / "elb7.onnx", size=32, opset=7)
+    assert not (tmp_path / "elb7.onnx").exists()
+
+
 def test_eval_on_a_backend_matches_eager_and_int8_is_measured(tmp_path, dataset):
     pytest.importorskip("onnxruntime")
     ckpt = _checkpoint(tmp_path, dataset)
