@@ -169,6 +169,9 @@ CASES = [
      "cannot write notes.txt/x.onnx: notes.txt is a file, not a folder"),
     ("bench", ["export", "--model", "elb-pfcn", "--out", "/proc/x.onnx"], None,
      "cannot write /proc/x.onnx: /proc takes no new files or folders"),
+    ("bench", ["segment", "data/images", "--model", "elb"], None,
+     "elb: a registered model has random weights and segment needs trained ones; did you mean elb-pfcn? "
+     "(the zoo's trained elb: elb-pfcn, "),
     ("bench", ["export", "--model", "elb-pfcn", "--opset", "7", "--out", "x.onnx"], None,
      "ONNX export at 256x256, opset 7 failed"),
     ("bench", ["pack", "--data", "empty", "--out", "p.npz"], None, "empty"),

@@ -136,6 +136,16 @@ def entry_for(model: str, folder: str | os.PathLike = FOLDER) -> ZooEntry | None
     return min((e for e in entries(folder).values() if e.model == model), key=key, default=None)
 
 
+def trained_instead(model: str) -> str:
+    """What to name instead of a registered model (random weights) where trained weights are needed: the zoo's
+    entries of that architecture, the one that stands for it first, else where trained weights come from."""
+    best = entry_for(model)
+    if best is None:
+        return f"name trained weights: a zoo name such as {DEFAULT}, a run folder, a checkpoint or an .onnx file"
+    names = [best.name, *(e.name for e in entries().values() if e.model == model and e.name != best.name)]
+    return f"did you mean {best.name}? (the zoo's trained {model}: {', '.join(names)})"
+
+
 def load_weights(entry: ZooEntry, verify: bool = True) -> dict[str, torch.Tensor]:
     """The entry's state dict as stored, after checking the file against its manifest."""
     path = entry.path

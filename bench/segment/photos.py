@@ -45,12 +45,12 @@ def load_segment_predictor(source: str | os.PathLike, device: str = "cpu", threa
     for ONNX; any back end and precision it offers on request, int8 calibrated on the run's own training images)."""
     from bench.deploy.runtime import load_predictor
     from bench.deploy.sources import resolve
-    from bench.deploy.zoo import entries
+    from bench.deploy.zoo import trained_instead
 
     card = resolve(source)
     if not card.trained:  # the runtime gives a registered name random weights: segment needs a trained model
-        raise SegmentError(f"{source}: not a zoo name ({', '.join(entries())}), a run folder or a checkpoint "
-                           "(segment needs a trained model)")
+        raise SegmentError(f"{source}: a registered model has random weights and segment needs trained ones; "
+                           f"{trained_instead(card.architecture)}")
     if precision == "int8" and card.zoo:
         raise SegmentError(f"{source}: int8 needs calibration photos, which a zoo weight does not ship; export it "
                            f"with `bench export --model {source} --precision int8 --calib-data DATA` and segment "

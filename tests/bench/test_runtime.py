@@ -215,6 +215,8 @@ def test_export_cli(tmp_path):
     out = tmp_path / "elb.onnx"
     r = CliRunner().invoke(main, ["export", "--model", "elb", "--size", "32", "--dynamic-size", "--out", str(out)])
     assert r.exit_code == 0, r.output
+    assert r.stderr.startswith("warning: elb is a registered model with random weights (untrained)")
+    assert "did you mean elb-pfcn?" in r.stderr
     p = load_predictor(out, backend="onnxruntime") if backends.backend_installed("onnxruntime") else None
     if p is not None:
         assert p.input_size is None and p(_batch(1, 48)).shape == (1, 2, 48, 48)
