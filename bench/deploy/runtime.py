@@ -31,8 +31,8 @@ from bench.deploy.backends import (
     TORCH_BACKENDS,
     BackendError,
     NotInstalled,
-    backend_installed,
     check_combination,
+    onnx_backend,
     require,
 )
 from bench.deploy.card import ModelCard
@@ -274,7 +274,7 @@ def load_predictor(source: str | os.PathLike | ModelCard, *, backend: str = "aut
     onnx_file = card.provenance.onnx is not None
     if backend == "auto":
         if onnx_file or precision == "int8":
-            backend = "onnxruntime" if backend_installed("onnxruntime") else "openvino"
+            backend = onnx_backend(f"{card.name}: an ONNX file" if onnx_file else "int8")
         else:
             backend = "eager"
     require(backend)

@@ -164,6 +164,17 @@ def test_a_backend_that_is_not_installed_says_so(monkeypatch):
     assert rows["eager"]["status"] == "ok" and rows["eager"]["fps"] > 0
 
 
+def test_an_onnx_file_without_its_runtimes_names_them(tmp_path, monkeypatch):
+    pytest.importorskip("onnx")
+    from bench.deploy.export import export_source
+
+    path = export_source("elb", tmp_path / "elb.onnx", size=32)
+    monkeypatch.setattr(backends, "backend_installed", lambda backend: backend in backends.TORCH_BACKENDS)
+    with pytest.raises(NotInstalled, match=r"elb.onnx: an ONNX file runs on onnxruntime or openvino, and neither is "
+                                           r"installed here \(pip install onnxruntime\)"):
+        load_predictor(path)
+
+
 def test_fixed_size_predictor_rejects_other_sizes(tmp_path):
     pytest.importorskip("onnxruntime")
     p = load_predictor("elb", backend="onnxruntime", size=SIZE)
