@@ -24,6 +24,7 @@ from bench.data.preprocess import Preprocess
 from bench.errors import UserError
 
 if TYPE_CHECKING:  # the one predictor type: bench.deploy.runtime's (any callable from batch to logits will do)
+    from bench.deploy.card import ModelCard
     from bench.deploy.runtime import Predictor
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
@@ -49,15 +50,34 @@ def load_segment_predictor(source: str | os.PathLike, device: str = "cpu", threa
 
     card = resolve(source)
     if not card.trained:  # the runtime gives a registered name random weights: segment needs a trained model
-        raise SegmentError(f"{source}: a registered model has random weights and segment needs trained ones; "
+        what = "was exported from a registered model" if card.provenance.onnx else "is a registered model"
+        raise SegmentError(f"{source} {what}, with random weights, and segment needs trained ones; "
                            f"{trained_instead(card.architecture)}")
-    if precision == "int8" and card.zoo:
-        raise SegmentError(f"{source}: int8 needs calibration photos, which a zoo weight does not ship; export it "
-                           f"with `bench export --model {source} --precision int8 --calib-data DATA` and segment "
-                           "with that .onnx file")
-    calibration = card.training_data if precision == "int8" and not card.provenance.onnx else None
+    calibration = None
+    if precision == "int8":
+        calibration = _int8_calibration(source, card)
     return load_predictor(card, backend=backend, precision=precision, threads=threads, device=device,
                           calibration=calibration)
+
+
+def _int8_calibration(source: str | os.PathLike, card: ModelCard) -> str | None:
+    """What calibrates int8 for segment, which has no --calib-data: nothing for a quantized .onnx file, a run's own
+    training images, else a refusal saying how to make a quantized file with `bench export`."""
+    from bench.deploy.export import is_quantized
+    from bench.deploy.sources import is_onnx_source
+
+    onnx = card.provenance.onnx
+    if onnx and is_quantized(onnx):
+        return None
+    if not onnx and not card.zoo and card.training_data:
+        return card.training_data
+    origin = (card.provenance.source if onnx else None) or str(source)
+    model = "MODEL" if is_onnx_source(origin) else origin
+    what = ("this .onnx file is not quantized" if onnx else "a zoo weight ships no calibration photos" if card.zoo
+            else "this run records no training images to calibrate with")
+    raise SegmentError(f"{source}: int8 needs a quantized .onnx file and {what}; make one with `bench export --model "
+                       f"{model} --precision int8 --calib-data DATA --out model-int8.onnx` and segment with that "
+                       "file (it runs int8 without --precision)")
 
 
 def input_hw(predictor: Predictor, size: int | None = None) -> tuple[int, int]:

@@ -223,7 +223,7 @@ def test_runs_and_onnx_models_go_through_the_project_runtime(tiny_run, tmp_path)
 
     predictor = load_segment_predictor(tiny_run)  # bench.deploy.runtime's eager predictor, sized by the run's training
     assert predictor.backend == "eager" and input_hw(predictor) == (32, 32)
-    with pytest.raises(SegmentError, match="trained model"):
+    with pytest.raises(SegmentError, match="needs trained ones; did you mean elb-pfcn"):
         load_segment_predictor("elb")  # a registered name has no trained weights
     pytest.importorskip("onnxruntime")
     from bench.deploy.export import export_source
@@ -236,6 +236,12 @@ def test_runs_and_onnx_models_go_through_the_project_runtime(tiny_run, tmp_path)
                                   str(tmp_path / "o"), "--no-progress"])
     assert r.exit_code == 0, r.output
     assert cv2.imread(str(tmp_path / "o" / "x_mask.png"), cv2.IMREAD_UNCHANGED).shape == (40, 30)
+    # segment cannot calibrate an fp32 file: it says how to make an int8 one (segment has no --calib-data)
+    r = CliRunner().invoke(main, ["segment", str(tmp_path / "x.png"), "--model", str(onnx_path), "--precision",
+                                  "int8", "--out", str(tmp_path / "o8"), "--no-progress"])
+    assert r.exit_code == 1 and not (tmp_path / "o8").exists()
+    assert f"this .onnx file is not quantized; make one with `bench export --model {tiny_run} --precision int8 " \
+           "--calib-data DATA" in r.stderr
     # a run on another back end and precision: int8 through onnxruntime, calibrated on the run's training images
     r = CliRunner().invoke(main, ["segment", str(tmp_path / "x.png"), "--model", str(tiny_run), "--backend",
                                   "onnxruntime", "--precision", "int8", "--out", str(tmp_path / "q"), "--no-progress"])
