@@ -119,6 +119,15 @@ def get_entry(name: str, folder: str | os.PathLike = FOLDER) -> ZooEntry:
     return found[name]
 
 
+def entry_of_file(path: str | os.PathLike, folder: str | os.PathLike = FOLDER) -> ZooEntry | None:
+    """The entry whose weight file ``path`` is (a user who points at ``zoo/elb-pfcn.pt`` means elb-pfcn), None
+    for any other file; its sha256 is checked when it loads, as for the name."""
+    p = Path(path)
+    if not p.is_file():
+        return None
+    return next((e for e in entries(folder).values() if e.path.is_file() and p.samefile(e.path)), None)
+
+
 # Which entry stands for an architecture (torch.hub's ``pretrained=True``): trained with the model's own loss (not an
 # ablation), under the cpu profile as the zoo default is, else its authors' published weights, else the paper's.
 PROFILE_PREFERENCE = ("cpu", "published", "paper")
