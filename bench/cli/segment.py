@@ -33,7 +33,7 @@ def _echo_skip(path, message: str) -> None:
 @click.option("--preview", "want_preview", is_flag=True, help="Side by side: photo, mask, background replaced.")
 @click.option("--size", default=None, type=int, help="Model input side [default: the model's own].")
 @click.option("--max-side", default=4096, show_default=True, type=click.IntRange(64),
-              help="Photos larger than this on their long side are shrunk first.")
+              help="Photos longer than this are shrunk for the model; outputs keep the photo's own size.")
 @click.option("--smooth", default=0.0, show_default=True, type=click.FloatRange(0.0, 1.0, max_open=True),
               help="Videos: weight of the previous frame's probabilities (0: no temporal smoothing).")
 @click.option("--device", default="cpu", show_default=True, callback=device_option, help=DEVICES_HELP)

@@ -103,11 +103,11 @@ def input_hw(predictor: Predictor, size: int | None = None) -> tuple[int, int]:
 
 
 # -- reading ---------------------------------------------------------------------------------------------------
-def read_image(path: str | os.PathLike, max_side: int = MAX_SIDE) -> np.ndarray:
-    """RGB uint8 (H, W, 3) of any photo OpenCV decodes, upright and at most ``max_side`` pixels on its long side.
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """RGB uint8 (H, W, 3) of any photo OpenCV decodes, upright, at its own size.
 
     EXIF orientation is applied; greyscale becomes three equal channels, alpha is dropped, 16-bit is scaled to 8-bit
-    (all by OpenCV's IMREAD_COLOR). Larger photos are shrunk (area averaging) so memory and time stay bounded.
+    (all by OpenCV's IMREAD_COLOR).
     """
     try:
         data = np.fromfile(path, np.uint8)
@@ -116,11 +116,25 @@ def read_image(path: str | os.PathLike, max_side: int = MAX_SIDE) -> np.ndarray:
     bgr = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     if bgr is None:
         raise SegmentError(f"{path}: not a decodable image")
-    h, w = bgr.shape[:2]
-    if max(h, w) > max_side:
-        scale = max_side / max(h, w)
-        bgr = cv2.resize(bgr, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def shrink(rgb: np.ndarray, max_side: int = MAX_SIDE) -> np.ndarray:
+    """The working copy the model is fed from: ``rgb`` itself, or shrunk (area averaging) to ``max_side`` pixels on
+    its long side so the time and memory of fitting a huge photo to the model stay bounded."""
+    h, w = rgb.shape[:2]
+    if max(h, w) <= max_side:
+        return rgb
+    scale = max_side / max(h, w)
+    return cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+
+
+def at_size(prob: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    """A probability map stretched (bilinear) to ``hw``, the photo's own size, whatever ``shrink`` did: the outputs
+    lie over the photo, not over its working copy."""
+    if prob.shape[:2] == tuple(hw):
+        return prob
+    return cv2.resize(prob, (int(hw[1]), int(hw[0])), interpolation=cv2.INTER_LINEAR)
 
 
 # -- predicting ------------------------------------------------------------------------------------------------
@@ -139,6 +153,13 @@ def predict_probabilities(predictor: Predictor, images: list[np.ndarray], hw: tu
     from bench.deploy.predict import probabilities
 
     return probabilities(predictor, images, predictor_preprocess(predictor, hw), batch_size=max(1, len(images)))
+
+
+def photo_probability(predictor: Predictor, rgb: np.ndarray, hw: tuple[int, int],
+                      max_side: int = MAX_SIDE) -> np.ndarray:
+    """The portrait probability of one photo at its own size: predicted from its working copy (``shrink``) and
+    stretched back (``at_size``)."""
+    return at_size(predict_probabilities(predictor, [shrink(rgb, max_side)], hw)[0], rgb.shape[:2])
 
 
 # -- rendering -------------------------------------------------------------------------------------------------

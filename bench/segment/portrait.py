@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.segment.photos import SegmentError, input_hw, load_segment_predictor, predict_probabilities, read_image
+from bench.segment.photos import SegmentError, input_hw, load_segment_predictor, photo_probability, read_image
 
 
 class PortraitSegmenter:
@@ -42,7 +42,7 @@ class PortraitSegmenter:
 
     def probability(self, image: str | os.PathLike | np.ndarray) -> np.ndarray:
         """The portrait probability (float32 in [0, 1]) of each pixel of an image file or an RGB uint8 array."""
-        return predict_probabilities(self.predictor, [_rgb(image)], self.input_hw)[0]
+        return photo_probability(self.predictor, _rgb(image), self.input_hw)
 
     def mask(self, image: str | os.PathLike | np.ndarray, threshold: float = 0.5) -> np.ndarray:
         """uint8 (H, W): 1 where the portrait probability exceeds ``threshold`` (0.5 is the model's arg-max)."""

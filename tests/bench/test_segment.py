@@ -23,9 +23,11 @@ from bench.segment.photos import (
     input_hw,
     mask_image,
     parse_background,
+    photo_probability,
     predict_probabilities,
     read_image,
     render,
+    shrink,
 )
 from tests.bench.helpers import BrightPredictor
 
@@ -99,9 +101,16 @@ def test_grey_rgba_and_16_bit_files_become_rgb(tmp_path):
     assert np.array_equal(read_image(tmp_path / "d.png")[..., 0], grey)
 
 
-def test_huge_photos_are_capped_and_broken_files_named(tmp_path):
-    cv2.imwrite(str(tmp_path / "big.png"), np.zeros((300, 900, 3), np.uint8))
-    assert read_image(tmp_path / "big.png", max_side=90).shape == (30, 90, 3)
+def test_huge_photos_are_shrunk_for_the_model_only_and_broken_files_named(tmp_path):
+    cv2.imwrite(str(tmp_path / "big.png"), half_bright(300, 900))
+    big = read_image(tmp_path / "big.png")
+    assert big.shape == (300, 900, 3) and shrink(big, 90).shape == (30, 90, 3) and shrink(big, 900) is big
+    prob = photo_probability(BrightPredictor(), big, (32, 32), max_side=90)
+    agree = (prob > 0.5) == (big[..., 0] > 0)  # away from the one edge, the map lies over the photo
+    assert prob.shape == (300, 900) and agree[:, :400].all() and agree[:, 500:].all()
+    outcome = segment_images([tmp_path / "big.png"], BrightPredictor(), (32, 32), tmp_path / "o", ("mask", "cutout"),
+                             max_side=90)
+    assert [cv2.imread(str(p), cv2.IMREAD_UNCHANGED).shape[:2] for p in outcome.written] == [(300, 900)] * 2
     (tmp_path / "bad.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
     with pytest.raises(SegmentError, match=r"bad.jpg: not a decodable image"):
         read_image(tmp_path / "bad.jpg")
