@@ -55,7 +55,7 @@ def segment(inputs: tuple[str, ...], source: str | None, out: str, want_mask: bo
     """
     from bench.deploy.zoo import DEFAULT
     from bench.segment.files import expand_inputs, is_video, output_stems, segment_images
-    from bench.segment.photos import SegmentError, input_hw, load_segment_predictor, parse_background
+    from bench.segment.photos import SegmentError, input_hw, load_segment_predictor, parse_background, size_warning
     from bench.segment.video import segment_video
 
     outputs = tuple(name for name, on in (("mask", want_mask), ("cutout", want_cutout),
@@ -68,6 +68,8 @@ def segment(inputs: tuple[str, ...], source: str | None, out: str, want_mask: bo
         predictor = load_segment_predictor(source or DEFAULT, device=device, threads=threads, backend=backend,
                                            precision=precision)
         hw = input_hw(predictor, size)
+        if (note := size_warning(predictor, hw)) is not None:
+            click.echo(f"warning: {note}", err=True)
         photos = [p for p in paths if not is_video(p)]
         skipped = []
         if photos:

@@ -102,6 +102,16 @@ def input_hw(predictor: Predictor, size: int | None = None) -> tuple[int, int]:
     return int(h), int(w)
 
 
+def size_warning(predictor: Predictor, hw: tuple[int, int]) -> str | None:
+    """A warning when the photos are fitted to another size than the model was trained at (``--size``): it runs,
+    but its masks are usually worse, and nothing else would say so."""
+    card = getattr(predictor, "card", None)
+    if card is None or tuple(hw) == (card.size, card.size):
+        return None
+    return (f"--size {hw[0]}x{hw[1]}: {card.zoo or card.name} was trained at {card.size}x{card.size}; its masks at "
+            "another size are usually worse")
+
+
 # -- reading ---------------------------------------------------------------------------------------------------
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """RGB uint8 (H, W, 3) of any photo OpenCV decodes, upright, at its own size.

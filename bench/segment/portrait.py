@@ -12,11 +12,19 @@ from its manifest) and the same mapping back onto the photo, so a mask here is t
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
 
-from bench.segment.photos import SegmentError, input_hw, load_segment_predictor, photo_probability, read_image
+from bench.segment.photos import (
+    SegmentError,
+    input_hw,
+    load_segment_predictor,
+    photo_probability,
+    read_image,
+    size_warning,
+)
 
 
 class PortraitSegmenter:
@@ -25,6 +33,8 @@ class PortraitSegmenter:
     def __init__(self, predictor: object, size: int | None = None) -> None:
         self.predictor = predictor
         self.input_hw = input_hw(predictor, size)
+        if (note := size_warning(predictor, self.input_hw)) is not None:
+            warnings.warn(note, stacklevel=2)
 
     @property
     def card(self) -> object:

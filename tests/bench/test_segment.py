@@ -227,6 +227,23 @@ def test_segment_command_errors_are_one_line(tiny_run, tmp_path):
     assert r.exit_code == 1 and "not blur[:SIGMA], a colour" in r.output
 
 
+def test_device_auto_runs_and_another_size_than_the_training_one_is_warned(tiny_run, tmp_path):
+    from bench.segment.photos import load_segment_predictor
+    from bench.segment.portrait import PortraitSegmenter
+
+    cv2.imwrite(str(tmp_path / "x.png"), np.zeros((40, 30, 3), np.uint8))
+    r = CliRunner().invoke(main, ["segment", str(tmp_path / "x.png"), "--model", str(tiny_run), "--device", "auto",
+                                  "--size", "64", "--out", str(tmp_path / "o"), "--no-progress"])
+    assert r.exit_code == 0, r.output
+    assert r.stderr.splitlines() == [f"warning: --size 64x64: {tiny_run} was trained at 32x32; its masks at another "
+                                     "size are usually worse"]
+    r = CliRunner().invoke(main, ["segment", str(tmp_path / "x.png"), "--model", str(tiny_run), "--size", "32",
+                                  "--out", str(tmp_path / "o"), "--no-progress"])
+    assert r.exit_code == 0 and r.stderr == ""
+    with pytest.warns(UserWarning, match="was trained at 32x32"):
+        PortraitSegmenter(load_segment_predictor(tiny_run), size=64)
+
+
 def test_runs_and_onnx_models_go_through_the_project_runtime(tiny_run, tmp_path):
     from bench.segment.photos import load_segment_predictor
 
