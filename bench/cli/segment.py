@@ -9,7 +9,7 @@ from bench import __version__
 from bench.cli.help import HELP_OPTIONS, OneLineCommand, examples
 from bench.deploy.backends import BACKENDS, PRECISIONS
 from bench.devices import DEVICES_HELP, device_option
-from bench.progress import Progress
+from bench.progress import Progress, rate_text
 
 
 def _echo_skip(path, message: str) -> None:
@@ -75,14 +75,18 @@ def segment(inputs: tuple[str, ...], source: str | None, out: str, want_mask: bo
         if photos:
             bar = Progress(len(photos), "photos", "img", enabled=False if no_progress else None)
 
-            def tick(_path) -> None:
-                bar.update(1)
+            def skip(path, message: str) -> None:
+                _echo_skip(path, message)
+                bar.update(1)  # a skipped photo is dealt with: a finished run is "done", not "stopped"
 
             outcome = segment_images(photos, predictor, hw, out, outputs, background, max_side,
-                                     on_skip=_echo_skip, on_done=tick)
-            rate = bar.close()
+                                     on_skip=skip, on_done=lambda _path: bar.update(1))
+            done = len(photos) - len(outcome.skipped)
+            rate = bar.close(f"done, {len(outcome.skipped)} skipped" if outcome.skipped else None)
+            rate *= done / len(photos)  # photos segmented per second, not photos read
             skipped += outcome.skipped
-            click.echo(f"{len(photos) - len(outcome.skipped)} photos segmented into {out} ({rate:.1f} images/s)")
+            speed = f" ({rate_text(rate, 'image', 'images')})" if done else ""
+            click.echo(f"{done} photos segmented into {out}{speed}")
         for video in (p for p in paths if is_video(p)):
             bar = Progress(None, video.name, "frame", enabled=False if no_progress else None)
             try:
@@ -93,7 +97,7 @@ def segment(inputs: tuple[str, ...], source: str | None, out: str, want_mask: bo
                 bar.close()
                 continue
             frames, rate = bar.n, bar.close()
-            click.echo(f"{video}: {frames} frames segmented into {out} ({rate:.1f} frames/s)")
+            click.echo(f"{video}: {frames} frames segmented into {out} ({rate_text(rate, 'frame', 'frames')})")
     except SegmentError as e:
         raise click.ClickException(str(e)) from None
     if skipped:
