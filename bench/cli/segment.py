@@ -56,7 +56,7 @@ def segment(inputs: tuple[str, ...], source: str | None, out: str, want_mask: bo
     from bench.deploy.zoo import DEFAULT
     from bench.segment.files import expand_inputs, is_video, output_stems, segment_images
     from bench.segment.photos import SegmentError, input_hw, load_segment_predictor, parse_background, size_warning
-    from bench.segment.video import segment_video
+    from bench.segment.video import VIDEO_OUTPUTS, segment_video
 
     outputs = tuple(name for name, on in (("mask", want_mask), ("cutout", want_cutout),
                                           ("background", background_spec is not None), ("preview", want_preview))
@@ -87,10 +87,16 @@ def segment(inputs: tuple[str, ...], source: str | None, out: str, want_mask: bo
             skipped += outcome.skipped
             speed = f" ({rate_text(rate, 'image', 'images')})" if done else ""
             click.echo(f"{done} photos segmented into {out}{speed}")
-        for video in (p for p in paths if is_video(p)):
+        videos = [p for p in paths if is_video(p)]
+        video_outputs = tuple(o for o in outputs if o in VIDEO_OUTPUTS) or outputs  # none left: refused per video
+        if videos and video_outputs != outputs:
+            dropped = ", ".join(o for o in outputs if o not in video_outputs)
+            click.echo(f"note: videos get no {dropped} (an mp4 has no alpha channel); "
+                       f"{', '.join(v.name for v in videos)}: {', '.join(video_outputs)} only", err=True)
+        for video in videos:
             bar = Progress(None, video.name, "frame", enabled=False if no_progress else None)
             try:
-                segment_video(video, predictor, hw, out, outputs, background, smooth, stems[video], bar.set)
+                segment_video(video, predictor, hw, out, video_outputs, background, smooth, stems[video], bar.set)
             except SegmentError as e:
                 skipped.append((video, str(e)))
                 _echo_skip(video, str(e))
