@@ -27,7 +27,8 @@ def _echo_skip(path, message: str) -> None:
 @click.option("--out", default="segmented", show_default=True, type=click.Path(file_okay=False),
               help="Output folder: <name>_mask.png, _cutout.png, _background.jpg, _preview.jpg (.mp4 for videos).")
 @click.option("--mask", "want_mask", is_flag=True, help="The mask PNG (0 background, 255 portrait) [the default].")
-@click.option("--cutout", "want_cutout", is_flag=True, help="An RGBA PNG: the photo with the portrait as alpha.")
+@click.option("--cutout", "want_cutout", is_flag=True,
+              help="An RGBA PNG: the photo with the portrait as alpha (photos only: videos skip it with a note).")
 @click.option("--background", "background_spec", default=None, metavar="SPEC",
               help="Replace the background: blur, blur:SIGMA, a colour (#rrggbb, r,g,b, white, green...) or an image.")
 @click.option("--preview", "want_preview", is_flag=True, help="Side by side: photo, mask, background replaced.")
