@@ -32,5 +32,10 @@ class DeviceError(UserError):
     """A device this machine does not have."""
 
 
+class OutputError(UserError):
+    """A file or folder that cannot be written where the user asked (a file in the way, a read-only or virtual
+    file system, no permission, no space)."""
+
+
 class ModelOutputError(UserError):
     """A model's output is not a portrait model's (two-class logits for the batch it was given)."""

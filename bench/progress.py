@@ -66,7 +66,8 @@ class Progress:
         parts = [f"{done} {self.unit}", counts, f"{elapsed // 60}m{elapsed % 60:02d}s", note]
         print(f"{self.desc}: " + "; ".join(p for p in parts if p), file=self.stream, flush=True)
 
-    def close(self) -> float:
+    def close(self, note: str | None = None) -> float:
+        """End the bar; the last line says ``note`` (e.g. "done, 2 skipped"), by default done or stopped."""
         rate = self.rate()
         if self._bar is not None:
             self._bar.close()
@@ -74,8 +75,15 @@ class Progress:
         elif self._lines:
             self._lines = False
             if self._printed:
-                self._line("done" if self.total is None or self.n >= self.total else "stopped")
+                self._line(note or ("done" if self.total is None or self.n >= self.total else "stopped"))
         return rate
+
+
+def rate_text(rate: float, unit: str, units: str) -> str:
+    """A rate that reads at any speed: "12.3 images/s", and below one a second "4.2 s/image" (never "0.0 images/s")."""
+    if rate >= 1.0:
+        return f"{rate:.1f} {units}/s"
+    return f"{1.0 / rate:.1f} s/{unit}" if rate > 0 else f"no {units}"
 
 
 def _is_terminal(stream: TextIO) -> bool:

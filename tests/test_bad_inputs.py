@@ -59,6 +59,10 @@ def ws(tmp_path_factory) -> Path:
     (ws / "mine" / "images" / "holiday.jpg").write_bytes(b"the user's own photo")
     (ws / "empty").mkdir()
     (ws / "notes.txt").write_text("not a checkpoint, not a zip\n")
+    video = cv2.VideoWriter(str(ws / "clip.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (32, 32), True)
+    for _ in range(2):
+        video.write(np.full((32, 32, 3), 120, np.uint8))
+    video.release()
     _release(ws / "release")
     spec = [SynthImage("0001", 160, 120, [SynthPerson(60, 15, 26)])]
     write_tree(ws / "mhp", spec, "v1", seed=1)
@@ -153,6 +157,26 @@ CASES = [
     ("bench", ["segment", "data/images", "--model", "notes.txt"], None, "notes.txt: not a readable checkpoint"),
     ("bench", ["segment", "data/images", "--model", "run", "--background", "plaid"], None, "background 'plaid'"),
     ("bench", ["segment", "data/images", "--model", "run", "--size", "100"], None, "multiple of 8"),
+    ("bench", ["segment", "data/images", "--model", "run", "--out", "/proc/x"], None,
+     "cannot create the folder /proc/x: /proc takes no new files or folders"),
+    ("bench", ["segment", "data/images", "--model", "run", "--out", "/sys/kernel/x"], None,
+     "cannot create the folder /sys/kernel/x"),
+    ("bench", ["segment", "clip.mp4", "--model", "run", "--out", "/sys/kernel/x"], None,
+     "cannot create the folder /sys/kernel/x"),
+    ("bench", ["segment", "data/images", "--model", "run", "--out", "notes.txt/sub"], None,
+     "cannot create the folder notes.txt/sub: notes.txt is a file, not a folder"),
+    ("bench", ["export", "--model", "elb-pfcn", "--out", "notes.txt/x.onnx"], None,
+     "cannot write notes.txt/x.onnx: notes.txt is a file, not a folder"),
+    ("bench", ["export", "--model", "elb-pfcn", "--out", "/proc/x.onnx"], None,
+     "cannot write /proc/x.onnx: /proc takes no new files or folders"),
+    ("bench", ["segment", "data/images", "--model", "elb"], None,
+     "elb is a registered model, with random weights, and segment needs trained ones; did you mean elb-pfcn? "
+     "(the zoo's trained elb: elb-pfcn, "),
+    ("bench", ["segment", "data/images", "--precision", "int8"], None,
+     "elb-pfcn: int8 needs a quantized .onnx file and a zoo weight ships no calibration photos; make one with "
+     "`bench export --model elb-pfcn --precision int8 --calib-data DATA"),
+    ("bench", ["export", "--model", "elb-pfcn", "--opset", "7", "--out", "x.onnx"], None,
+     "ONNX export at 256x256, opset 7 failed"),
     ("bench", ["pack", "--data", "empty", "--out", "p.npz"], None, "empty"),
     ("bench", ["pack", "--data", "data", "--out", "p.npz", "--size", "0"], None, "0 is not in the range"),
     ("bench", ["pack", "--data", "bad128", "--out", "p.npz", "--size", "32"], None, "bad128"),

@@ -65,11 +65,12 @@ def _model_source(ctx: click.Context, param: click.Parameter, name: str | tuple[
 def _trained(param: str, source: str) -> str:
     """``source`` if it names trained weights, else a usage error: scoring or drawing random weights means nothing."""
     from bench.deploy.sources import resolve
-    from bench.deploy.zoo import DEFAULT
+    from bench.deploy.zoo import trained_instead
 
-    if not resolve(source).trained:
-        raise click.BadParameter(f"{source}: a registered model has random weights; name trained ones (a zoo name "
-                                 f"such as {DEFAULT}, a run folder, a checkpoint or an .onnx file)", param_hint=param)
+    card = resolve(source)
+    if not card.trained:
+        raise click.BadParameter(f"{source}: a registered model has random weights; "
+                                 f"{trained_instead(card.architecture)}", param_hint=param)
     return source
 
 
@@ -395,12 +396,18 @@ def export(source: str, out: str, size: int | None, opset: int, dynamic_batch: b
     """Write a model as ONNX, batch norm folded into its convolutions, its preprocessing as metadata; int8 or the
     preprocessing baked in on request."""
     from bench.deploy.export import export_source
+    from bench.deploy.sources import resolve
+    from bench.deploy.zoo import trained_instead
 
     if not out.lower().endswith(".onnx"):
         raise click.UsageError(f"--out {out}: the file name must end in .onnx")
     path = export_source(source, out, size, opset, dynamic_batch, dynamic_size, precision, calib_data,
                          calib_images, bake_preprocess)
     click.echo(str(path))
+    card = resolve(source)
+    if not card.trained:
+        click.echo(f"warning: {source} is a registered model with random weights (untrained): {path} is for timing, "
+                   f"not for masks; {trained_instead(card.architecture)}", err=True)
 
 
 def _skip_option(ctx: click.Context, param: click.Parameter,

@@ -8,8 +8,8 @@ import click
 from bench import __version__
 from bench.cli.help import HELP_OPTIONS, OneLineCommand, examples
 from bench.deploy.backends import BACKENDS, PRECISIONS
-from bench.devices import device_option
-from bench.progress import Progress
+from bench.devices import DEVICES_HELP, device_option
+from bench.progress import Progress, rate_text
 
 
 def _echo_skip(path, message: str) -> None:
@@ -27,16 +27,17 @@ def _echo_skip(path, message: str) -> None:
 @click.option("--out", default="segmented", show_default=True, type=click.Path(file_okay=False),
               help="Output folder: <name>_mask.png, _cutout.png, _background.jpg, _preview.jpg (.mp4 for videos).")
 @click.option("--mask", "want_mask", is_flag=True, help="The mask PNG (0 background, 255 portrait) [the default].")
-@click.option("--cutout", "want_cutout", is_flag=True, help="An RGBA PNG: the photo with the portrait as alpha.")
+@click.option("--cutout", "want_cutout", is_flag=True,
+              help="An RGBA PNG: the photo with the portrait as alpha (photos only: videos skip it with a note).")
 @click.option("--background", "background_spec", default=None, metavar="SPEC",
               help="Replace the background: blur, blur:SIGMA, a colour (#rrggbb, r,g,b, white, green...) or an image.")
 @click.option("--preview", "want_preview", is_flag=True, help="Side by side: photo, mask, background replaced.")
 @click.option("--size", default=None, type=int, help="Model input side [default: the model's own].")
 @click.option("--max-side", default=4096, show_default=True, type=click.IntRange(64),
-              help="Photos larger than this on their long side are shrunk first.")
+              help="Photos longer than this are shrunk for the model; outputs keep the photo's own size.")
 @click.option("--smooth", default=0.0, show_default=True, type=click.FloatRange(0.0, 1.0, max_open=True),
               help="Videos: weight of the previous frame's probabilities (0: no temporal smoothing).")
-@click.option("--device", default="cpu", show_default=True, callback=device_option, help="cpu, cuda or cuda:N.")
+@click.option("--device", default="cpu", show_default=True, callback=device_option, help=DEVICES_HELP)
 @click.option("--backend", default="auto", show_default=True, type=click.Choice(["auto", *BACKENDS]),
               help="Inference back end; auto: eager PyTorch for a run, onnxruntime (else OpenVINO) for an .onnx file.")
 @click.option("--precision", default="fp32", show_default=True, type=click.Choice(PRECISIONS),
@@ -55,8 +56,8 @@ def segment(inputs: tuple[str, ...], source: str | None, out: str, want_mask: bo
     """
     from bench.deploy.zoo import DEFAULT
     from bench.segment.files import expand_inputs, is_video, output_stems, segment_images
-    from bench.segment.photos import SegmentError, input_hw, load_segment_predictor, parse_background
-    from bench.segment.video import segment_video
+    from bench.segment.photos import SegmentError, input_hw, load_segment_predictor, parse_background, size_warning
+    from bench.segment.video import VIDEO_OUTPUTS, segment_video
 
     outputs = tuple(name for name, on in (("mask", want_mask), ("cutout", want_cutout),
                                           ("background", background_spec is not None), ("preview", want_preview))
@@ -68,30 +69,42 @@ def segment(inputs: tuple[str, ...], source: str | None, out: str, want_mask: bo
         predictor = load_segment_predictor(source or DEFAULT, device=device, threads=threads, backend=backend,
                                            precision=precision)
         hw = input_hw(predictor, size)
+        if (note := size_warning(predictor, hw)) is not None:
+            click.echo(f"warning: {note}", err=True)
         photos = [p for p in paths if not is_video(p)]
         skipped = []
         if photos:
             bar = Progress(len(photos), "photos", "img", enabled=False if no_progress else None)
 
-            def tick(_path) -> None:
-                bar.update(1)
+            def skip(path, message: str) -> None:
+                _echo_skip(path, message)
+                bar.update(1)  # a skipped photo is dealt with: a finished run is "done", not "stopped"
 
             outcome = segment_images(photos, predictor, hw, out, outputs, background, max_side,
-                                     on_skip=_echo_skip, on_done=tick)
-            rate = bar.close()
+                                     on_skip=skip, on_done=lambda _path: bar.update(1))
+            done = len(photos) - len(outcome.skipped)
+            rate = bar.close(f"done, {len(outcome.skipped)} skipped" if outcome.skipped else None)
+            rate *= done / len(photos)  # photos segmented per second, not photos read
             skipped += outcome.skipped
-            click.echo(f"{len(photos) - len(outcome.skipped)} photos segmented into {out} ({rate:.1f} images/s)")
-        for video in (p for p in paths if is_video(p)):
+            speed = f" ({rate_text(rate, 'image', 'images')})" if done else ""
+            click.echo(f"{done} photos segmented into {out}{speed}")
+        videos = [p for p in paths if is_video(p)]
+        video_outputs = tuple(o for o in outputs if o in VIDEO_OUTPUTS) or outputs  # none left: refused per video
+        if videos and video_outputs != outputs:
+            dropped = ", ".join(o for o in outputs if o not in video_outputs)
+            click.echo(f"note: videos get no {dropped} (an mp4 has no alpha channel); "
+                       f"{', '.join(v.name for v in videos)}: {', '.join(video_outputs)} only", err=True)
+        for video in videos:
             bar = Progress(None, video.name, "frame", enabled=False if no_progress else None)
             try:
-                segment_video(video, predictor, hw, out, outputs, background, smooth, stems[video], bar.set)
+                segment_video(video, predictor, hw, out, video_outputs, background, smooth, stems[video], bar.set)
             except SegmentError as e:
                 skipped.append((video, str(e)))
                 _echo_skip(video, str(e))
                 bar.close()
                 continue
             frames, rate = bar.n, bar.close()
-            click.echo(f"{video}: {frames} frames segmented into {out} ({rate:.1f} frames/s)")
+            click.echo(f"{video}: {frames} frames segmented into {out} ({rate_text(rate, 'frame', 'frames')})")
     except SegmentError as e:
         raise click.ClickException(str(e)) from None
     if skipped:

@@ -64,6 +64,16 @@ def installed_backends(device: str) -> list[str]:
     return [b for b in backends_for(device) if backend_installed(b)]
 
 
+def onnx_backend(what: str) -> str:
+    """The back end that runs ``what`` (an ONNX file, or int8) unless told: onnxruntime, else openvino; when neither
+    is installed, ``NotInstalled`` says that either would do (not that the last one tried is missing)."""
+    for backend in ("onnxruntime", "openvino"):
+        if backend_installed(backend):
+            return backend
+    raise NotInstalled(f"{what} runs on onnxruntime or openvino, and neither is installed here "
+                       "(pip install onnxruntime)")
+
+
 def require(backend: str) -> None:
     if backend not in BACKENDS:
         raise BackendError(f"unknown back end {backend!r}; known: {', '.join(BACKENDS)}")

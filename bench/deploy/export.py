@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from bench.data.io import atomic_write_bytes
+from bench.data.io import atomic_write_bytes, check_writable
 from bench.data.preprocess import Preprocess
 from bench.defaults import INPUT_SIZE
 from bench.deploy.backends import BackendError, NotInstalled
@@ -44,6 +44,7 @@ from bench.errors import InputSizeError
 from bench.registry import check_input_size
 
 DEFAULT_OPSET = 18
+DYNAMO_MIN_OPSET = 18  # the dynamo exporter writes this operator set or a later one, never an earlier
 CALIBRATION_IMAGES = 16
 
 
@@ -98,8 +99,7 @@ def export_onnx(model: nn.Module, out: str | os.PathLike, size: int = INPUT_SIZE
 
     model = model.eval().float().cpu()
     x = torch.zeros(1, 3, size, size)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = check_writable(out)  # a bad --out is one line before the export, not a traceback after it
     onnx_log = logging.getLogger("torch.onnx")
     level = onnx_log.level
     onnx_log.setLevel(logging.ERROR)  # the exporter logs a warning per torchvision op it cannot register
@@ -116,16 +116,22 @@ def export_onnx(model: nn.Module, out: str | os.PathLike, size: int = INPUT_SIZE
                 try:
                     proto = _torchscript_export(model, x, opset, dynamic_batch, dynamic_size)
                 except Exception:  # ENet's unpooling and ICNet's pooling need the dynamo exporter
-                    if dynamic_size:
+                    if dynamic_size or opset < DYNAMO_MIN_OPSET:
                         raise
                     proto = _dynamo_export(model, x, opset, dynamic_batch)
     except NotInstalled:
         raise
     except Exception as e:  # the exporters raise many types; the first line says what failed
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ExportError(f"{card.architecture or 'model'}: ONNX export at {what} failed ({first})") from e
+        later = f"; try a later --opset (the default is {DEFAULT_OPSET})" if opset < DYNAMO_MIN_OPSET else ""
+        raise ExportError(f"{card.architecture or 'model'}: ONNX export at {what}, opset {opset} failed "
+                          f"({first}){later}") from e
     finally:
         onnx_log.setLevel(level)
+    written = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
+    if written != opset:  # an exporter that cannot write the opset asked for writes its own: never silently
+        raise ExportError(f"{card.architecture or 'model'}: the exporter wrote ONNX opset {written}, not the "
+                          f"{opset} asked for; use --opset {written}")
     info = {"card": card.to_dict(), "model": card.architecture, "num_classes": card.num_classes,
             "trained": card.trained, "source": card.name, "zoo": card.zoo, "data": card.training_data,
             "val_fraction": card.val_fraction, "size": None if dynamic_size else size, "opset": opset,
@@ -211,8 +217,7 @@ def quantize_int8(fp32: str | os.PathLike, out: str | os.PathLike, data: str | o
             x = next(self.it, None)
             return None if x is None else {"image": x}
 
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = check_writable(out)
     partial = out.with_name(f".{out.name}.{os.getpid()}.partial.onnx")  # the quantizer writes its own file
     try:
         with warnings.catch_warnings(), _quiet():

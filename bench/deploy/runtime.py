@@ -31,13 +31,14 @@ from bench.deploy.backends import (
     TORCH_BACKENDS,
     BackendError,
     NotInstalled,
-    backend_installed,
     check_combination,
+    onnx_backend,
     require,
 )
 from bench.deploy.card import ModelCard
 from bench.deploy.export import export_onnx, is_quantized, quantize_int8
 from bench.deploy.sources import load_torch_model, onnx_metadata, resolve
+from bench.devices import resolve_device
 
 _TORCH_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -262,16 +263,18 @@ def load_predictor(source: str | os.PathLike | ModelCard, *, backend: str = "aut
     ``precision`` (see the module docstring); ``predictor.card`` is the source's card.
 
     ``backend="auto"``: onnxruntime (else openvino) for an ONNX file or an int8 request, eager otherwise.
+    ``device``: cpu, cuda, cuda:N or auto (cuda where torch sees a GPU, else cpu).
     Optional: ``size``, the fixed input side when a PyTorch source is exported for an ONNX back end (default: the
     run's training size, or the model's native size); ``calibration``, the dataset whose training images calibrate
     int8 quantization of a float source; ``channels_last`` (PyTorch back ends; default: on for CUDA only).
     An ONNX file that is already quantized runs as int8 whatever ``precision`` says, and reports it.
     """
     card = resolve(source)
+    device = resolve_device(device)  # auto: cuda where torch sees a GPU, else cpu
     onnx_file = card.provenance.onnx is not None
     if backend == "auto":
         if onnx_file or precision == "int8":
-            backend = "onnxruntime" if backend_installed("onnxruntime") else "openvino"
+            backend = onnx_backend(f"{card.name}: an ONNX file" if onnx_file else "int8")
         else:
             backend = "eager"
     require(backend)

@@ -22,7 +22,15 @@ from bench.data.preprocess import Preprocess
 from bench.defaults import INPUT_SIZE, NUM_CLASSES
 from bench.deploy.backends import BackendError, NotInstalled
 from bench.deploy.card import EXPORTED, PUBLISHED, TRAINED, UNTRAINED, ModelCard, Provenance, Weights
-from bench.deploy.zoo import ZooEntry, entries, get_entry, is_zoo_name, load_zoo_model, storage_kind
+from bench.deploy.zoo import (
+    ZooEntry,
+    entries,
+    entry_of_file,
+    get_entry,
+    is_zoo_name,
+    load_zoo_model,
+    storage_kind,
+)
 from bench.registry import MODELS, build_model
 from bench.runs.checkpoint import CheckpointError, checkpoint_path, load_checkpoint, load_model
 from bench.runs.folder import METRICS, RunConfig, percent, read_config, read_json, read_log
@@ -35,9 +43,10 @@ def is_onnx_source(source: str | os.PathLike) -> bool:
 def resolve(source: str | os.PathLike | ModelCard) -> ModelCard:
     """The one resolver: whatever a user names, as a ``ModelCard`` (nothing is loaded but records).
 
-    ``source``: a zoo name (its manifest), a run folder (its ``config.json``) or checkpoint file, an ``.onnx`` file
-    (the card ``bench export`` stored in it, or what its graph says), else a registered name or ``module:callable``
-    (random weights at ``INPUT_SIZE``). Raises ``BackendError`` naming what was given when it is none of these.
+    ``source``: a zoo name or the zoo's own weight file (its manifest), a run folder (its ``config.json``) or
+    checkpoint file, an ``.onnx`` file (the card ``bench export`` stored in it, or what its graph says), else a
+    registered name or ``module:callable`` (random weights at ``INPUT_SIZE``). Raises ``BackendError`` naming what
+    was given when it is none of these.
     """
     if isinstance(source, ModelCard):
         return source
@@ -55,7 +64,8 @@ def resolve(source: str | os.PathLike | ModelCard) -> ModelCard:
         hint = f"; did you mean {close[0]}?" if close else ""
         raise BackendError(f"{name}: neither a zoo name ({', '.join(entries())}), a registered model "
                            f"({', '.join(MODELS)}), a run folder, a checkpoint nor an .onnx file{hint}")
-    return _run_card(name)
+    entry = entry_of_file(name)
+    return _zoo_card(entry) if entry is not None else _run_card(name)
 
 
 def _zoo_card(entry: ZooEntry) -> ModelCard:

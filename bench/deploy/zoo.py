@@ -119,6 +119,15 @@ def get_entry(name: str, folder: str | os.PathLike = FOLDER) -> ZooEntry:
     return found[name]
 
 
+def entry_of_file(path: str | os.PathLike, folder: str | os.PathLike = FOLDER) -> ZooEntry | None:
+    """The entry whose weight file ``path`` is (a user who points at ``zoo/elb-pfcn.pt`` means elb-pfcn), None
+    for any other file; its sha256 is checked when it loads, as for the name."""
+    p = Path(path)
+    if not p.is_file():
+        return None
+    return next((e for e in entries(folder).values() if e.path.is_file() and p.samefile(e.path)), None)
+
+
 # Which entry stands for an architecture (torch.hub's ``pretrained=True``): trained with the model's own loss (not an
 # ablation), under the cpu profile as the zoo default is, else its authors' published weights, else the paper's.
 PROFILE_PREFERENCE = ("cpu", "published", "paper")
@@ -134,6 +143,16 @@ def entry_for(model: str, folder: str | os.PathLike = FOLDER) -> ZooEntry | None
         return loss != own_loss, rank.get(e.manifest.get("profile"), len(rank)), e.name
 
     return min((e for e in entries(folder).values() if e.model == model), key=key, default=None)
+
+
+def trained_instead(model: str) -> str:
+    """What to name instead of a registered model (random weights) where trained weights are needed: the zoo's
+    entries of that architecture, the one that stands for it first, else where trained weights come from."""
+    best = entry_for(model)
+    if best is None:
+        return f"name trained weights: a zoo name such as {DEFAULT}, a run folder, a checkpoint or an .onnx file"
+    names = [best.name, *(e.name for e in entries().values() if e.model == model and e.name != best.name)]
+    return f"did you mean {best.name}? (the zoo's trained {model}: {', '.join(names)})"
 
 
 def load_weights(entry: ZooEntry, verify: bool = True) -> dict[str, torch.Tensor]:

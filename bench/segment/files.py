@@ -19,16 +19,18 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from bench.data.io import atomic_write_bytes
+from bench.data.io import atomic_write_bytes, make_dir
 from bench.segment.photos import (
     IMAGE_SUFFIXES,
     MAX_SIDE,
     VIDEO_SUFFIXES,
     Background,
     SegmentError,
+    at_size,
     predict_probabilities,
     read_image,
     render,
+    shrink,
 )
 
 if TYPE_CHECKING:
@@ -94,9 +96,17 @@ class Outcome:
     skipped: list[tuple[Path, str]] = field(default_factory=list)
 
 
-def _write(out_dir: Path, stem: str, rendered: dict[str, np.ndarray]) -> list[Path]:
+def _read(path: Path, max_side: int) -> tuple[np.ndarray, np.ndarray]:
+    """The photo and its working copy (``shrink``), decoded and shrunk in the reading thread."""
+    rgb = read_image(path)
+    return rgb, shrink(rgb, max_side)
+
+
+def _write(out_dir: Path, stem: str, rgb: np.ndarray, prob: np.ndarray, outputs: tuple[str, ...],
+           background: Background | None) -> list[Path]:
+    """Render at the photo's own size (the working copy's map stretched back) and write, in the writing thread."""
     paths = []
-    for name, image in rendered.items():
+    for name, image in render(rgb, at_size(prob, rgb.shape[:2]), outputs, background).items():
         path = out_dir / f"{stem}{SUFFIX[name]}"
         atomic_write_bytes(path, encode(name, image))
         paths.append(path)
@@ -116,8 +126,7 @@ def segment_images(
     prefetch: int = 4,
 ) -> Outcome:
     """Segment ``paths`` (photos) into ``out_dir``; unreadable photos are skipped and passed to ``on_skip``."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = make_dir(out_dir)
     stems = output_stems(paths)
     outcome = Outcome()
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="segment-io") as pool:
@@ -130,22 +139,21 @@ def segment_images(
                 p = next(todo, None)
                 if p is None:
                     return
-                reads.append((p, pool.submit(read_image, p, max_side)))
+                reads.append((p, pool.submit(_read, p, max_side)))
 
         refill()
         while reads:
             path, fut = reads.popleft()
             refill()
             try:
-                rgb = fut.result()
+                rgb, work = fut.result()
             except SegmentError as e:
                 outcome.skipped.append((path, str(e)))
                 if on_skip:
                     on_skip(path, str(e))
                 continue
-            prob = predict_probabilities(predictor, [rgb], hw)[0]
-            writes.append(pool.submit(lambda r=rgb, q=prob, s=stems[path]: _write(out_dir, s, render(r, q, outputs,
-                                                                                                   background))))
+            prob = predict_probabilities(predictor, [work], hw)[0]
+            writes.append(pool.submit(_write, out_dir, stems[path], rgb, prob, outputs, background))
             while len(writes) > prefetch or (writes and writes[0].done()):
                 outcome.written += writes.popleft().result()
             if on_done:

@@ -24,6 +24,7 @@ from bench.data.preprocess import Preprocess
 from bench.errors import UserError
 
 if TYPE_CHECKING:  # the one predictor type: bench.deploy.runtime's (any callable from batch to logits will do)
+    from bench.deploy.card import ModelCard
     from bench.deploy.runtime import Predictor
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
@@ -45,19 +46,38 @@ def load_segment_predictor(source: str | os.PathLike, device: str = "cpu", threa
     for ONNX; any back end and precision it offers on request, int8 calibrated on the run's own training images)."""
     from bench.deploy.runtime import load_predictor
     from bench.deploy.sources import resolve
-    from bench.deploy.zoo import entries
+    from bench.deploy.zoo import trained_instead
 
     card = resolve(source)
     if not card.trained:  # the runtime gives a registered name random weights: segment needs a trained model
-        raise SegmentError(f"{source}: not a zoo name ({', '.join(entries())}), a run folder or a checkpoint "
-                           "(segment needs a trained model)")
-    if precision == "int8" and card.zoo:
-        raise SegmentError(f"{source}: int8 needs calibration photos, which a zoo weight does not ship; export it "
-                           f"with `bench export --model {source} --precision int8 --calib-data DATA` and segment "
-                           "with that .onnx file")
-    calibration = card.training_data if precision == "int8" and not card.provenance.onnx else None
+        what = "was exported from a registered model" if card.provenance.onnx else "is a registered model"
+        raise SegmentError(f"{source} {what}, with random weights, and segment needs trained ones; "
+                           f"{trained_instead(card.architecture)}")
+    calibration = None
+    if precision == "int8":
+        calibration = _int8_calibration(source, card)
     return load_predictor(card, backend=backend, precision=precision, threads=threads, device=device,
                           calibration=calibration)
+
+
+def _int8_calibration(source: str | os.PathLike, card: ModelCard) -> str | None:
+    """What calibrates int8 for segment, which has no --calib-data: nothing for a quantized .onnx file, a run's own
+    training images, else a refusal saying how to make a quantized file with `bench export`."""
+    from bench.deploy.export import is_quantized
+    from bench.deploy.sources import is_onnx_source
+
+    onnx = card.provenance.onnx
+    if onnx and is_quantized(onnx):
+        return None
+    if not onnx and not card.zoo and card.training_data:
+        return card.training_data
+    origin = (card.provenance.source if onnx else None) or str(source)
+    model = "MODEL" if is_onnx_source(origin) else origin
+    what = ("this .onnx file is not quantized" if onnx else "a zoo weight ships no calibration photos" if card.zoo
+            else "this run records no training images to calibrate with")
+    raise SegmentError(f"{source}: int8 needs a quantized .onnx file and {what}; make one with `bench export --model "
+                       f"{model} --precision int8 --calib-data DATA --out model-int8.onnx` and segment with that "
+                       "file (it runs int8 without --precision)")
 
 
 def input_hw(predictor: Predictor, size: int | None = None) -> tuple[int, int]:
@@ -82,12 +102,22 @@ def input_hw(predictor: Predictor, size: int | None = None) -> tuple[int, int]:
     return int(h), int(w)
 
 
+def size_warning(predictor: Predictor, hw: tuple[int, int]) -> str | None:
+    """A warning when the photos are fitted to another size than the model was trained at (``--size``): it runs,
+    but its masks are usually worse, and nothing else would say so."""
+    card = getattr(predictor, "card", None)
+    if card is None or tuple(hw) == (card.size, card.size):
+        return None
+    return (f"--size {hw[0]}x{hw[1]}: {card.zoo or card.name} was trained at {card.size}x{card.size}; its masks at "
+            "another size are usually worse")
+
+
 # -- reading ---------------------------------------------------------------------------------------------------
-def read_image(path: str | os.PathLike, max_side: int = MAX_SIDE) -> np.ndarray:
-    """RGB uint8 (H, W, 3) of any photo OpenCV decodes, upright and at most ``max_side`` pixels on its long side.
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """RGB uint8 (H, W, 3) of any photo OpenCV decodes, upright, at its own size.
 
     EXIF orientation is applied; greyscale becomes three equal channels, alpha is dropped, 16-bit is scaled to 8-bit
-    (all by OpenCV's IMREAD_COLOR). Larger photos are shrunk (area averaging) so memory and time stay bounded.
+    (all by OpenCV's IMREAD_COLOR).
     """
     try:
         data = np.fromfile(path, np.uint8)
@@ -96,11 +126,25 @@ def read_image(path: str | os.PathLike, max_side: int = MAX_SIDE) -> np.ndarray:
     bgr = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     if bgr is None:
         raise SegmentError(f"{path}: not a decodable image")
-    h, w = bgr.shape[:2]
-    if max(h, w) > max_side:
-        scale = max_side / max(h, w)
-        bgr = cv2.resize(bgr, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def shrink(rgb: np.ndarray, max_side: int = MAX_SIDE) -> np.ndarray:
+    """The working copy the model is fed from: ``rgb`` itself, or shrunk (area averaging) to ``max_side`` pixels on
+    its long side so the time and memory of fitting a huge photo to the model stay bounded."""
+    h, w = rgb.shape[:2]
+    if max(h, w) <= max_side:
+        return rgb
+    scale = max_side / max(h, w)
+    return cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+
+
+def at_size(prob: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    """A probability map stretched (bilinear) to ``hw``, the photo's own size, whatever ``shrink`` did: the outputs
+    lie over the photo, not over its working copy."""
+    if prob.shape[:2] == tuple(hw):
+        return prob
+    return cv2.resize(prob, (int(hw[1]), int(hw[0])), interpolation=cv2.INTER_LINEAR)
 
 
 # -- predicting ------------------------------------------------------------------------------------------------
@@ -119,6 +163,13 @@ def predict_probabilities(predictor: Predictor, images: list[np.ndarray], hw: tu
     from bench.deploy.predict import probabilities
 
     return probabilities(predictor, images, predictor_preprocess(predictor, hw), batch_size=max(1, len(images)))
+
+
+def photo_probability(predictor: Predictor, rgb: np.ndarray, hw: tuple[int, int],
+                      max_side: int = MAX_SIDE) -> np.ndarray:
+    """The portrait probability of one photo at its own size: predicted from its working copy (``shrink``) and
+    stretched back (``at_size``)."""
+    return at_size(predict_probabilities(predictor, [shrink(rgb, max_side)], hw)[0], rgb.shape[:2])
 
 
 # -- rendering -------------------------------------------------------------------------------------------------

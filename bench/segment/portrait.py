@@ -16,6 +16,7 @@ from its manifest) and the same mapping back onto the photo, so a mask here is t
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -28,8 +29,9 @@ from bench.segment.photos import (
     input_hw,
     load_segment_predictor,
     parse_background,
-    predict_probabilities,
+    photo_probability,
     read_image,
+    size_warning,
 )
 from bench.segment.video import Smoother
 
@@ -40,6 +42,8 @@ class PortraitSegmenter:
     def __init__(self, predictor: object, size: int | None = None) -> None:
         self.predictor = predictor
         self.input_hw = input_hw(predictor, size)
+        if (note := size_warning(predictor, self.input_hw)) is not None:
+            warnings.warn(note, stacklevel=2)
 
     @property
     def card(self) -> object:
@@ -57,7 +61,7 @@ class PortraitSegmenter:
 
     def probability(self, image: str | os.PathLike | np.ndarray) -> np.ndarray:
         """The portrait probability (float32 in [0, 1]) of each pixel of an image file or an RGB uint8 array."""
-        return predict_probabilities(self.predictor, [_rgb(image)], self.input_hw)[0]
+        return photo_probability(self.predictor, _rgb(image), self.input_hw)
 
     def mask(self, image: str | os.PathLike | np.ndarray, threshold: float = 0.5) -> np.ndarray:
         """uint8 (H, W): 1 where the portrait probability exceeds ``threshold`` (0.5 is the model's arg-max)."""

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
+from bench.data.io import make_dir
 from bench.segment.photos import Background, SegmentError, predict_probabilities, render
 
 if TYPE_CHECKING:
@@ -67,8 +68,7 @@ def segment_video(
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
         raise SegmentError(f"{path}: not a readable video")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = make_dir(out_dir)
     stem = stem or path.stem
     fps = cap.get(cv2.CAP_PROP_FPS) or FALLBACK_FPS
     total = max(0, int(cap.get(cv2.CAP_PROP_FRAME_COUNT)))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from bench.progress import Progress
+from bench.progress import Progress, rate_text
 
 
 def test_a_task_shorter_than_the_interval_prints_nothing():
@@ -34,3 +34,13 @@ def test_disabled_prints_nothing():
     p.update(2)
     p.close()
     assert out.getvalue() == ""
+
+
+def test_the_last_line_can_say_how_it_ended_and_slow_rates_read():
+    out = io.StringIO()
+    p = Progress(2, "photos", "img", stream=out, interval=0)
+    p.update(2)
+    p.close("done, 1 skipped")
+    assert out.getvalue().splitlines()[-1].endswith("; done, 1 skipped")
+    assert (rate_text(12.34, "image", "images"), rate_text(0.26, "image", "images"),
+            rate_text(0.0, "image", "images")) == ("12.3 images/s", "3.8 s/image", "no images")

@@ -51,6 +51,12 @@ def test_eager_predictor_is_deterministic_for_a_name_and_reports_itself():
     np.testing.assert_array_equal(out, load_predictor("elb")(_batch(2)))  # same name, same random weights
 
 
+def test_device_auto_is_the_gpu_if_there_is_one_else_the_cpu():
+    p = load_predictor("elb", device="auto")
+    assert p.device == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert p(_batch(1)).shape == (1, 2, SIZE, SIZE)
+
+
 @pytest.mark.parametrize("name", model_names())
 def test_export_every_model_matches_pytorch_in_onnxruntime(tmp_path, name):
     pytest.importorskip("onnxruntime")
@@ -158,6 +164,17 @@ def test_a_backend_that_is_not_installed_says_so(monkeypatch):
     assert rows["eager"]["status"] == "ok" and rows["eager"]["fps"] > 0
 
 
+def test_an_onnx_file_without_its_runtimes_names_them(tmp_path, monkeypatch):
+    pytest.importorskip("onnx")
+    from bench.deploy.export import export_source
+
+    path = export_source("elb", tmp_path / "elb.onnx", size=32)
+    monkeypatch.setattr(backends, "backend_installed", lambda backend: backend in backends.TORCH_BACKENDS)
+    with pytest.raises(NotInstalled, match=r"elb.onnx: an ONNX file runs on onnxruntime or openvino, and neither is "
+                                           r"installed here \(pip install onnxruntime\)"):
+        load_predictor(path)
+
+
 def test_fixed_size_predictor_rejects_other_sizes(tmp_path):
     pytest.importorskip("onnxruntime")
     p = load_predictor("elb", backend="onnxruntime", size=SIZE)
@@ -209,6 +226,8 @@ def test_export_cli(tmp_path):
     out = tmp_path / "elb.onnx"
     r = CliRunner().invoke(main, ["export", "--model", "elb", "--size", "32", "--dynamic-size", "--out", str(out)])
     assert r.exit_code == 0, r.output
+    assert r.stderr.startswith("warning: elb is a registered model with random weights (untrained)")
+    assert "did you mean elb-pfcn?" in r.stderr
     p = load_predictor(out, backend="onnxruntime") if backends.backend_installed("onnxruntime") else None
     if p is not None:
         assert p.input_size is None and p(_batch(1, 48)).shape == (1, 2, 48, 48)
@@ -216,6 +235,18 @@ def test_export_cli(tmp_path):
     assert r.exit_code != 0 and ".onnx" in r.output
     r = CliRunner().invoke(main, ["export", "--model", str(tmp_path / "none"), "--out", str(out)])
     assert r.exit_code != 0 and "Traceback" not in r.output and "none" in r.output
+
+
+def test_export_writes_the_opset_asked_for_or_refuses(tmp_path):
+    import onnx
+
+    from bench.deploy.export import ExportError, export_source
+
+    path = export_source("elb", tmp_path / "elb.onnx", size=32, opset=11)
+    assert [o.version for o in onnx.load(str(path)).opset_import if o.domain in ("", "ai.onnx")] == [11]
+    with pytest.raises(ExportError, match="opset 7 failed"):  # TorchScript cannot, and dynamo writes 18 or later
+        export_source("elb", tmp_path / "elb7.onnx", size=32, opset=7)
+    assert not (tmp_path / "elb7.onnx").exists()
 
 
 def test_eval_on_a_backend_matches_eager_and_int8_is_measured(tmp_path, dataset):

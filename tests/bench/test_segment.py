@@ -23,9 +23,11 @@ from bench.segment.photos import (
     input_hw,
     mask_image,
     parse_background,
+    photo_probability,
     predict_probabilities,
     read_image,
     render,
+    shrink,
 )
 from tests.bench.helpers import BrightPredictor
 
@@ -99,9 +101,16 @@ def test_grey_rgba_and_16_bit_files_become_rgb(tmp_path):
     assert np.array_equal(read_image(tmp_path / "d.png")[..., 0], grey)
 
 
-def test_huge_photos_are_capped_and_broken_files_named(tmp_path):
-    cv2.imwrite(str(tmp_path / "big.png"), np.zeros((300, 900, 3), np.uint8))
-    assert read_image(tmp_path / "big.png", max_side=90).shape == (30, 90, 3)
+def test_huge_photos_are_shrunk_for_the_model_only_and_broken_files_named(tmp_path):
+    cv2.imwrite(str(tmp_path / "big.png"), half_bright(300, 900))
+    big = read_image(tmp_path / "big.png")
+    assert big.shape == (300, 900, 3) and shrink(big, 90).shape == (30, 90, 3) and shrink(big, 900) is big
+    prob = photo_probability(BrightPredictor(), big, (32, 32), max_side=90)
+    agree = (prob > 0.5) == (big[..., 0] > 0)  # away from the one edge, the map lies over the photo
+    assert prob.shape == (300, 900) and agree[:, :400].all() and agree[:, 500:].all()
+    outcome = segment_images([tmp_path / "big.png"], BrightPredictor(), (32, 32), tmp_path / "o", ("mask", "cutout"),
+                             max_side=90)
+    assert [cv2.imread(str(p), cv2.IMREAD_UNCHANGED).shape[:2] for p in outcome.written] == [(300, 900)] * 2
     (tmp_path / "bad.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
     with pytest.raises(SegmentError, match=r"bad.jpg: not a decodable image"):
         read_image(tmp_path / "bad.jpg")
@@ -218,12 +227,29 @@ def test_segment_command_errors_are_one_line(tiny_run, tmp_path):
     assert r.exit_code == 1 and "not blur[:SIGMA], a colour" in r.output
 
 
+def test_device_auto_runs_and_another_size_than_the_training_one_is_warned(tiny_run, tmp_path):
+    from bench.segment.photos import load_segment_predictor
+    from bench.segment.portrait import PortraitSegmenter
+
+    cv2.imwrite(str(tmp_path / "x.png"), np.zeros((40, 30, 3), np.uint8))
+    r = CliRunner().invoke(main, ["segment", str(tmp_path / "x.png"), "--model", str(tiny_run), "--device", "auto",
+                                  "--size", "64", "--out", str(tmp_path / "o"), "--no-progress"])
+    assert r.exit_code == 0, r.output
+    assert r.stderr.splitlines() == [f"warning: --size 64x64: {tiny_run} was trained at 32x32; its masks at another "
+                                     "size are usually worse"]
+    r = CliRunner().invoke(main, ["segment", str(tmp_path / "x.png"), "--model", str(tiny_run), "--size", "32",
+                                  "--out", str(tmp_path / "o"), "--no-progress"])
+    assert r.exit_code == 0 and r.stderr == ""
+    with pytest.warns(UserWarning, match="was trained at 32x32"):
+        PortraitSegmenter(load_segment_predictor(tiny_run), size=64)
+
+
 def test_runs_and_onnx_models_go_through_the_project_runtime(tiny_run, tmp_path):
     from bench.segment.photos import load_segment_predictor
 
     predictor = load_segment_predictor(tiny_run)  # bench.deploy.runtime's eager predictor, sized by the run's training
     assert predictor.backend == "eager" and input_hw(predictor) == (32, 32)
-    with pytest.raises(SegmentError, match="trained model"):
+    with pytest.raises(SegmentError, match="needs trained ones; did you mean elb-pfcn"):
         load_segment_predictor("elb")  # a registered name has no trained weights
     pytest.importorskip("onnxruntime")
     from bench.deploy.export import export_source
@@ -236,6 +262,12 @@ def test_runs_and_onnx_models_go_through_the_project_runtime(tiny_run, tmp_path)
                                   str(tmp_path / "o"), "--no-progress"])
     assert r.exit_code == 0, r.output
     assert cv2.imread(str(tmp_path / "o" / "x_mask.png"), cv2.IMREAD_UNCHANGED).shape == (40, 30)
+    # segment cannot calibrate an fp32 file: it says how to make an int8 one (segment has no --calib-data)
+    r = CliRunner().invoke(main, ["segment", str(tmp_path / "x.png"), "--model", str(onnx_path), "--precision",
+                                  "int8", "--out", str(tmp_path / "o8"), "--no-progress"])
+    assert r.exit_code == 1 and not (tmp_path / "o8").exists()
+    assert f"this .onnx file is not quantized; make one with `bench export --model {tiny_run} --precision int8 " \
+           "--calib-data DATA" in r.stderr
     # a run on another back end and precision: int8 through onnxruntime, calibrated on the run's training images
     r = CliRunner().invoke(main, ["segment", str(tmp_path / "x.png"), "--model", str(tiny_run), "--backend",
                                   "onnxruntime", "--precision", "int8", "--out", str(tmp_path / "q"), "--no-progress"])

@@ -86,3 +86,18 @@ def test_segment_command_mixes_photos_and_videos(tmp_path, tiny_run):
     r = CliRunner().invoke(main, ["segment", str(src / "clip.mp4"), "--model", str(tiny_run), "--out",
                                   str(tmp_path / "o2"), "--cutout", "--no-progress"])
     assert r.exit_code == 1 and "a video has no cutout output" in r.output
+
+
+def test_the_readme_mix_of_photos_videos_and_a_cutout_skips_only_the_videos_cutout(tmp_path, tiny_run):
+    src = tmp_path / "in"
+    src.mkdir()
+    make_video(src / "clip.mp4", frames=3)
+    cv2.imwrite(str(src / "photo.jpg"), np.zeros((30, 40, 3), np.uint8))
+    r = CliRunner().invoke(main, ["segment", str(src / "photo.jpg"), str(src / "clip.mp4"), "--model", str(tiny_run),
+                                  "--out", str(tmp_path / "o"), "--mask", "--cutout", "--background", "blur",
+                                  "--no-progress"])
+    assert r.exit_code == 0, r.output
+    assert r.stderr.splitlines() == ["note: videos get no cutout (an mp4 has no alpha channel); clip.mp4: mask, "
+                                     "background only"]
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == [
+        "clip_background.mp4", "clip_mask.mp4", "photo_background.jpg", "photo_cutout.png", "photo_mask.png"]

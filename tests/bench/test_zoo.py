@@ -292,6 +292,21 @@ def test_segment_without_a_model_uses_the_zoo_default(tmp_path):
     assert np.array_equal(cv2.imread(str(tmp_path / "o" / "p_mask.png"), cv2.IMREAD_UNCHANGED) == 255, expected == 1)
 
 
+def test_the_zoo_file_itself_is_its_entry(tmp_path, monkeypatch):
+    from bench.deploy.sources import resolve
+
+    path = zoo.get_entry(zoo.DEFAULT).path
+    monkeypatch.chdir(ROOT)
+    card = resolve(str(path.relative_to(ROOT)))
+    assert card.zoo == zoo.DEFAULT and card.trained and card.weights.sha256 == zoo.get_entry(zoo.DEFAULT).sha256
+    cv2.imwrite(str(tmp_path / "p.png"), _photo())
+    r = CliRunner().invoke(main, ["segment", str(tmp_path / "p.png"), "--model", str(path), "--out",
+                                  str(tmp_path / "o"), "--no-progress"])
+    assert r.exit_code == 0, r.output
+    shutil.copy(path, tmp_path / "copy.pt")  # a copy elsewhere is no entry: its manifest is not beside it
+    assert zoo.entry_of_file(tmp_path / "copy.pt") is None
+
+
 def test_speed_and_gallery_take_a_zoo_name_and_time_it_at_its_own_size(tmp_path):
     """One meaning of --model: a zoo name is timed at its training size (256 for elb-pfcn, not 512) and drawn."""
     from tests.bench.helpers import make_portrait_dataset
