@@ -9,7 +9,8 @@ Flickr release; `pfcn fetch --split eg1800`), so no model trained on PFCN's offi
 photos choose nothing. The grid of radius x eps is scored there; the setting with the best boundary F whose mIoU is
 not below the unrefined map's is taken. Then the test split is scored with and without it; the metrics and per-image
 records go to --out (``none`` and ``guided``), with a paired bootstrap (``significance.md``), the validation grid
-(``validation.csv``) and a figure of the four test photos whose boundary F gained most (``before_after.jpg``: photo, cut-out over grey without and with refinement).
+(``validation.csv``) and a figure of the four test photos whose boundary F gained most (``before_after.jpg``: the
+photo, then its cut-out over grey without and with refinement).
 """
 
 from __future__ import annotations
