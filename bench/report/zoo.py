@@ -10,11 +10,12 @@ from pathlib import Path
 import pandas as pd
 
 from bench.deploy.zoo import ZooEntry
+from bench.report import folder
 from bench.report.speed_csv import measured_rows
 
 # The checkout's speed table, found from the package wherever a command runs (an installed wheel has no reports/:
 # the FPS column is then "—").
-SPEED_CSV = Path(__file__).resolve().parents[2] / "reports" / "speed.csv"
+SPEED_CSV = Path(__file__).resolve().parents[2] / "reports" / folder.SPEED_CSV
 COLUMNS = ("name", "model", "dataset", "profile", "origin", "size", "miou", "miou_native", "boundary_f",
            "boundary_f_native", "megabytes", "sha256")
 
