@@ -156,6 +156,8 @@ CASES = [
     ("bench", ["segment", "missing.jpg", "--model", "run"], None, "missing.jpg: no such file or folder"),
     ("bench", ["segment", "data/images", "--model", "notes.txt"], None, "notes.txt: not a readable checkpoint"),
     ("bench", ["segment", "data/images", "--model", "run", "--background", "plaid"], None, "background 'plaid'"),
+    ("bench", ["segment", "data/images", "--model", "run", "--refine", "sharpen"], None,
+     "refinement 'sharpen': expected auto, none, guided"),
     ("bench", ["segment", "data/images", "--model", "run", "--size", "100"], None, "multiple of 8"),
     ("bench", ["segment", "data/images", "--model", "run", "--out", "/proc/x"], None,
      "cannot create the folder /proc/x: /proc takes no new files or folders"),

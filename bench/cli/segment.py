@@ -35,6 +35,9 @@ def _echo_skip(path, message: str) -> None:
 @click.option("--size", default=None, type=int, help="Model input side [default: the model's own].")
 @click.option("--max-side", default=4096, show_default=True, type=click.IntRange(64),
               help="Photos longer than this are shrunk for the model; outputs keep the photo's own size.")
+@click.option("--refine", "refine_spec", default="auto", show_default=True, metavar="auto|none|guided[:R[:EPS]]",
+              help="Edge refinement of the mask along the photo's own edges (a guided filter): auto applies it where "
+                   "it was measured to help the model (its zoo manifest), guided forces it, none turns it off.")
 @click.option("--smooth", default=0.0, show_default=True, type=click.FloatRange(0.0, 1.0, max_open=True),
               help="Videos: weight of the previous frame's probabilities (0: no temporal smoothing).")
 @click.option("--device", default="cpu", show_default=True, callback=device_option, help=DEVICES_HELP)
@@ -46,8 +49,9 @@ def _echo_skip(path, message: str) -> None:
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.version_option(__version__, prog_name="segment")
 def segment(inputs: tuple[str, ...], source: str | None, out: str, want_mask: bool, want_cutout: bool,
-            background_spec: str | None, want_preview: bool, size: int | None, max_side: int, smooth: float,
-            device: str, backend: str, precision: str, threads: int | None, no_progress: bool) -> None:
+            background_spec: str | None, want_preview: bool, size: int | None, max_side: int, refine_spec: str,
+            smooth: float, device: str, backend: str, precision: str, threads: int | None,
+            no_progress: bool) -> None:
     """Segment the portrait in photos and videos: INPUTS are files, folders or (quoted) glob patterns.
 
     Each photo is fitted to the model as it was trained (the whole photo resized to its square input) and the mask
@@ -56,7 +60,14 @@ def segment(inputs: tuple[str, ...], source: str | None, out: str, want_mask: bo
     """
     from bench.deploy.zoo import DEFAULT
     from bench.segment.files import expand_inputs, is_video, output_stems, segment_images
-    from bench.segment.photos import SegmentError, input_hw, load_segment_predictor, parse_background, size_warning
+    from bench.segment.photos import (
+        SegmentError,
+        input_hw,
+        load_segment_predictor,
+        parse_background,
+        refinement,
+        size_warning,
+    )
     from bench.segment.video import VIDEO_OUTPUTS, segment_video
 
     outputs = tuple(name for name, on in (("mask", want_mask), ("cutout", want_cutout),
@@ -69,6 +80,7 @@ def segment(inputs: tuple[str, ...], source: str | None, out: str, want_mask: bo
         predictor = load_segment_predictor(source or DEFAULT, device=device, threads=threads, backend=backend,
                                            precision=precision)
         hw = input_hw(predictor, size)
+        refine = refinement(predictor, refine_spec)
         if (note := size_warning(predictor, hw)) is not None:
             click.echo(f"warning: {note}", err=True)
         photos = [p for p in paths if not is_video(p)]
@@ -81,7 +93,7 @@ def segment(inputs: tuple[str, ...], source: str | None, out: str, want_mask: bo
                 bar.update(1)  # a skipped photo is dealt with: a finished run is "done", not "stopped"
 
             outcome = segment_images(photos, predictor, hw, out, outputs, background, max_side,
-                                     on_skip=skip, on_done=lambda _path: bar.update(1))
+                                     on_skip=skip, on_done=lambda _path: bar.update(1), refine=refine)
             done = len(photos) - len(outcome.skipped)
             rate = bar.close(f"done, {len(outcome.skipped)} skipped" if outcome.skipped else None)
             rate *= done / len(photos)  # photos segmented per second, not photos read
@@ -97,7 +109,8 @@ def segment(inputs: tuple[str, ...], source: str | None, out: str, want_mask: bo
         for video in videos:
             bar = Progress(None, video.name, "frame", enabled=False if no_progress else None)
             try:
-                segment_video(video, predictor, hw, out, video_outputs, background, smooth, stems[video], bar.set)
+                segment_video(video, predictor, hw, out, video_outputs, background, smooth, stems[video], bar.set,
+                              refine=refine)
             except SegmentError as e:
                 skipped.append((video, str(e)))
                 _echo_skip(video, str(e))

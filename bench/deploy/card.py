@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 
 from bench.data.preprocess import Preprocess
 from bench.defaults import NUM_CLASSES
+from bench.deploy.refine import NONE, Refine
 
 CLASSES = ("background", "portrait")
 # Where a card's weights came from (Provenance.origin).
@@ -62,6 +63,7 @@ class ModelCard:
     epochs_trained: int | None = None
     val_fraction: float = 0.0
     zoo: str | None = None  # the zoo entry's name, if the weights are a shipped entry
+    refine: Refine = NONE  # the edge refinement measured to help this model (a zoo manifest's ``refine``), else none
 
     @property
     def trained(self) -> bool:
@@ -93,7 +95,8 @@ class ModelCard:
                 "weights": None if self.weights is None else dict(vars(self.weights)),
                 "num_classes": self.num_classes, "classes": list(self.classes), "metrics": dict(self.metrics),
                 "dataset": self.dataset, "training_data": self.training_data,
-                "epochs_trained": self.epochs_trained, "val_fraction": self.val_fraction, "zoo": self.zoo}
+                "epochs_trained": self.epochs_trained, "val_fraction": self.val_fraction, "zoo": self.zoo,
+                "refine": self.refine.settings()}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, object]) -> ModelCard:
@@ -104,4 +107,4 @@ class ModelCard:
                    classes=tuple(d.get("classes") or CLASSES), metrics=dict(d.get("metrics") or {}),
                    dataset=d.get("dataset"), training_data=d.get("training_data"),
                    epochs_trained=d.get("epochs_trained"), val_fraction=float(d.get("val_fraction") or 0.0),
-                   zoo=d.get("zoo"))
+                   zoo=d.get("zoo"), refine=Refine.from_settings(d.get("refine")))

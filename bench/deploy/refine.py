@@ -38,6 +38,37 @@ class Refine:
         radius = max(1, round(self.radius * max(h, w) / self.reference_side))
         return guided_filter(rgb, prob, radius, self.eps, self.work_side)
 
+    def settings(self) -> dict[str, float]:
+        """Plain JSON (a card, a manifest's ``refine``); ``from_settings`` reads it back."""
+        return {"radius": self.radius, "eps": self.eps, "reference_side": self.reference_side,
+                "work_side": self.work_side}
+
+    @classmethod
+    def from_settings(cls, d: dict | None) -> Refine:
+        """``settings()`` read back, ignoring other keys (a manifest's record and figures); None: no refinement."""
+        if not d:
+            return NONE
+        return cls(int(d["radius"]), float(d["eps"]), int(d.get("reference_side", 800)), int(d.get("work_side", 800)))
+
+    @classmethod
+    def parse(cls, spec: str, default: Refine) -> Refine:
+        """``none``, ``guided`` (``default``'s settings, else radius 32 and eps 1e-3) or ``guided:RADIUS[:EPS]``."""
+        kind, _, rest = spec.strip().lower().partition(":")
+        if kind == "none" and not rest:
+            return NONE
+        if kind == "guided":
+            base = default if default.radius > 0 else cls(32, 1e-3)
+            if not rest:
+                return base
+            parts = rest.split(":")
+            try:
+                radius, eps = int(parts[0]), float(parts[1]) if len(parts) > 1 else base.eps
+            except ValueError:
+                radius, eps = -1, -1.0
+            if len(parts) <= 2 and radius > 0 and eps > 0:
+                return cls(radius, eps, base.reference_side, base.work_side)
+        raise ValueError(f"refinement {spec!r}: expected auto, none, guided or guided:RADIUS[:EPS] (positive numbers)")
+
     def describe(self) -> str:
         return "none" if self.radius <= 0 else f"guided filter, radius {self.radius} px at {self.reference_side} px, " \
                                                f"eps {self.eps:g}"

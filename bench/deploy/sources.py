@@ -22,6 +22,7 @@ from bench.data.preprocess import Preprocess
 from bench.defaults import INPUT_SIZE, NUM_CLASSES
 from bench.deploy.backends import BackendError, NotInstalled
 from bench.deploy.card import EXPORTED, PUBLISHED, TRAINED, UNTRAINED, ModelCard, Provenance, Weights
+from bench.deploy.refine import Refine
 from bench.deploy.zoo import (
     ZooEntry,
     entries,
@@ -79,7 +80,7 @@ def _zoo_card(entry: ZooEntry) -> ModelCard:
                      storage_kind(m.get("storage", ""))), int(m.get("num_classes", NUM_CLASSES)),
                      metrics={k: float(v) for k, v in m.get("metrics", {}).items() if isinstance(v, int | float)},
                      dataset=(m.get("dataset") or {}).get("name"), epochs_trained=m.get("epochs_trained"),
-                     zoo=entry.name)
+                     zoo=entry.name, refine=Refine.from_settings(m.get("refine")))
 
 
 def _run_card(name: str) -> ModelCard:

@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from bench.data.io import atomic_write_bytes, make_dir
+from bench.deploy.refine import NONE, Refine
 from bench.segment.photos import (
     IMAGE_SUFFIXES,
     MAX_SIDE,
@@ -103,10 +104,11 @@ def _read(path: Path, max_side: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _write(out_dir: Path, stem: str, rgb: np.ndarray, prob: np.ndarray, outputs: tuple[str, ...],
-           background: Background | None) -> list[Path]:
-    """Render at the photo's own size (the working copy's map stretched back) and write, in the writing thread."""
+           background: Background | None, refine: Refine) -> list[Path]:
+    """Render at the photo's own size (the working copy's map stretched back, then refined along the photo's edges)
+    and write, in the writing thread."""
     paths = []
-    for name, image in render(rgb, at_size(prob, rgb.shape[:2]), outputs, background).items():
+    for name, image in render(rgb, refine(rgb, at_size(prob, rgb.shape[:2])), outputs, background).items():
         path = out_dir / f"{stem}{SUFFIX[name]}"
         atomic_write_bytes(path, encode(name, image))
         paths.append(path)
@@ -124,8 +126,10 @@ def segment_images(
     on_skip: Callable[[Path, str], None] | None = None,
     on_done: Callable[[Path], None] | None = None,
     prefetch: int = 4,
+    refine: Refine = NONE,
 ) -> Outcome:
-    """Segment ``paths`` (photos) into ``out_dir``; unreadable photos are skipped and passed to ``on_skip``."""
+    """Segment ``paths`` (photos) into ``out_dir``; unreadable photos are skipped and passed to ``on_skip``;
+    ``refine``: the edge refinement of each probability map (``bench.segment.photos.refinement``)."""
     out_dir = make_dir(out_dir)
     stems = output_stems(paths)
     outcome = Outcome()
@@ -153,7 +157,7 @@ def segment_images(
                     on_skip(path, str(e))
                 continue
             prob = predict_probabilities(predictor, [work], hw)[0]
-            writes.append(pool.submit(_write, out_dir, stems[path], rgb, prob, outputs, background))
+            writes.append(pool.submit(_write, out_dir, stems[path], rgb, prob, outputs, background, refine))
             while len(writes) > prefetch or (writes and writes[0].done()):
                 outcome.written += writes.popleft().result()
             if on_done:

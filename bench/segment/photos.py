@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from bench.data.preprocess import Preprocess
+from bench.deploy.refine import NONE, Refine
 from bench.errors import UserError
 
 if TYPE_CHECKING:  # the one predictor type: bench.deploy.runtime's (any callable from batch to logits will do)
@@ -102,6 +103,19 @@ def input_hw(predictor: Predictor, size: int | None = None) -> tuple[int, int]:
     return int(h), int(w)
 
 
+def refinement(predictor: Predictor, spec: str = "auto") -> Refine:
+    """The edge refinement to apply (``bench.deploy.refine``): ``auto`` is the one measured to help this model (its
+    card's, from the zoo manifest; none for a model without such a measurement), else ``Refine.parse``'s."""
+    card = getattr(predictor, "card", None)
+    measured = card.refine if card is not None else NONE
+    if spec.strip().lower() == "auto":
+        return measured
+    try:
+        return Refine.parse(spec, measured)
+    except ValueError as e:
+        raise SegmentError(str(e)) from None
+
+
 def size_warning(predictor: Predictor, hw: tuple[int, int]) -> str | None:
     """A warning when the photos are fitted to another size than the model was trained at (``--size``): it runs,
     but its masks are usually worse, and nothing else would say so."""
@@ -165,11 +179,11 @@ def predict_probabilities(predictor: Predictor, images: list[np.ndarray], hw: tu
     return probabilities(predictor, images, predictor_preprocess(predictor, hw), batch_size=max(1, len(images)))
 
 
-def photo_probability(predictor: Predictor, rgb: np.ndarray, hw: tuple[int, int],
-                      max_side: int = MAX_SIDE) -> np.ndarray:
-    """The portrait probability of one photo at its own size: predicted from its working copy (``shrink``) and
-    stretched back (``at_size``)."""
-    return at_size(predict_probabilities(predictor, [shrink(rgb, max_side)], hw)[0], rgb.shape[:2])
+def photo_probability(predictor: Predictor, rgb: np.ndarray, hw: tuple[int, int], max_side: int = MAX_SIDE,
+                      refine: Refine = NONE) -> np.ndarray:
+    """The portrait probability of one photo at its own size: predicted from its working copy (``shrink``),
+    stretched back (``at_size``) and refined along the photo's edges (``refine``)."""
+    return refine(rgb, at_size(predict_probabilities(predictor, [shrink(rgb, max_side)], hw)[0], rgb.shape[:2]))
 
 
 # -- rendering -------------------------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from bench.segment.photos import (
     parse_background,
     photo_probability,
     read_image,
+    refinement,
     size_warning,
 )
 from bench.segment.video import Smoother
@@ -39,9 +40,10 @@ from bench.segment.video import Smoother
 class PortraitSegmenter:
     """A trained portrait model and the way it sees a photo."""
 
-    def __init__(self, predictor: object, size: int | None = None) -> None:
+    def __init__(self, predictor: object, size: int | None = None, refine: str = "auto") -> None:
         self.predictor = predictor
         self.input_hw = input_hw(predictor, size)
+        self.refine = refinement(predictor, refine)  # auto: the edge refinement measured to help this model
         if (note := size_warning(predictor, self.input_hw)) is not None:
             warnings.warn(note, stacklevel=2)
 
@@ -52,16 +54,18 @@ class PortraitSegmenter:
 
     @classmethod
     def from_pretrained(cls, name: str | os.PathLike | None = None, *, device: str = "cpu", backend: str = "auto",
-                        precision: str = "fp32", threads: int | None = None) -> PortraitSegmenter:
-        """A zoo name (default: ``bench.deploy.zoo.DEFAULT``), a run folder, a checkpoint or an ``.onnx`` file."""
+                        precision: str = "fp32", threads: int | None = None,
+                        refine: str = "auto") -> PortraitSegmenter:
+        """A zoo name (default: ``bench.deploy.zoo.DEFAULT``), a run folder, a checkpoint or an ``.onnx`` file;
+        ``refine`` as ``segment --refine`` (auto, none, guided, guided:RADIUS[:EPS])."""
         from bench.deploy.zoo import DEFAULT
 
         return cls(load_segment_predictor(name or DEFAULT, device=device, threads=threads, backend=backend,
-                                          precision=precision))
+                                          precision=precision), refine=refine)
 
     def probability(self, image: str | os.PathLike | np.ndarray) -> np.ndarray:
         """The portrait probability (float32 in [0, 1]) of each pixel of an image file or an RGB uint8 array."""
-        return photo_probability(self.predictor, _rgb(image), self.input_hw)
+        return photo_probability(self.predictor, _rgb(image), self.input_hw, refine=self.refine)
 
     def mask(self, image: str | os.PathLike | np.ndarray, threshold: float = 0.5) -> np.ndarray:
         """uint8 (H, W): 1 where the portrait probability exceeds ``threshold`` (0.5 is the model's arg-max)."""
@@ -94,7 +98,8 @@ class FrameStream:
         self.segmenter, self.smoother = segmenter, Smoother(smooth)
 
     def __call__(self, frame: str | os.PathLike | np.ndarray) -> np.ndarray:
-        return self.smoother(self.segmenter.probability(frame))
+        seg, rgb = self.segmenter, _rgb(frame)  # smoothed as predicted, then refined on this frame (as segment does)
+        return seg.refine(rgb, self.smoother(photo_probability(seg.predictor, rgb, seg.input_hw)))
 
     def mask(self, frame: str | os.PathLike | np.ndarray, threshold: float = 0.5) -> np.ndarray:
         """The frame's mask (uint8, 1 = portrait) from its smoothed probability."""

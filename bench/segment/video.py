@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from bench.data.io import make_dir
+from bench.deploy.refine import NONE, Refine
 from bench.segment.photos import Background, SegmentError, predict_probabilities, render
 
 if TYPE_CHECKING:
@@ -58,6 +59,7 @@ def segment_video(
     smooth: float = 0.0,
     stem: str | None = None,
     progress: Callable[[int, int], None] | None = None,
+    refine: Refine = NONE,
 ) -> list[Path]:
     """Write one ``<stem>_<output>.mp4`` per output; ``progress(done, total)`` after every frame (total 0: unknown)."""
     path = Path(path)
@@ -83,7 +85,7 @@ def segment_video(
             if not ok:
                 break
             rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-            prob = smoother(predict_probabilities(predictor, [rgb], hw)[0])
+            prob = refine(rgb, smoother(predict_probabilities(predictor, [rgb], hw)[0]))
             for name, image in render(rgb, prob, outputs, background).items():
                 frame = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR if image.ndim == 2 else cv2.COLOR_RGB2BGR)
                 if name not in writers:

@@ -91,3 +91,45 @@ def test_the_guided_filter_puts_a_stretched_map_back_on_the_photos_edge():
     v = rng.normal(size=(5, 4, 3))
     upper = {(i, j): spd[..., i, j] for i in range(3) for j in range(i, 3)}
     np.testing.assert_allclose(_solve_sym3(upper, v), np.linalg.solve(spd, v[..., None])[..., 0], rtol=1e-6)
+
+
+def test_refinement_is_the_cards_measured_one_unless_asked_otherwise():
+    from bench.deploy.refine import NONE, Refine
+    from bench.segment.photos import refinement
+
+    fake = HalfPortrait()
+    assert refinement(fake, "auto") == NONE  # no card: nothing measured, nothing applied
+    assert refinement(fake, "guided") == Refine(32, 1e-3)
+    assert refinement(fake, "guided:16:0.01") == Refine(16, 0.01) and refinement(fake, "none") == NONE
+    for bad in ("blur", "guided:0", "guided:8:x", "guided:1:2:3"):
+        with pytest.raises(SegmentError, match="expected auto, none, guided"):
+            refinement(fake, bad)
+
+
+class CoarseBright:
+    """Logits at 1/8 of the input, positive where the input is bright: a low-resolution model of a bright subject."""
+
+    input_size = 32
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        n, _, h, w = batch.shape
+        grey = batch.mean(axis=1).reshape(n, h // 8, 8, w // 8, 8).mean(axis=(2, 4))
+        out = np.zeros((n, 2, h // 8, w // 8), np.float32)
+        out[:, 1] = 4.0 * grey
+        return out
+
+
+def test_the_api_refines_along_the_photos_edge():
+    """The model's 4x4 map of a bright disc, stretched to the photo, cuts the disc's edge; refined along the photo,
+    the mask follows it."""
+    import cv2
+
+    h, w = 200, 150
+    truth = np.zeros((h, w), np.uint8)
+    cv2.circle(truth, (70, 100), 55, 1, -1)
+    rgb = np.where(truth[..., None] == 1, np.uint8([230, 200, 180]), np.uint8([20, 30, 40]))
+    plain = PortraitSegmenter(CoarseBright(), refine="none").probability(rgb)
+    refined = PortraitSegmenter(CoarseBright(), refine="guided:48").probability(rgb)
+    assert plain.shape == refined.shape == (h, w)
+    err = [((p > 0.5) != truth).mean() for p in (plain, refined)]
+    assert err[1] < err[0] / 2, err
