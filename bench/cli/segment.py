@@ -45,7 +45,8 @@ def _echo_skip(path, message: str) -> None:
               help="Inference back end; auto: eager PyTorch for a run, onnxruntime (else OpenVINO) for an .onnx file.")
 @click.option("--precision", default="fp32", show_default=True, type=click.Choice(PRECISIONS),
               help="int8: static quantization calibrated on the run's training images (onnxruntime or openvino).")
-@click.option("--threads", default=None, type=int, help="Inference threads [default: the runtime's].")
+@click.option("--threads", default=None, type=click.IntRange(1),
+              help="Inference threads [default: before each photo, the cores other programs leave free].")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.version_option(__version__, prog_name="segment")
 def segment(inputs: tuple[str, ...], source: str | None, out: str, want_mask: bool, want_cutout: bool,

@@ -38,6 +38,7 @@ from bench.deploy.backends import (
 from bench.deploy.card import ModelCard
 from bench.deploy.export import export_onnx, is_quantized, quantize_int8
 from bench.deploy.sources import load_torch_model, onnx_metadata, resolve
+from bench.deploy.threads import AUTO, FreeCores
 from bench.devices import resolve_device
 
 _TORCH_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -47,7 +48,8 @@ _TORCH_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.fl
 class Predictor:
     """Logits for a batch; ``timed(batch)`` gives the zero-argument pass that ``bench.speed.timing`` times.
 
-    ``backend``, ``precision``, ``device``, ``threads`` (None: the back end's default), ``input_size`` (the one
+    ``backend``, ``precision``, ``device``, ``threads`` (None: the back end's default; ``AUTO``: the cores other
+    programs leave free, ``bench.deploy.threads``), ``input_size`` (the one
     square size accepted, or None when any size is), ``card`` (the model: ``bench.deploy.card``; None for a bare
     module) and ``calibration`` (an int8 file's calibration record) describe it.
     """
@@ -55,7 +57,7 @@ class Predictor:
     backend: str
     precision: str
     device: str
-    threads: int | None
+    threads: int | str | None
     input_size: int | None
     card: ModelCard | None = None
     calibration: dict | None = None
@@ -82,8 +84,9 @@ class ModulePredictor(Predictor):
     evaluation and the report's figures run a model they already hold."""
 
     def __init__(self, model: nn.Module, card: ModelCard | None = None, device: str | torch.device = "cpu",
-                 threads: int | None = None) -> None:
+                 threads: int | str | None = None) -> None:
         self.backend, self.precision, self.threads, self.input_size = "eager", "fp32", threads, None
+        self.free_cores = FreeCores() if threads == AUTO and torch.device(device).type == "cpu" else None
         self.card = card if card is not None else getattr(model, "card", None)
         self.dev = torch.device(device)
         self.device = str(self.dev)
@@ -92,8 +95,9 @@ class ModulePredictor(Predictor):
         self.module = model.eval()
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.threads is not None and torch.get_num_threads() != self.threads:
-            torch.set_num_threads(self.threads)  # torch's pool is global: each predictor keeps its own count
+        wanted = self.free_cores.threads() if self.free_cores is not None else self.threads
+        if isinstance(wanted, int) and torch.get_num_threads() != wanted:
+            torch.set_num_threads(wanted)  # torch's pool is global: each predictor keeps its own count
         with torch.inference_mode():
             out = self._run(x)
         return out["out"] if isinstance(out, dict) else out
@@ -125,7 +129,7 @@ class TorchPredictor(ModulePredictor):
     moved to the device, dtype and memory layout asked for."""
 
     def __init__(self, model: nn.Module, card: ModelCard, backend: str, precision: str, device: str,
-                 threads: int | None, channels_last: bool) -> None:
+                 threads: int | str | None, channels_last: bool) -> None:
         super().__init__(model, card, device, threads)
         self.backend, self.precision = backend, precision
         self.dtype = _TORCH_DTYPES[precision]
@@ -161,7 +165,7 @@ class OnnxRuntimePredictor(Predictor):
     """An ONNX file in an onnxruntime session (CPU, CUDA or TensorRT provider)."""
 
     def __init__(self, model_path: str, card: ModelCard, backend: str, precision: str, device: str,
-                 threads: int | None) -> None:
+                 threads: int | str | None) -> None:
         import onnxruntime as ort
 
         self.backend, self.precision, self.device, self.threads, self.card = backend, precision, device, threads, card
@@ -170,8 +174,10 @@ class OnnxRuntimePredictor(Predictor):
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.inter_op_num_threads = 1
-        if threads is not None:
+        if isinstance(threads, int):
             opts.intra_op_num_threads = threads
+        elif threads == AUTO:  # its pool's spinning is what falls off the cliff on a busy machine
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         providers = _ort_providers(backend, precision, device, ort.get_available_providers())
         self.session = ort.InferenceSession(model_path, opts, providers=providers)
         inp = self.session.get_inputs()[0]
@@ -202,7 +208,7 @@ class OnnxRuntimePredictor(Predictor):
 class OpenVinoPredictor(Predictor):
     """An ONNX file compiled by OpenVINO for the CPU, latency-oriented."""
 
-    def __init__(self, model_path: str, card: ModelCard, precision: str, threads: int | None) -> None:
+    def __init__(self, model_path: str, card: ModelCard, precision: str, threads: int | str | None) -> None:
         import openvino as ov
 
         self.backend, self.precision, self.device, self.threads, self.card = "openvino", precision, "cpu", threads, card
@@ -211,7 +217,7 @@ class OpenVinoPredictor(Predictor):
         # explicit: on CPUs with bf16 units OpenVINO would otherwise pick bf16 for an fp32 model
         config: dict[str, object] = {"PERFORMANCE_HINT": "LATENCY",
                                      "INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32"}
-        if threads is not None:
+        if isinstance(threads, int):
             config["INFERENCE_NUM_THREADS"] = threads
         model = core.read_model(model_path)
         self.input_size = _static_size([d.get_length() if d.is_static else None for d in model.inputs[0].partial_shape])
@@ -257,7 +263,7 @@ def _ort_providers(backend: str, precision: str, device: str, available: list[st
 
 
 def load_predictor(source: str | os.PathLike | ModelCard, *, backend: str = "auto", precision: str = "fp32",
-                   threads: int | None = None, device: str = "cpu", size: int | None = None,
+                   threads: int | str | None = None, device: str = "cpu", size: int | None = None,
                    calibration: str | os.PathLike | None = None, channels_last: bool | None = None) -> Predictor:
     """A Predictor for ``source`` (anything ``bench.deploy.sources.resolve`` takes, or a card) on ``backend`` at
     ``precision`` (see the module docstring); ``predictor.card`` is the source's card.
@@ -266,7 +272,9 @@ def load_predictor(source: str | os.PathLike | ModelCard, *, backend: str = "aut
     ``device``: cpu, cuda, cuda:N or auto (cuda where torch sees a GPU, else cpu).
     Optional: ``size``, the fixed input side when a PyTorch source is exported for an ONNX back end (default: the
     run's training size, or the model's native size); ``calibration``, the dataset whose training images calibrate
-    int8 quantization of a float source; ``channels_last`` (PyTorch back ends; default: on for CUDA only).
+    int8 quantization of a float source; ``channels_last`` (PyTorch back ends; default: on for CUDA only);
+    ``threads``: a count, None (the back end's own) or ``AUTO`` (PyTorch on a CPU: before each pass, the cores other
+    programs left free; onnxruntime: its own count without spinning).
     An ONNX file that is already quantized runs as int8 whatever ``precision`` says, and reports it.
     """
     card = resolve(source)
@@ -286,8 +294,8 @@ def load_predictor(source: str | os.PathLike | ModelCard, *, backend: str = "aut
     if onnx_file and is_quantized(card.name):
         precision = "int8"
     check_combination(backend, precision, device)
-    if threads is not None and threads < 1:
-        raise BackendError("threads must be >= 1")
+    if threads is not None and threads != AUTO and (not isinstance(threads, int) or threads < 1):
+        raise BackendError(f"threads must be >= 1 or {AUTO!r}")
     if backend in TORCH_BACKENDS:
         cl = device.startswith("cuda") if channels_last is None else channels_last
         return TorchPredictor(load_torch_model(card), card, backend, precision, device, threads, cl)

@@ -22,6 +22,7 @@ import numpy as np
 
 from bench.data.preprocess import Preprocess
 from bench.deploy.refine import NONE, Refine
+from bench.deploy.threads import AUTO
 from bench.errors import UserError
 
 if TYPE_CHECKING:  # the one predictor type: bench.deploy.runtime's (any callable from batch to logits will do)
@@ -57,6 +58,7 @@ def load_segment_predictor(source: str | os.PathLike, device: str = "cpu", threa
     calibration = None
     if precision == "int8":
         calibration = _int8_calibration(source, card)
+    threads = AUTO if threads is None else threads  # a user's machine may be busy: use the cores left free
     return load_predictor(card, backend=backend, precision=precision, threads=threads, device=device,
                           calibration=calibration)
 

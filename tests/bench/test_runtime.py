@@ -297,3 +297,39 @@ def test_a_candidate_that_fails_on_its_first_pass_is_a_row_not_a_crash(monkeypat
     rows = speedgrid.measure_grid(["elb"], ["eager", "compile"], size=32, warmup=0, runs=1)
     assert rows[1]["status"] == "failed: RuntimeError: no C++ compiler" and "fps" not in rows[1]
     assert rows[0]["status"] == "ok" and rows[0]["interleaved_with"] == 1
+
+
+def test_free_cores_follow_the_other_programs_load(monkeypatch):
+    """threads="auto": before each pass, the cores the rest of the machine left free over the last interval."""
+    from bench.deploy import threads as t
+
+    clock, machine, own = [0.0], [0.0], [0.0]
+    monkeypatch.setattr(t.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(t, "_machine_busy_seconds", lambda: machine[0])
+    monkeypatch.setattr(t, "_own_busy_seconds", lambda: own[0])
+    free = t.FreeCores(cores=4)
+    assert free.threads() == 4  # nothing known yet: every core
+    clock[0], machine[0], own[0] = 1.0, 4.0, 1.0  # 3 of 4 cores busy elsewhere over the last second
+    assert free.threads() == 1
+    clock[0], machine[0], own[0] = 2.0, 6.0, 3.0  # only this process worked
+    assert free.threads() == 4
+    monkeypatch.setattr(t, "_machine_busy_seconds", lambda: None)  # no /proc/stat: every core
+    assert free.threads() == 4
+
+
+def test_an_auto_predictor_sets_torch_threads_before_each_pass(monkeypatch):
+    from bench.deploy import threads as t
+
+    counts = iter([1, 2])
+    monkeypatch.setattr(t.FreeCores, "threads", lambda self: next(counts))
+    before = torch.get_num_threads()
+    try:
+        p = load_predictor("elb", threads="auto")
+        p(_batch())
+        assert torch.get_num_threads() == 1
+        p(_batch())
+        assert torch.get_num_threads() == 2 and p.threads == "auto"
+    finally:
+        torch.set_num_threads(before)
+    with pytest.raises(BackendError, match="threads must be >= 1 or 'auto'"):
+        load_predictor("elb", threads="many")
