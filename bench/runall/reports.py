@@ -89,7 +89,8 @@ def _curve(result: Mapping[str, object]) -> list[tuple[float, float]]:
 def make_figures(out: Path, info: Mapping[str, object], log: Callable[[str], None] = print,
                  speed_any_device: bool = False) -> list[Path]:
     """FPS against mIoU per dataset, a Fig. 4 style weight map, and a Fig. 5 style prediction grid."""
-    from bench.eval.evaluate import predict
+    from bench.data.preprocess import Preprocess
+    from bench.deploy.predict import labels
     from bench.report import figures, tables
     from bench.runs.checkpoint import CheckpointError, load_model
 
@@ -122,7 +123,8 @@ def make_figures(out: Path, info: Mapping[str, object], log: Callable[[str], Non
         except CheckpointError as e:  # a run folder deleted since: the grid simply leaves that model out
             log(f"prediction grid: skipping {r['model']} ({e})")
             continue
-        predictions[r["paper_name"]] = predict(model, images, size=int(model.run_config["size"]))
+        size = int(model.run_config["size"])
+        predictions[r["paper_name"]] = labels(model, images, Preprocess((size, size)))
     if predictions:
         written.append(figures.prediction_grid(images, masks, predictions, fig_dir / f"predictions_{role}.png"))
     return written
