@@ -37,9 +37,8 @@ from bench.deploy.predict import batch_logits, labels
 from bench.deploy.runtime import Predictor
 from bench.errors import UserError
 from bench.eval.metrics import BOUNDARY_TOLERANCE, MetricAccumulator
-from bench.eval.records import scored
+from bench.eval.records import AT_INPUT, NATIVE, scored
 
-AT_INPUT, NATIVE = "model", "native"  # the metrics file's "resolution"
 Data = PortraitDataset | Pack | PortraitTorchDataset | str | os.PathLike
 Photos = Callable[[], list[np.ndarray]]  # a chunk's photos, read only by a source that looks at them
 

@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from bench.errors import UserError
+from bench.eval.records import NATIVE
 
 
 class PredictionError(UserError):
@@ -51,7 +52,7 @@ class MaskFolder:
         self.folder = Path(folder)
 
     def check(self, data: object, split: str, ids: Sequence[str], resolution: str) -> None:
-        if resolution != "native":
+        if resolution != NATIVE:
             raise PredictionError(f"{self.folder}: predicted masks are scored at the dataset's resolution only")
         if not self.folder.is_dir():
             raise PredictionError(f"{self.folder}: no such predictions folder")
