@@ -19,7 +19,7 @@ import numpy as np
 from bench.deploy.backends import BackendError, backend_installed
 from bench.deploy.export import CALIBRATION_IMAGES, export_source
 from bench.deploy.runtime import load_predictor
-from bench.eval.backend import evaluate_on_backend
+from bench.eval.evaluate import evaluate, model_source
 from bench.speed.timing import summarize, time_interleaved
 
 
@@ -37,7 +37,7 @@ def main(run_dir: str, out: str | None, size: int | None, calib_images: int, war
     files = {p: export_source(run_dir, folder / f"model-{p}.onnx", size=size, precision=p,
                               calibration_images=calib_images) for p in ("fp32", "int8")}
     backends = [b for b in ("onnxruntime", "openvino") if backend_installed(b)]
-    miou = {p: evaluate_on_backend(f, backend=backends[0])["miou"] for p, f in files.items()}
+    miou = {p: evaluate(model_source(f, backend=backends[0]))["miou"] for p, f in files.items()}
     preds = {}
     for b in backends:
         for p, f in files.items():

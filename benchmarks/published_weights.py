@@ -34,7 +34,9 @@ import torch
 from baselines.published import PUBLISHED
 from bench.data.format import read_dataset
 from bench.deploy.published import load_published_model, published_preprocess
-from bench.eval.predictions import evaluate_predictions
+from bench.eval.evaluate import evaluate
+from bench.eval.loop import NATIVE
+from bench.eval.predictions import MaskFolder
 
 IGNORE = 255
 
@@ -84,7 +86,7 @@ def main() -> None:
         native.append(portrait_iou(pred, truth))
         cv2.imwrite(str(out / f"{sid}.png"), pred)
     seconds = time.perf_counter() - start
-    metrics = evaluate_predictions(out, data, args.split)
+    metrics = evaluate(MaskFolder(out), data, args.split, NATIVE)
     print(f"{args.model}: {Path(args.weights).name} (sha256 {spec.sha256[:12]}, {spec.source} @ {spec.commit[:7]}),"
           f" {len(ids)} {data.name} {args.split} photos at {size[0]}x{size[1]} {args.channel_order}, {seconds:.0f} s")
     print(f"  global mIoU (one confusion matrix, 2 classes):    {100 * metrics['miou']:.2f}   "

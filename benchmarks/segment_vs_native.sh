@@ -15,9 +15,10 @@ for f in "$TMP"/out/*_mask.png; do mv "$f" "$TMP/pred/$(basename "$f" _mask.png)
 "$BIN/python" - "$NAME" "$TMP/pred" "$DATA" <<'PY' | tee -a reports/zoo/segment_vs_native.txt
 import sys
 from bench.deploy.zoo import get_entry
-from bench.eval.predictions import evaluate_predictions
+from bench.eval.loop import NATIVE, score
+from bench.eval.predictions import MaskFolder
 name, pred, data = sys.argv[1:]
-m = evaluate_predictions(pred, data, "test", write=False)
+m = score(MaskFolder(pred), data, "test", NATIVE)
 native = get_entry(name).manifest["metrics"]["miou_native"]
 print(f"{name}: segment masks scored by bench eval --predictions: mIoU {100 * m['miou']:.3f} on {m['images']} "
       f"{m['dataset']} test photos; manifest miou_native {native:.3f}; difference {100 * m['miou'] - native:+.3f}")

@@ -255,9 +255,9 @@ def eval_cmd(source: str | None, predictions: str | None, data: str | None, spli
     per-image scores beside it (metrics_per_image.csv, for `bench significance`)."""
     from bench.data.io import to_json
     from bench.deploy.sources import resolve
-    from bench.eval.backend import evaluate_on_backend
-    from bench.eval.evaluate import evaluate_run
-    from bench.eval.predictions import evaluate_predictions
+    from bench.eval.evaluate import evaluate, model_source
+    from bench.eval.loop import AT_INPUT, NATIVE
+    from bench.eval.predictions import MaskFolder
 
     if (source is None) == (predictions is None):
         raise click.UsageError("give exactly one of --model and --predictions")
@@ -272,17 +272,12 @@ def eval_cmd(source: str | None, predictions: str | None, data: str | None, spli
     if predictions is not None and (on_backend or calib_data is not None):
         raise click.UsageError("--predictions scores masks as given: --backend, --precision and --calib-data "
                                "apply to a model")
-    if card is not None and card.zoo and not on_backend:
-        from bench.eval.zoo import evaluate_zoo
-
-        m = evaluate_zoo(source, data, split, size, native, device)
-    elif predictions is not None:
-        m = evaluate_predictions(predictions, data, split)
-    elif on_backend:
-        m = evaluate_on_backend(source, data, split, "auto" if onnx_file and backend == "eager" else backend,
-                                precision, size, device=device, calibration=calib_data, native=native)
+    if predictions is not None:
+        m = evaluate(MaskFolder(predictions), data, split, NATIVE)
     else:
-        m = evaluate_run(source, data=data, split=split, device=device, size=size, native=native)
+        model = model_source(card, data, size=size, backend="auto" if onnx_file and backend == "eager" else backend,
+                             precision=precision, device=device, calibration=calib_data)
+        m = evaluate(model, data, split, NATIVE if native else AT_INPUT)
     if as_json:
         click.echo(to_json(m, indent=None))
         return

@@ -24,7 +24,7 @@ Decisions, measured on the real PFCN (1,291 train + 264 test photos of 600x800; 
 * The test split also keeps its masks at native resolution (264 x 3.2 KB, under 1 MB), so a run trained from a pack
   is scored at 600x800 like every other run (``metrics_native.json``, which ``bench run-all`` requires of a finished
   job): the model's input at native evaluation is the photo squashed to the training size, which is exactly the
-  packed image, and its logits are upsampled bilinearly onto the native mask (``bench.eval.evaluate``). Only the
+  packed image, and its logits are upsampled bilinearly onto the native mask (``bench.eval.loop``). Only the
   codec's error differs from scoring the dataset folder.
 * The file is written atomically and byte-identically for the same inputs (zip entries stored, fixed timestamps).
 

@@ -128,9 +128,13 @@ class PortraitTorchDataset(Dataset):
             raise ValueError(f"{self.data.image_path(sid)}: image {rgb.shape[:2]} and mask {mask.shape[:2]} differ")
         return resize_image(rgb, self.size), resize_mask(mask, self.size)
 
+    def resized(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """The sample at the training size before augmentation (from the cache when kept): what evaluation scores."""
+        return self._cache[index] if self._cache is not None else self._resized(index)
+
     def arrays(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """The transformed sample before normalisation: RGB float32 (S, S, 3) in 0-255 and the uint8 mask."""
-        rgb, mask = self._cache[index] if self._cache is not None else self._resized(index)
+        rgb, mask = self.resized(index)
         if self.augment is None:
             return rgb.astype(np.float32), mask
         a = self.augment

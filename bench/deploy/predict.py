@@ -1,5 +1,5 @@
-"""From photos to portrait maps: the one prediction path behind native-resolution evaluation, ``segment``, the gallery
-and the report's figures.
+"""From photos to portrait maps: the one prediction path behind evaluation (``bench.eval.loop``), ``segment``, the
+gallery and the report's figures.
 
 A photo goes through its model's ``Preprocess`` (``bench.data.preprocess``: resize policy, channel order,
 normalisation) into a batch, the predictor (``bench.deploy.runtime``: any back end, or a module as it is) returns
@@ -10,12 +10,13 @@ sigmoid the probability.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 import torch
 from torch import nn
 
-from bench.data.preprocess import Preprocess, portrait_logit, probability
+from bench.data.preprocess import Fit, Preprocess, portrait_logit, probability
 from bench.deploy.runtime import ModulePredictor, Predictor
 from bench.errors import ModelOutputError
 
@@ -25,16 +26,28 @@ def as_predictor(model: Predictor | nn.Module, device: str | torch.device = "cpu
     return ModulePredictor(model, device=device) if isinstance(model, nn.Module) else model
 
 
+def batch_logits(model: Predictor | nn.Module, images: Sequence[np.ndarray], preprocess: Preprocess,
+                 device: str | torch.device = "cpu") -> tuple[np.ndarray, list[Fit]]:
+    """One batch of photos fitted as ``preprocess`` says: the model's logits (N, C, h, w) and each photo's ``Fit``."""
+    x, fits = preprocess.batch(list(images))
+    logits = np.asarray(as_predictor(model, device)(x))
+    if logits.ndim != 4 or len(logits) != len(fits):
+        raise ModelOutputError(f"the model returned logits of shape {logits.shape} for a batch of {len(fits)}")
+    return logits, fits
+
+
 def portrait_logits(model: Predictor | nn.Module, images: Sequence[np.ndarray], preprocess: Preprocess,
-                    batch_size: int = 8, device: str | torch.device = "cpu") -> list[np.ndarray]:
-    """The portrait-minus-background logit (float32, each at its photo's own (H, W)) of RGB uint8 photos."""
-    predictor = as_predictor(model, device)
+                    batch_size: int = 8, device: str | torch.device = "cpu",
+                    shapes: Sequence[tuple[int, int]] | None = None) -> list[np.ndarray]:
+    """The portrait-minus-background logit (float32, each at its photo's own (H, W)) of RGB uint8 photos.
+
+    ``shapes`` maps each one onto that (H, W) instead: a packed photo, stored already squashed to the input, onto
+    its mask at the photo's own resolution (``bench.data.pack``)."""
     out: list[np.ndarray] = []
     for start in range(0, len(images), batch_size):
-        x, fits = preprocess.batch(list(images[start:start + batch_size]))
-        logits = np.asarray(predictor(x))
-        if logits.ndim != 4 or len(logits) != len(fits):
-            raise ModelOutputError(f"the model returned logits of shape {logits.shape} for a batch of {len(fits)}")
+        logits, fits = batch_logits(model, images[start:start + batch_size], preprocess, device)
+        if shapes is not None:
+            fits = [replace(f, shape=tuple(s)) for f, s in zip(fits, shapes[start:start + batch_size], strict=True)]
         out += [portrait_logit(lg, fit) for lg, fit in zip(logits, fits, strict=True)]
     return out
 
@@ -46,6 +59,8 @@ def probabilities(model: Predictor | nn.Module, images: Sequence[np.ndarray], pr
 
 
 def labels(model: Predictor | nn.Module, images: Sequence[np.ndarray], preprocess: Preprocess,
-           batch_size: int = 8, device: str | torch.device = "cpu") -> list[np.ndarray]:
-    """Label maps (uint8: 0 background, 1 portrait), each at its photo's size: the arg-max of the mapped logits."""
-    return [(d > 0).astype(np.uint8) for d in portrait_logits(model, images, preprocess, batch_size, device)]
+           batch_size: int = 8, device: str | torch.device = "cpu",
+           shapes: Sequence[tuple[int, int]] | None = None) -> list[np.ndarray]:
+    """Label maps (uint8: 0 background, 1 portrait), each at its photo's size (or ``shapes``'): the arg-max of the
+    mapped logits."""
+    return [(d > 0).astype(np.uint8) for d in portrait_logits(model, images, preprocess, batch_size, device, shapes)]

@@ -1,23 +1,22 @@
-"""Score a folder of predicted masks from any model, ported to this harness or not, with the harness's metrics.
+"""A folder of predicted masks from any model, ported to this harness or not, as a source for the one evaluation loop
+(``bench.eval.loop.score``): scored with the harness's metrics at the dataset's own resolution.
 
 The folder holds ``<id>.png`` for every id of the split: 8-bit, one channel (or three equal ones), values 0/1 or 0/255
 (portrait = 1 or 255). Masks are compared with the dataset's at the dataset's own resolution (no resizing), with the
-same confusion matrix and boundary F as ``bench eval``.
+same confusion matrix and boundary F as a model's. No torch: it reads PNGs only.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from bench.data.format import PortraitDataset, read_dataset
 from bench.errors import UserError
-from bench.eval.metrics import BOUNDARY_TOLERANCE, MetricAccumulator
-from bench.eval.records import scored, write_metrics
-from bench.runs.folder import metrics_name
+from bench.eval.records import NATIVE
 
 
 class PredictionError(UserError):
@@ -44,38 +43,36 @@ def read_prediction(path: Path) -> np.ndarray:
     raise PredictionError(f"{path}: values {sorted(values)[:6]} are neither 0/1 nor 0/255")
 
 
-def evaluate_predictions(
-    pred_dir: str | os.PathLike,
-    data: PortraitDataset | str | os.PathLike,
-    split: str = "test",
-    tolerance: float = BOUNDARY_TOLERANCE,
-    write: bool = True,
-) -> dict[str, object]:
-    """Metrics of the masks in ``pred_dir`` against ``split`` of ``data``; written to
-    ``<pred_dir>/metrics_<dataset>_<split>.json`` and ``..._per_image.csv`` unless ``write`` is false (the rows
-    are then returned under ``per_image``)."""
-    pred_dir = Path(pred_dir)
-    if not pred_dir.is_dir():
-        raise PredictionError(f"{pred_dir}: no such predictions folder")
-    ds = data if isinstance(data, PortraitDataset) else read_dataset(Path(data))
-    ids = ds.ids(split)
-    missing = [i for i in ids if not (pred_dir / f"{i}.png").is_file()]
-    if missing:
-        more = f" (and {len(missing) - 1} more of {len(ids)})" if len(missing) > 1 else ""
-        raise PredictionError(f"{pred_dir / (missing[0] + '.png')}: missing{more}; "
-                              f"one <id>.png per {split} id is needed")
-    acc = MetricAccumulator(2, tolerance)
-    for sid in ids:
-        path = pred_dir / f"{sid}.png"
-        pred, truth = read_prediction(path), ds.load_mask(sid)
-        if pred.shape != truth.shape:
-            raise PredictionError(f"{path}: {pred.shape[1]}x{pred.shape[0]} but the dataset's mask is "
-                                  f"{truth.shape[1]}x{truth.shape[0]} "
-                                  "(predictions are scored at the dataset's resolution)")
-        acc.update(pred, truth, [sid])
-    out = scored(acc)
-    out.update({"model": pred_dir.name, "dataset": ds.name, "data": str(ds.root.resolve()), "split": split,
-                "size": "native", "predictions": str(pred_dir.resolve())})
-    if write:
-        write_metrics(pred_dir / metrics_name(ds.name, split), out)
-    return out
+class MaskFolder:
+    """``<id>.png`` masks in ``folder``, scored as given: at each photo's own resolution only."""
+
+    size = None  # no model input: never scored at one
+
+    def __init__(self, folder: str | os.PathLike) -> None:
+        self.folder = Path(folder)
+
+    def check(self, data: object, split: str, ids: Sequence[str], resolution: str) -> None:
+        if resolution != NATIVE:
+            raise PredictionError(f"{self.folder}: predicted masks are scored at the dataset's resolution only")
+        if not self.folder.is_dir():
+            raise PredictionError(f"{self.folder}: no such predictions folder")
+        missing = [i for i in ids if not (self.folder / f"{i}.png").is_file()]
+        if missing:
+            more = f" (and {len(missing) - 1} more of {len(ids)})" if len(missing) > 1 else ""
+            raise PredictionError(f"{self.folder / (missing[0] + '.png')}: missing{more}; "
+                                  f"one <id>.png per {split} id is needed")
+
+    def labels(self, ids: Sequence[str], photos: Callable[[], list[np.ndarray]],
+               shapes: Sequence[tuple[int, int]], resolution: str) -> list[np.ndarray]:
+        out = []
+        for sid, (h, w) in zip(ids, shapes, strict=True):
+            path = self.folder / f"{sid}.png"
+            pred = read_prediction(path)
+            if pred.shape != (h, w):
+                raise PredictionError(f"{path}: {pred.shape[1]}x{pred.shape[0]} but the dataset's mask is {w}x{h} "
+                                      "(predictions are scored at the dataset's resolution)")
+            out.append(pred)
+        return out
+
+    def describe(self, resolution: str) -> dict[str, object]:
+        return {"size": "native"}

@@ -12,6 +12,7 @@ from bench.data.io import atomic_write_json, atomic_write_text
 from bench.eval.metrics import MetricAccumulator, per_image_csv
 from bench.runs.folder import per_image_name
 
+AT_INPUT, NATIVE = "model", "native"  # the resolutions an evaluation scores at, as its file's "resolution"
 PER_IMAGE = "per_image"  # the key under which an evaluation's result carries its rows until they are written
 
 

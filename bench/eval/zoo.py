@@ -1,34 +1,32 @@
-"""Scoring the model zoo: ``bench eval --model NAME``, and a zoo entry made from a finished training run or from
-another project's published weights: the weights stored as the zoo stores them, re-scored as stored on the test
-split, and a manifest that says what they are (``docs/zoo.md``)."""
+"""A zoo entry made from a finished training run or from another project's published weights: the weights stored as
+the zoo stores them, re-scored as stored on the test split by the one loop (``bench.eval.loop``), and a manifest
+that says what they are (``docs/zoo.md``). ``bench eval --model NAME`` scores an entry as it scores any model
+(``bench.eval.evaluate``)."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import replace
 from pathlib import Path
 
 from torch import nn
 
 from bench.data.pack import open_data
 from bench.data.preprocess import Preprocess
+from bench.deploy.predict import as_predictor
 from bench.deploy.published import load_published_model, published_preprocess
 from bench.deploy.zoo import (
     FOLDER,
     STORAGE,
     ZooEntry,
-    get_entry,
-    load_zoo_model,
     model_from_state,
     storage_state,
     write_entry,
 )
 from bench.errors import UserError
-from bench.eval.evaluate import evaluate_at_input, evaluate_native
-from bench.eval.records import write_metrics
-from bench.registry import check_input_size, get_spec
+from bench.eval.loop import AT_INPUT, NATIVE, ModelPredictions, score
+from bench.registry import get_spec
 from bench.runs.checkpoint import load_model
-from bench.runs.folder import METRICS, METRICS_NATIVE, RESULT_FIELDS, RunConfig, metrics_name, percent, read_json
+from bench.runs.folder import METRICS, METRICS_NATIVE, RESULT_FIELDS, RunConfig, percent, read_json
 
 # What the photos behind each training set are, for the manifest and the README (docs/datasets.md has the facts).
 PHOTOS = {
@@ -46,18 +44,12 @@ class ZooEntryError(UserError):
     """A run that cannot become a zoo entry (unfinished, or no dataset to score it on)."""
 
 
-def _evaluate(model: nn.Module, ds: object, split: str, preprocess: Preprocess, native: bool,
-              device: str) -> dict[str, object]:
-    """``model`` on ``split`` seen through ``preprocess``: at each photo's own size, or at the input size."""
-    if native:
-        return evaluate_native(model, ds, split, size=preprocess.size[0], device=device, preprocess=preprocess)
-    return evaluate_at_input(model, ds, split, preprocess, device=device)
-
-
-def score(model: nn.Module, data: str | os.PathLike, preprocess: Preprocess, device: str = "cpu") -> dict:
+def manifest_metrics(model: nn.Module, data: str | os.PathLike, preprocess: Preprocess,
+                     device: str = "cpu") -> dict:
     """Test-split figures (percent) of ``model`` seen through ``preprocess``: at the input size and native."""
     ds = open_data(Path(data))
-    at_input, native = (_evaluate(model, ds, "test", preprocess, n, device) for n in (False, True))
+    source = ModelPredictions(as_predictor(model, device), preprocess)
+    at_input, native = (score(source, ds, "test", r) for r in (AT_INPUT, NATIVE))
     out = {"dataset": ds.name, "split": "test", "images": native["images"],
            "miou": percent(at_input["miou"]), "boundary_f": percent(at_input["boundary_f"]),
            "miou_native": percent(native["miou"]), "boundary_f_native": percent(native["boundary_f"])}
@@ -89,7 +81,7 @@ def add_run(run_dir: str | os.PathLike, name: str, profile: str, folder: str | o
         "training": {k: cfg.raw.get(k) for k in TRAINING_KEYS}, "epochs_trained": model.trained_epochs,
         "commit": cfg.raw.get("commit"), "preprocess": preprocess.to_dict(),
         "storage": STORAGE[storage],
-        "metrics": score(model_from_state(cfg.model, state, cfg.num_classes), data, preprocess, device),
+        "metrics": manifest_metrics(model_from_state(cfg.model, state, cfg.num_classes), data, preprocess, device),
         "metrics_recorded": {"miou": percent((recorded["model"] or {}).get("miou")),
                              "miou_native": percent((recorded["native"] or {}).get("miou")),
                              "boundary_f": percent((recorded["model"] or {}).get("boundary_f"))},
@@ -118,23 +110,7 @@ def add_published(weights: str | os.PathLike, model_name: str, name: str, data: 
         "source": {"repository": facts.source, "commit": facts.commit, "file": facts.file,
                    "sha256": facts.sha256, "published_miou": facts.paper_miou},
         "preprocess": preprocess.to_dict(), "storage": STORAGE["float32"],
-        "metrics": score(model_from_state(model_name, state), data, preprocess, device),
+        "metrics": manifest_metrics(model_from_state(model_name, state), data, preprocess, device),
         "licence": facts.licence + " (zoo/LICENSE-ext_portrait_segmentation.txt)",
     }
     return write_entry(folder, manifest, state)
-
-
-def evaluate_zoo(name: str, data: str | os.PathLike, split: str = "test", size: int | None = None,
-                 native: bool = False, device: str = "cpu", out: str | os.PathLike | None = None) -> dict:
-    """``bench eval --model NAME``: a zoo entry scored on ``split`` of ``data`` as its manifest says a photo is seen;
-    the metrics go to ``out`` (default ``runs/zoo/<name>/``) under ``bench eval``'s file names."""
-    entry = get_entry(name)
-    preprocess = entry.preprocess if size is None else replace(entry.preprocess, size=(size, size))
-    check_input_size(entry.model, preprocess.size[0])
-    ds = open_data(Path(data))
-    model = load_zoo_model(name, device)
-    metrics = _evaluate(model, ds, split, preprocess, native, device)
-    metrics.update({"model": entry.model, "zoo": name, "sha256": entry.sha256, "data": str(Path(data).resolve()),
-                    "preprocess": preprocess.to_dict()})
-    path = Path(out or Path("runs") / "zoo" / name) / metrics_name(ds.name, split, native)
-    return write_metrics(path, metrics)

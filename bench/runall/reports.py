@@ -91,7 +91,8 @@ def make_figures(folder: ReportFolder, rows: Sequence[ResultRow], info: Mapping[
                  log: Callable[[str], None] = print, speed_any_device: bool = False) -> list[Path]:
     """FPS against mIoU per dataset, a Fig. 4 style weight map, and a Fig. 5 style prediction grid, from the folder's
     results ``rows``."""
-    from bench.eval.evaluate import predict
+    from bench.data.preprocess import Preprocess
+    from bench.deploy.predict import labels
     from bench.report import figures
     from bench.report.selection import results_frame
     from bench.report.speed_csv import interleaved_speed
@@ -124,7 +125,8 @@ def make_figures(folder: ReportFolder, rows: Sequence[ResultRow], info: Mapping[
         except CheckpointError as e:  # a run folder deleted since: the grid simply leaves that model out
             log(f"prediction grid: skipping {r['model']} ({e})")
             continue
-        predictions[r["paper_name"]] = predict(model, images, size=int(model.run_config["size"]))
+        size = int(model.run_config["size"])
+        predictions[r["paper_name"]] = labels(model, images, Preprocess((size, size)))
     if predictions:
         written.append(figures.prediction_grid(images, masks, predictions, fig_dir / f"predictions_{role}.png"))
     return written

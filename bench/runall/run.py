@@ -215,10 +215,12 @@ def _check_execution(run_dir: Path, record: Path | None, job: Job, cfg: TrainCon
 def _evaluated(run_dir: Path, name: str, epochs: int, native: bool, device: str) -> dict:
     """The run's metrics file if it is of the finished run and has its per-image CSV (older evaluations lack it),
     else a fresh evaluation (which writes both)."""
-    from bench.eval.evaluate import evaluate_run
+    from bench.eval.evaluate import evaluate, model_source
+    from bench.eval.loop import AT_INPUT, NATIVE
 
     done = finished_metrics(run_dir, name, epochs) if (run_dir / per_image_name(name)).is_file() else None
-    return done or evaluate_run(run_dir, split="test", device=device, native=native)
+    return done or evaluate(model_source(run_dir, device=device), split="test",
+                            resolution=NATIVE if native else AT_INPUT)
 
 
 def _job_run(job: Job, profile: Profile, runs: Path, device: str = "auto") -> tuple[Path, TrainConfig]:

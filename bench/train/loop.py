@@ -53,8 +53,10 @@ from torch.utils.data import DataLoader, DistributedSampler
 from bench.data.device_batches import DeviceBatches
 from bench.data.pack import Pack, open_data
 from bench.data.pipeline import Augment, PortraitTorchDataset, holdout_ids, worker_init
+from bench.data.preprocess import Preprocess
+from bench.deploy.predict import as_predictor
 from bench.devices import resolve_device
-from bench.eval.evaluate import evaluate
+from bench.eval.loop import ModelPredictions, score
 from bench.machine import git_commit
 from bench.progress import Progress
 from bench.registry import build_model, cpu_channels_last, default_loss
@@ -339,7 +341,8 @@ def _train(cfg: TrainConfig, data, data_path: Path, env: _Dist, stop_after_epoch
                 held_out = cfg.eval_split == "val"
                 eval_set = PortraitTorchDataset(data, "train" if held_out else cfg.eval_split, cfg.size,
                                                 ids=val_ids if held_out else None, cache=cache)
-            m = evaluate(learner.model, eval_set, device=run.device, num_classes=cfg.num_classes)  # fp32, as eval
+            source = ModelPredictions(as_predictor(learner.model, run.device), Preprocess((cfg.size, cfg.size)))
+            m = score(source, eval_set, num_classes=cfg.num_classes)  # fp32, as bench eval
             row["eval_split"], row["test_miou"], row["test_boundary_f"] = cfg.eval_split, m["miou"], m["boundary_f"]
         learner.history.append(row)
         if env.rank == 0:

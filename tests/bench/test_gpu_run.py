@@ -23,8 +23,9 @@ from bench.data.pack import pack_dataset, read_pack
 from bench.data.pipeline import Augment, PortraitTorchDataset
 from bench.data.preprocess import resize_image, resize_mask
 from bench.data.synthetic import render_sample
-from bench.eval.evaluate import evaluate_native, evaluate_run
-from bench.runs.checkpoint import load_checkpoint, load_model
+from bench.eval.evaluate import evaluate, model_source
+from bench.eval.loop import NATIVE, score
+from bench.runs.checkpoint import load_checkpoint
 from bench.runs.folder import read_config, read_log
 from bench.train.config import TrainConfig, TrainError
 from bench.train.loop import train
@@ -115,12 +116,12 @@ def test_a_run_from_a_pack_writes_the_record_of_a_run_from_the_folder(portrait_d
     cfg = read_config(run)
     assert cfg.dataset_name == "tiny" and cfg.raw["pack"] == {"size": 32, "codec": "png", "quality": None}
     assert read_log(run)[0]["test_miou"] != "" and load_checkpoint(run)["epoch"] == 1
-    metrics, native = evaluate_run(run), evaluate_run(run, native=True)
+    metrics, native = evaluate(model_source(run)), evaluate(model_source(run), resolution=NATIVE)
     assert (run / "metrics.json").is_file() and (run / "metrics_native.json").is_file()
     assert native["resolution"] == "native" and metrics["epochs_trained"] == 1
     # a lossless pack scores natively exactly as the folder does (the packed image is what the model sees)
-    model = load_model(run)
-    assert evaluate_native(model, read_dataset(portrait_data), size=32)["miou"] == pytest.approx(native["miou"])
+    folder = score(model_source(run), read_dataset(portrait_data), resolution=NATIVE)
+    assert folder["miou"] == pytest.approx(native["miou"])
     with pytest.raises(TrainError, match="packed at 32 px"):
         train(TrainConfig(model="elb", data=str(png_pack), out=str(tmp_path / "r64"), epochs=1, size=64))
     assert not (tmp_path / "r64").exists()

@@ -9,8 +9,10 @@ import shutil
 import numpy as np
 import pytest
 
+from bench.eval.evaluate import evaluate, model_source
+from bench.eval.loop import AT_INPUT, NATIVE
 from bench.eval.metrics import PER_IMAGE_FIELDS, boundary_f, mean_iou
-from bench.eval.predictions import evaluate_predictions
+from bench.eval.predictions import MaskFolder
 from bench.runs.folder import METRICS_NATIVE_PER_IMAGE, METRICS_PER_IMAGE, metrics_name, per_image_name
 from tests.bench.test_predictions import write_predictions
 
@@ -42,7 +44,7 @@ def test_per_image_names_sit_beside_their_metrics_file():
 
 def test_predictions_write_per_image_scores_that_sum_to_the_split(portrait_data, tmp_path):
     ds = write_predictions(portrait_data, tmp_path / "p", lambda m: np.roll(m, 3, axis=1))
-    m = evaluate_predictions(tmp_path / "p", portrait_data)
+    m = evaluate(MaskFolder(tmp_path / "p"), portrait_data)
     assert m["per_image_path"] == str(tmp_path / "p" / "metrics_tiny_test_per_image.csv")
     assert 0 < m["miou"] < 1
     check_sums_back(m, ds.ids("test"))
@@ -51,9 +53,7 @@ def test_predictions_write_per_image_scores_that_sum_to_the_split(portrait_data,
 @pytest.mark.parametrize("native", [False, True])
 def test_a_run_writes_per_image_scores_at_either_resolution(tiny_run, portrait_data, tmp_path, native):
     from bench.data.format import read_dataset
-    from bench.eval.evaluate import evaluate_run
-
     run = shutil.copytree(tiny_run, tmp_path / "run")  # the fixture is shared, read-only
-    m = evaluate_run(run, native=native)
+    m = evaluate(model_source(run), resolution=NATIVE if native else AT_INPUT)
     assert m["per_image_path"] == str(run / (METRICS_NATIVE_PER_IMAGE if native else METRICS_PER_IMAGE))
     check_sums_back(m, read_dataset(portrait_data).ids("test"))

@@ -11,8 +11,15 @@ from click.testing import CliRunner
 
 from bench.cli.main import main
 from bench.data.format import read_dataset
+from bench.eval.evaluate import evaluate
+from bench.eval.loop import NATIVE, score
 from bench.eval.metrics import MetricAccumulator
-from bench.eval.predictions import PredictionError, evaluate_predictions
+from bench.eval.predictions import MaskFolder, PredictionError
+
+
+def scored(folder, data):
+    """The loop's scores of a mask folder, written nowhere."""
+    return score(MaskFolder(folder), data, "test", NATIVE)
 
 
 def write_predictions(data_root, out, transform=lambda m: m):
@@ -28,8 +35,8 @@ def write_predictions(data_root, out, transform=lambda m: m):
 def test_perfect_predictions_score_one_in_either_encoding(portrait_data, tmp_path):
     write_predictions(portrait_data, tmp_path / "p01")
     write_predictions(portrait_data, tmp_path / "p255", lambda m: m * 255)
-    a = evaluate_predictions(tmp_path / "p01", portrait_data)
-    b = evaluate_predictions(tmp_path / "p255", portrait_data, write=False)
+    a = evaluate(MaskFolder(tmp_path / "p01"), portrait_data)
+    b = scored(tmp_path / "p255", portrait_data)
     assert a["miou"] == b["miou"] == 1.0 and a["boundary_f"] == 1.0 and a["images"] == 4
     assert json.loads((tmp_path / "p01" / "metrics_tiny_test.json").read_text())["miou"] == 1.0
 
@@ -41,7 +48,7 @@ def test_scores_equal_the_metric_accumulator_at_native_size(portrait_data, tmp_p
     for sid in ds.ids("test"):
         truth = ds.load_mask(sid)
         acc.update(shift((truth == 1).astype(np.uint8)), truth)
-    got = evaluate_predictions(tmp_path / "p", portrait_data, write=False)
+    got = scored(tmp_path / "p", portrait_data)
     want = acc.result()
     assert got["miou"] == want["miou"] < 1.0 and got["boundary_f"] == want["boundary_f"]
     assert got["confusion_matrix"] == want["confusion_matrix"]
@@ -52,32 +59,32 @@ def test_missing_wrong_size_and_bad_values_are_named(portrait_data, tmp_path):
     first, second = ds.ids("test")[:2]
     (tmp_path / "p" / f"{second}.png").unlink()
     with pytest.raises(PredictionError, match=rf"{second}.png: missing; one <id>.png per test id"):
-        evaluate_predictions(tmp_path / "p", portrait_data)
+        scored(tmp_path / "p", portrait_data)
     cv2.imwrite(str(tmp_path / "p" / f"{second}.png"), np.zeros((5, 7), np.uint8))
     with pytest.raises(PredictionError, match=rf"{second}.png: 7x5 but the dataset's mask is"):
-        evaluate_predictions(tmp_path / "p", portrait_data)
+        scored(tmp_path / "p", portrait_data)
     h, w = ds.load_mask(first).shape
     cv2.imwrite(str(tmp_path / "p" / f"{first}.png"), np.full((h, w), 128, np.uint8))
     with pytest.raises(PredictionError, match=rf"{first}.png: values \[128\] are neither 0/1 nor 0/255"):
-        evaluate_predictions(tmp_path / "p", portrait_data)
+        scored(tmp_path / "p", portrait_data)
     mixed = np.zeros((h, w), np.uint8)
     mixed[0, :2] = [1, 255]
     cv2.imwrite(str(tmp_path / "p" / f"{first}.png"), mixed)
     with pytest.raises(PredictionError, match="neither"):
-        evaluate_predictions(tmp_path / "p", portrait_data)
+        scored(tmp_path / "p", portrait_data)
     with pytest.raises(PredictionError, match="no such predictions folder"):
-        evaluate_predictions(tmp_path / "none", portrait_data)
+        scored(tmp_path / "none", portrait_data)
 
 
 def test_grey_stored_as_rgb_is_accepted_and_colour_refused(portrait_data, tmp_path):
     ds = write_predictions(portrait_data, tmp_path / "p", lambda m: cv2.cvtColor(m * 255, cv2.COLOR_GRAY2BGR))
-    assert evaluate_predictions(tmp_path / "p", portrait_data, write=False)["miou"] == 1.0
+    assert scored(tmp_path / "p", portrait_data)["miou"] == 1.0
     sid = ds.ids("test")[0]
     colour = cv2.imread(str(tmp_path / "p" / f"{sid}.png"))
     colour[..., 2] = 0
     cv2.imwrite(str(tmp_path / "p" / f"{sid}.png"), colour)
     with pytest.raises(PredictionError, match="single-channel"):
-        evaluate_predictions(tmp_path / "p", portrait_data, write=False)
+        scored(tmp_path / "p", portrait_data)
 
 
 def test_cli(portrait_data, tmp_path):

@@ -223,7 +223,7 @@ def test_each_finished_job_is_recorded_and_a_machine_without_runs_trains_nothing
     data = next((root / "runs" / "data").iterdir())
     (fresh / "data" / data.name).symlink_to(data)
     monkeypatch.setattr("bench.train.loop.train", lambda *a, **k: pytest.fail("a recorded job was trained again"))
-    monkeypatch.setattr("bench.eval.evaluate.evaluate_run", lambda *a, **k: pytest.fail("a recorded job was evaluated"))
+    monkeypatch.setattr("bench.eval.evaluate.evaluate", lambda *a, **k: pytest.fail("a recorded job was evaluated"))
     run_all(profile, device="cpu", out=reports, runs=fresh, log=lambda s: None)
     again = _csv(reports / "results.csv")
     key = ("model", "loss", "miou", "miou_native", "boundary_f", "train_minutes")

@@ -16,9 +16,11 @@ import bench.train.loop as train_mod
 from bench.cli.main import main
 from bench.data.format import read_dataset
 from bench.data.pipeline import holdout_ids
-from bench.data.preprocess import normalize
+from bench.data.preprocess import Preprocess, normalize
+from bench.deploy.predict import labels
 from bench.errors import UnknownModelError
-from bench.eval.evaluate import SplitError, evaluate_run, predict
+from bench.eval.evaluate import evaluate, model_source
+from bench.eval.loop import NATIVE, SplitError
 from bench.eval.metrics import MetricAccumulator
 from bench.registry import build_model, default_loss
 from bench.runs.checkpoint import CheckpointError, load_model
@@ -180,7 +182,7 @@ def test_load_model_and_predict(portrait_data, tmp_path):
     assert not model.training and model.trained_epochs == 2 and model.run_config["size"] == 32
     rng = np.random.default_rng(0)
     images = [rng.integers(0, 255, (32, 32, 3), dtype=np.uint8), rng.integers(0, 255, (50, 70, 3), dtype=np.uint8)]
-    maps = predict(model, images, size=32, batch_size=1)
+    maps = labels(model, images, Preprocess((32, 32)), batch_size=1)
     assert [m.shape for m in maps] == [(32, 32), (50, 70)] and all(m.dtype == np.uint8 for m in maps)
     with torch.no_grad():
         direct = model(torch.from_numpy(normalize(images[0]))[None]).argmax(1)[0].numpy()
@@ -201,8 +203,8 @@ def test_native_evaluation_scores_every_pixel_of_the_original_masks(portrait_dat
                             **SMALL))
     ds = read_dataset(portrait_data)
     labelled = sum(int((ds.load_mask(i) != 255).sum()) for i in ds.ids("test"))
-    native = evaluate_run(run, native=True)
-    at_size = evaluate_run(run)
+    native = evaluate(model_source(run), resolution=NATIVE)
+    at_size = evaluate(model_source(run))
     assert native["resolution"] == "native" and at_size["resolution"] == "model"
     assert np.asarray(native["confusion_matrix"]).sum() == labelled
     assert np.asarray(at_size["confusion_matrix"]).sum() <= len(ds.ids("test")) * 32 * 32
@@ -210,7 +212,7 @@ def test_native_evaluation_scores_every_pixel_of_the_original_masks(portrait_dat
     model = load_model(run)
     images = [ds.load_image(i) for i in ds.ids("test")]
     acc = MetricAccumulator()
-    for sid, pred in zip(ds.ids("test"), predict(model, images, size=32), strict=True):
+    for sid, pred in zip(ds.ids("test"), labels(model, images, Preprocess((32, 32))), strict=True):
         acc.update(pred, ds.load_mask(sid))
     assert native["miou"] == pytest.approx(acc.result()["miou"])
 
@@ -230,11 +232,11 @@ def test_eval_on_the_held_out_validation_part(portrait_data, tmp_path):
     run = train(TrainConfig(model="elb", data=str(portrait_data), out=str(tmp_path / "v"), val_fraction=0.5,
                             eval_split="val", eval_every=1, **SMALL))
     val = holdout_ids(read_dataset(portrait_data).ids("train"), 0.5)[1]
-    m = evaluate_run(run, split="val")
+    m = evaluate(model_source(run), split="val")
     assert m["split"] == "val" and m["images"] == len(val)
     last = list(csv.DictReader(open(run / "train_log.csv")))[-1]
     assert m["miou"] == pytest.approx(float(last["test_miou"]))  # the same samples training evaluated
-    assert evaluate_run(run, split="val", native=True)["images"] == len(val)
+    assert evaluate(model_source(run), split="val", resolution=NATIVE)["images"] == len(val)
     plain = train(TrainConfig(model="elb", data=str(portrait_data), out=str(tmp_path / "p"), **SMALL))
     with pytest.raises(SplitError, match="held out none"):
-        evaluate_run(plain, split="val")
+        evaluate(model_source(plain), split="val")

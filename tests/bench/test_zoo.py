@@ -17,7 +17,6 @@ from click.testing import CliRunner
 from bench.cli.main import main
 from bench.deploy import zoo
 from bench.deploy.predict import labels
-from bench.eval.evaluate import evaluate, evaluate_at_input
 from bench.registry import build_model
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -193,13 +192,17 @@ def test_zoo_json_lists_the_entries():
     assert all(name in table for name in zoo.entries())
 
 
-def test_at_input_scoring_with_the_training_policy_is_evaluate(portrait_data):
+def test_training_s_view_of_a_split_scores_as_the_dataset_folder_does(portrait_data):
+    """Training's periodic evaluation (its decoded, resized split) and bench eval go through one loop alike."""
+    from bench.data.pipeline import PortraitTorchDataset
     from bench.data.preprocess import Preprocess
+    from bench.deploy.predict import as_predictor
+    from bench.eval.loop import ModelPredictions, score
 
     torch.manual_seed(0)
-    model = build_model("elb").eval()
-    a = evaluate(model, portrait_data, "test", 32)
-    b = evaluate_at_input(model, portrait_data, "test", Preprocess((32, 32)))
+    source = ModelPredictions(as_predictor(build_model("elb")), Preprocess((32, 32)))
+    a = score(source, PortraitTorchDataset(portrait_data, "test", 32, cache=True))
+    b = score(source, portrait_data, "test")
     assert a["confusion_matrix"] == b["confusion_matrix"] and a["boundary_f"] == b["boundary_f"]
 
 
