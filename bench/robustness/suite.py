@@ -26,7 +26,7 @@ from bench.data.format import DatasetWriter, PortraitDataset, read_dataset
 from bench.data.io import make_dir, utc_now
 from bench.errors import UserError
 from bench.eval.metrics import MetricAccumulator
-from bench.eval.records import scored, write_metrics
+from bench.eval.records import PER_IMAGE, scored, write_metrics
 from bench.machine import git_commit
 from bench.robustness.perturb import KINDS, LEVELS, SEVERITIES, perturb, set_name
 
@@ -171,6 +171,6 @@ def run_suite(models: Sequence[str | Entrant], data: str | os.PathLike, out: str
             if out is not None:
                 m = write_metrics(make_dir(Path(out) / e.name) / f"{s}.json", m)
             else:
-                m.pop("per_image", None)
+                m.pop(PER_IMAGE, None)
             results[e.name][s] = m
     return results

@@ -73,7 +73,8 @@ def run_video_stability(models: Sequence[str], data: str | os.PathLike, out: str
     rows: list[dict[str, object]] = []
     strip: dict[str, list[np.ndarray]] = {}
     shown = set(np.linspace(0, frames - 1, STRIP_FRAMES).round().astype(int).tolist())
-    for c, (sid, rid) in enumerate(clip_sources(ids, clips, seed)):
+    sources = clip_sources(ids, clips, seed)
+    for c, (sid, rid) in enumerate(sources):
         methods = {name: _methods(smooth) for name in predictors}
         scores = {(name, m): TemporalScore() for name in predictors for m in METHODS}
         frames_in = clip_frames(ds.load_image(sid), ds.load_mask(sid), ds.load_image(rid), ds.load_mask(rid), seed, c,
@@ -90,10 +91,10 @@ def run_video_stability(models: Sequence[str], data: str | os.PathLike, out: str
                 progress(1)
         for (name, m), score in scores.items():
             rows.append({"model": name, "clip": c, "subject": sid, "room": rid, "method": m, **score.result()})
-    info = {"data": str(Path(data).resolve()), "dataset": ds.name, "split": split, "clips": len(rows) // max(1, len(
-        predictors) * len(METHODS)), "seed": seed, "smooth": smooth, "settings": settings.as_dict(),
-        "models": list(predictors), "commit": git_commit(), "date": utc_now(),
-        "note": "synthetic motion over real photos: camera path, subject motion, exposure and noise are simulated"}
+    info = {"data": str(Path(data).resolve()), "dataset": ds.name, "split": split, "clips": len(sources),
+            "seed": seed, "smooth": smooth, "settings": settings.as_dict(), "models": list(predictors),
+            "commit": git_commit(), "date": utc_now(),
+            "note": "synthetic motion over real photos: camera path, subject motion, exposure and noise are simulated"}
     write_reports(out, rows, info, strip)
     return rows
 
