@@ -12,7 +12,7 @@ PACKAGES = ("pfcn", "pseg", "elb", "baselines", "bench")
 # bench's top level: the leaves every room may use (and __init__, __main__)
 BASE = ("errors", "defaults", "devices", "registry", "progress", "machine")
 # the rooms, lowest first: a room imports from the base and from rooms at or below its own place, never above
-ROOMS = ("data", "runs", "deploy", "eval", "train", "segment", "report", "speed", "runall", "cli")
+ROOMS = ("data", "runs", "deploy", "eval", "train", "segment", "report", "robustness", "speed", "runall", "cli")
 # what the dataset builders (pfcn, pseg) may import from bench, and what the peers' scripts may (their environment
 # has numpy < 2 and no torch)
 FOR_BUILDERS = ("bench.data.format", "bench.data.io", "bench.cli.help", "bench.progress", "bench.errors")
@@ -21,6 +21,8 @@ TORCH_FREE = ("bench/errors.py", "bench/defaults.py", "bench/devices.py", "bench
               "bench/cli/help.py", "bench/data/format.py", "bench/data/io.py", "bench/data/preprocess.py",
               "bench/speed/timing.py", "bench/runs/folder.py", "bench/report/folder.py", "bench/eval/metrics.py",
               "bench/eval/records.py", "bench/eval/predictions.py", "bench/eval/bootstrap.py",
+              "bench/robustness/frame.py", "bench/robustness/perturb.py", "bench/robustness/clips.py",
+              "bench/robustness/stability.py",
               *(f"bench/{room}/__init__.py" for room in ROOMS))
 # The files of a report folder (bench run-all --out), named only by the module that owns it.
 REPORT_FOLDER = "bench/report/folder.py"

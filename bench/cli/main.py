@@ -558,6 +558,105 @@ def tables(out: Path, speed_any_machine: bool) -> None:
 main.add_command(segment_cmd)
 
 
+def _peer_folders(specs: tuple[str, ...]) -> dict[str, str]:
+    """``--peer NAME=DIR`` options as {name: folder}; a malformed one is a usage error."""
+    folders = {}
+    for spec in specs:
+        peer, sep, folder = spec.partition("=")
+        if not sep or not peer or not folder:
+            raise click.BadParameter(f"{spec!r}: expected NAME=DIR", param_hint="--peer")
+        folders[peer] = folder
+    return folders
+
+
+@main.command(epilog=examples(
+    "bench robustness --model elb-pfcn --data data/pfcn",
+    "bench robustness --model elb-pfcn --model enet-pfcn --limit 20 --out /tmp/robust-smoke",
+    "bench robustness --data data/pfcn --write-datasets runs/robust-sets   # then run peers/ over each set",
+    "bench robustness --model elb-pfcn --peer MediaPipe=runs/peers/robust --data data/pfcn"))
+@click.option("--model", "models", multiple=True, callback=_model_source,
+              help=f"A model to score, repeatable: {MODEL_HELP}.")
+@click.option("--peer", "peers", multiple=True, metavar="NAME=DIR",
+              help="A peer's masks, repeatable: DIR/<set>/<id>.png for every set (clean, noise-1, ...), e.g. "
+                   "peers/mediapipe_selfie.py run over each set --write-datasets wrote.")
+@click.option("--data", default="data/pfcn", show_default=True, type=click.Path(),
+              help="A portrait dataset folder; its --split photos are perturbed.")
+@click.option("--split", default="test", show_default=True, help="The split of --data to perturb.")
+@click.option("--limit", default=None, type=click.IntRange(1), help="Only the split's first N photos (smoke runs).")
+@click.option("--kinds", default=None, metavar="K1,K2",
+              help="Only these perturbations, comma-separated, named as in the report's table (noise, jpeg, "
+                   "rotation, ...) [default: all twelve].")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of every random choice of the suite.")
+@click.option("--out", default="reports/robustness", show_default=True, type=click.Path(file_okay=False),
+              help="Where the records (<model>/<set>.json and _per_image.csv), the tables and the heat map go.")
+@click.option("--write-datasets", default=None, type=click.Path(file_okay=False),
+              help="Also write every perturbed set as a portrait dataset, DIR/<set>/, for the peers' scripts.")
+@click.option("--device", default="cpu", show_default=True, callback=device_option, help=DEVICES_HELP)
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+def robustness(models: tuple[str, ...], peers: tuple[str, ...], data: str, split: str, limit: int | None,
+               kinds: str | None, seed: int, out: str, write_datasets: str | None, device: str,
+               no_progress: bool) -> None:
+    """Score models on a dataset's photos under realistic perturbations (noise, blur, JPEG, light, colour,
+    rotation, zoom-out, off-centre, a 16:9 webcam frame), three severities each, at each photo's resolution."""
+    from bench.progress import Progress
+    from bench.robustness.perturb import KINDS
+    from bench.robustness.suite import run_suite
+    from bench.robustness.summary import summary_rows, write_reports
+
+    folders = _peer_folders(peers)
+    if not models and not folders and write_datasets is None:
+        raise click.UsageError("nothing to do: give --model, --peer or --write-datasets")
+    chosen = [k.strip() for k in kinds.split(",") if k.strip()] if kinds else list(KINDS)
+    bar = Progress(limit, "robustness", "photo", enabled=False if no_progress else None)
+    scored = bool(models or folders)
+    results = run_suite(list(models), data, out if scored else None, peers=folders, split=split, limit=limit,
+                        seed=seed, kinds=chosen, write_datasets=write_datasets, device=device, progress=bar.update)
+    bar.close()
+    if write_datasets is not None:
+        click.echo(f"perturbed sets written as portrait datasets: {write_datasets}/<set>/")
+    if not scored:
+        return
+    paths = write_reports(out, results)
+    for r in summary_rows(results):
+        click.echo(f"{r['model']}: clean mIoU {r['clean_miou']:.2f}, suite {r['suite_miou']:.2f}, drop "
+                   f"{r['drop']:.2f}; worst {r['worst']} ({r['worst_miou']:.2f})")
+    click.echo(f"written: {', '.join(str(p) for p in paths)}")
+
+
+@main.command("video-stability", epilog=examples(
+    "bench video-stability --model elb-pfcn --data data/pfcn",
+    "bench video-stability --model elb-pfcn --clips 2 --frames 30 --out /tmp/video-smoke"))
+@click.option("--model", "models", multiple=True, required=True, callback=_model_source,
+              help=f"A model to score, repeatable: {MODEL_HELP}.")
+@click.option("--data", default="data/pfcn", show_default=True, type=click.Path(),
+              help="A portrait dataset folder whose --split photos make the clips.")
+@click.option("--split", default="test", show_default=True, help="The split of --data the photos come from.")
+@click.option("--clips", default=8, show_default=True, type=click.IntRange(1), help="Clips (each a different photo).")
+@click.option("--frames", default=60, show_default=True, type=click.IntRange(2), help="Frames per clip (25 fps).")
+@click.option("--smooth", default=0.5, show_default=True, type=click.FloatRange(0.0, 1.0, min_open=True,
+              max_open=True), help="The blend weight of the ema and flow methods (segment --smooth).")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the clips' photos and motions.")
+@click.option("--out", default="reports/video", show_default=True, type=click.Path(file_okay=False),
+              help="Where the per-clip CSV, the summary, the settings and the strip of frames go.")
+@click.option("--device", default="cpu", show_default=True, callback=device_option, help=DEVICES_HELP)
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+def video_stability(models: tuple[str, ...], data: str, split: str, clips: int, frames: int, smooth: float, seed: int,
+                    out: str, device: str, no_progress: bool) -> None:
+    """Flicker and lag of each model on synthetic clips made from real test photos (simulated camera and subject
+    motion, exposure drift, sensor noise): single frames, the --smooth average and flow-guided blending."""
+    from bench.progress import Progress
+    from bench.robustness.video_stability import method_means, run_video_stability
+
+    bar = Progress(None, "video-stability", "frame", enabled=False if no_progress else None)
+    rows = run_video_stability(list(models), data, out, clips=clips, frames=frames, smooth=smooth, seed=seed,
+                               split=split, device=device, progress=bar.update)
+    bar.close()
+    for r in method_means(rows):
+        click.echo(f"{r['model']} {r['method']:>6}: mIoU {r['miou']:.2f}, dtSSD {r['dtssd']:.3f}, flips "
+                   f"{r['flips']:.3f} %")
+    click.echo(f"written: {out}/ (synthetic motion over real photos)")
+
+
 @main.command("record-peer", epilog=examples("bench record-peer runs/peers/mediapipe-selfie-general"))
 @click.argument("pred_dir", type=click.Path(file_okay=False))
 @click.option("--csv", "csv_path", default="reports/peers.csv", show_default=True, type=click.Path(dir_okay=False),
@@ -628,12 +727,7 @@ def gallery(source: str, data: str, peers: tuple[str, ...], split: str, count: i
     from bench.report.gallery import write_gallery
 
     _trained("--model", source)
-    folders = {}
-    for spec in peers:
-        peer, sep, folder = spec.partition("=")
-        if not sep or not peer or not folder:
-            raise click.BadParameter(f"{spec!r}: expected NAME=DIR", param_hint="--peer")
-        folders[peer] = folder
+    folders = _peer_folders(peers)
     path = write_gallery(source, data, out, folders, split, count, name)
     click.echo(f"written: {path}")
 

@@ -10,6 +10,7 @@ from bench.cli.help import HELP_OPTIONS, OneLineCommand, examples
 from bench.deploy.backends import BACKENDS, PRECISIONS
 from bench.devices import DEVICES_HELP, device_option
 from bench.progress import Progress, rate_text
+from bench.segment.temporal import TEMPORAL
 
 
 def _echo_skip(path, message: str) -> None:
@@ -19,7 +20,8 @@ def _echo_skip(path, message: str) -> None:
 @click.command(cls=OneLineCommand, context_settings=HELP_OPTIONS, epilog=examples(
     "segment photo.jpg  # the zoo's default model (`bench zoo` lists the shipped weights)",
     "bench segment 'holiday/*.jpg' --model erfnet-pfcn --cutout --background blur --out cut",
-    "bench segment clip.mp4 --model runs/cpu/pfcn/elb --background green --smooth 0.6 --device cuda"))
+    "bench segment clip.mp4 --model runs/cpu/pfcn/elb --background green --smooth 0.6 --device cuda",
+    "segment webcam.mp4 --smooth 0.5 --temporal flow --background blur"))
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("--model", "source", default=None,
               help="A zoo name (`bench zoo`), a training run folder, a checkpoint file or an .onnx file "
@@ -40,6 +42,9 @@ def _echo_skip(path, message: str) -> None:
                    "it was measured to help the model (its zoo manifest), guided forces it, none turns it off.")
 @click.option("--smooth", default=0.0, show_default=True, type=click.FloatRange(0.0, 1.0, max_open=True),
               help="Videos: weight of the previous frame's probabilities (0: no temporal smoothing).")
+@click.option("--temporal", default="ema", show_default=True, type=click.Choice(TEMPORAL),
+              help="Videos, with --smooth: ema averages the probabilities as they are; flow first carries the "
+                   "previous frame's along the optical flow (OpenCV DIS), so a moving subject does not trail.")
 @click.option("--device", default="cpu", show_default=True, callback=device_option, help=DEVICES_HELP)
 @click.option("--backend", default="auto", show_default=True, type=click.Choice(["auto", *BACKENDS]),
               help="Inference back end; auto: eager PyTorch for a run, onnxruntime (else OpenVINO) for an .onnx file.")
@@ -51,7 +56,7 @@ def _echo_skip(path, message: str) -> None:
 @click.version_option(__version__, prog_name="segment")
 def segment(inputs: tuple[str, ...], source: str | None, out: str, want_mask: bool, want_cutout: bool,
             background_spec: str | None, want_preview: bool, size: int | None, max_side: int, refine_spec: str,
-            smooth: float, device: str, backend: str, precision: str, threads: int | None,
+            smooth: float, temporal: str, device: str, backend: str, precision: str, threads: int | None,
             no_progress: bool) -> None:
     """Segment the portrait in photos and videos: INPUTS are files, folders or (quoted) glob patterns.
 
@@ -69,12 +74,14 @@ def segment(inputs: tuple[str, ...], source: str | None, out: str, want_mask: bo
         refinement,
         size_warning,
     )
+    from bench.segment.temporal import make_smoother
     from bench.segment.video import VIDEO_OUTPUTS, segment_video
 
     outputs = tuple(name for name, on in (("mask", want_mask), ("cutout", want_cutout),
                                           ("background", background_spec is not None), ("preview", want_preview))
                     if on) or ("mask",)
     try:
+        make_smoother(temporal, smooth)  # a bad combination is refused before any model is loaded
         paths = expand_inputs(inputs)
         stems = output_stems(paths)
         background = parse_background(background_spec) if background_spec else None
@@ -111,7 +118,7 @@ def segment(inputs: tuple[str, ...], source: str | None, out: str, want_mask: bo
             bar = Progress(None, video.name, "frame", enabled=False if no_progress else None)
             try:
                 segment_video(video, predictor, hw, out, video_outputs, background, smooth, stems[video], bar.set,
-                              refine=refine)
+                              refine=refine, temporal=temporal)
             except SegmentError as e:
                 skipped.append((video, str(e)))
                 _echo_skip(video, str(e))

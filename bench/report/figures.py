@@ -32,14 +32,14 @@ from bench.report.speed_csv import InterleavedSpeed
 DPI = 110
 
 
-def _figure(figsize: tuple[float, float]) -> Figure:
+def agg_figure(figsize: tuple[float, float]) -> Figure:
     """A figure on its own Agg canvas: no pyplot state, no display, safe in worker processes."""
     fig = Figure(figsize=figsize)
     FigureCanvasAgg(fig)
     return fig
 
 
-def _save(fig: Figure, out_png: str | os.PathLike) -> Path:
+def save_png(fig: Figure, out_png: str | os.PathLike) -> Path:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight")
     path = Path(out_png)
@@ -131,7 +131,7 @@ def fps_vs_miou(results: pd.DataFrame, out_png: str | os.PathLike, dataset_role:
                                  miou, ref.cited))
     colours = _colours([p[0] for p in points] + [p[0] for p in paper_points])
 
-    fig = _figure((12, 5.2))
+    fig = agg_figure((12, 5.2))
     ax_ours, ax_paper = fig.subplots(1, 2)
     devices = sorted(set(rows["device"]) - {""})
     names = sorted(set(rows["dataset_name"]) - {"", dataset_role})
@@ -177,7 +177,7 @@ def fps_vs_miou(results: pd.DataFrame, out_png: str | os.PathLike, dataset_role:
     fig.canvas.draw()
     _place_labels(ax_ours, [(fps, miou, label) for _, label, fps, _, miou, _ in points])
     _place_labels(ax_paper, [(fps, miou, label) for _, label, fps, miou, _ in paper_points])
-    return _save(fig, out_png)
+    return save_png(fig, out_png)
 
 
 # -- Fig. 4: boundary weight map ----------------------------------------------------------------------------------
@@ -187,7 +187,7 @@ def boundary_weight_example(image_rgb: np.ndarray, mask: np.ndarray, out_png: st
 
     image_rgb, mask = _check_pair(image_rgb, mask, "boundary_weight_example")
     g = boundary_distance_map(mask)
-    fig = _figure((11, 4.2))
+    fig = agg_figure((11, 4.2))
     axes = fig.subplots(1, 3, gridspec_kw={"width_ratios": [1, 1, 1.08]})
     axes[0].imshow(image_rgb)
     axes[0].set_title("image")
@@ -203,7 +203,7 @@ def boundary_weight_example(image_rgb: np.ndarray, mask: np.ndarray, out_png: st
     fig.suptitle("Adaptive weight loss: weight highest on the portrait boundary, falling with the distance to it "
                  "(cf. Fig. 4)", fontsize=10)
     fig.tight_layout()
-    return _save(fig, out_png)
+    return save_png(fig, out_png)
 
 
 # -- Fig. 5: predictions ------------------------------------------------------------------------------------------
@@ -259,7 +259,7 @@ def prediction_grid(images: Sequence[np.ndarray], masks: Sequence[np.ndarray],
     n_rows, n_cols = len(pairs), 2 + len(predictions)
     aspect = pairs[0][0].shape[0] / pairs[0][0].shape[1]
     cell_w = 1.9
-    fig = _figure((cell_w * n_cols, cell_w * aspect * n_rows + 0.6))
+    fig = agg_figure((cell_w * n_cols, cell_w * aspect * n_rows + 0.6))
     axes = fig.subplots(n_rows, n_cols, squeeze=False)
     for r, (image, mask) in enumerate(pairs):
         gt = mask == 1
@@ -286,7 +286,7 @@ def prediction_grid(images: Sequence[np.ndarray], masks: Sequence[np.ndarray],
                  "orange = false portrait,\nblue = missed portrait; white line = ground-truth outline; "
                  + ("grey = ignored; " if any_ignored else "") + "mIoU of each image in the corner", fontsize=9)
     fig.tight_layout()
-    return _save(fig, out_png)
+    return save_png(fig, out_png)
 
 
 def time_to_accuracy(curves: Mapping[str, Sequence[tuple[float, float]]], out_png: str | os.PathLike,
@@ -295,7 +295,7 @@ def time_to_accuracy(curves: Mapping[str, Sequence[tuple[float, float]]], out_pn
 
     ``curves`` maps a label to its (elapsed training seconds, mIoU in [0, 1]) points, from a run's ``train_log.csv``.
     """
-    fig = _figure((7.5, 4.8))
+    fig = agg_figure((7.5, 4.8))
     ax = fig.subplots()
     colours = _colours(list(curves))
     for label, points in curves.items():
@@ -312,7 +312,7 @@ def time_to_accuracy(curves: Mapping[str, Sequence[tuple[float, float]]], out_pn
     else:
         ax.text(0.5, 0.5, "no evaluated epochs", ha="center", va="center", transform=ax.transAxes, color="0.4")
     ax.set_title(title, fontsize=10)
-    return _save(fig, out_png)
+    return save_png(fig, out_png)
 
 
 def roofline_figure(rows: Sequence[Mapping[str, object]], sgemm: Mapping[str, float]) -> Figure:
@@ -327,7 +327,7 @@ def roofline_figure(rows: Sequence[Mapping[str, object]], sgemm: Mapping[str, fl
     that rate.
     """
     settings = list(dict.fromkeys(str(r["setting"]) for r in rows))
-    fig = _figure((5.2 * max(len(settings), 1), 4.4))
+    fig = agg_figure((5.2 * max(len(settings), 1), 4.4))
     variants = sorted({f"{r['backend']} {r['precision']}" for r in rows})
     markers = dict(zip(variants, "osD^v<>phX*", strict=False))
     sizes = sorted({int(r["sgemm_n"]) for r in rows if r.get("sgemm_n")})
@@ -369,4 +369,4 @@ def roofline_figure(rows: Sequence[Mapping[str, object]], sgemm: Mapping[str, fl
 def roofline(rows: Sequence[Mapping[str, object]], sgemm: Mapping[str, float], out_png: str | os.PathLike) -> Path:
     """``roofline_figure`` written as a PNG (the name is the file's, ``figures/roofline.png``; see there for why the
     figure is not a roofline in the strict sense)."""
-    return _save(roofline_figure(rows, sgemm), out_png)
+    return save_png(roofline_figure(rows, sgemm), out_png)

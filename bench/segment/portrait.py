@@ -8,6 +8,7 @@
     out = seg.replace_background("photo.jpg", "beach.jpg")   # or a colour ("#00ff00", (0, 255, 0)) or "blur"
     stream = seg.stream(smooth=0.5)                    # video: one call per frame, state kept between frames
     prob = stream(frame)
+    stream = seg.stream(smooth=0.5, method="flow")     # the previous frames carried along the optical flow first
 
 It is ``segment`` without the files: the same predictor (any back end), the same preprocessing (the model's own,
 from its manifest) and the same mapping back onto the photo, so a mask here is the one ``segment`` writes.
@@ -34,7 +35,7 @@ from bench.segment.photos import (
     refinement,
     size_warning,
 )
-from bench.segment.video import Smoother
+from bench.segment.temporal import make_smoother
 
 
 class PortraitSegmenter:
@@ -84,22 +85,24 @@ class PortraitSegmenter:
         rgb = _rgb(image)
         return composite(rgb, self.probability(rgb), _background(background))
 
-    def stream(self, smooth: float = 0.0) -> FrameStream:
-        """A per-frame call for a video or camera stream that keeps its state between frames (``FrameStream``)."""
-        return FrameStream(self, smooth)
+    def stream(self, smooth: float = 0.0, method: str = "ema") -> FrameStream:
+        """A per-frame call for a video or camera stream that keeps its state between frames (``FrameStream``);
+        ``method`` as ``segment --temporal``: ``ema`` or ``flow`` (``bench.segment.temporal``)."""
+        return FrameStream(self, smooth, method)
 
 
 class FrameStream:
     """Frames of one stream, in order: ``stream(frame)`` gives each frame's portrait probability, blended with the
-    previous frames' (an exponential moving average of weight ``smooth``, as ``segment --smooth``) against flicker.
-    A frame of another size starts the average again."""
+    previous frames' against flicker (weight ``smooth``, as ``segment --smooth``): a moving average (``ema``) or the
+    previous map carried along the optical flow first (``flow``, as ``segment --temporal flow``). A frame of another
+    size starts again."""
 
-    def __init__(self, segmenter: PortraitSegmenter, smooth: float = 0.0) -> None:
-        self.segmenter, self.smoother = segmenter, Smoother(smooth)
+    def __init__(self, segmenter: PortraitSegmenter, smooth: float = 0.0, method: str = "ema") -> None:
+        self.segmenter, self.smoother = segmenter, make_smoother(method, smooth)
 
     def __call__(self, frame: str | os.PathLike | np.ndarray) -> np.ndarray:
         seg, rgb = self.segmenter, _rgb(frame)  # smoothed as predicted, then refined on this frame (as segment does)
-        return seg.refine(rgb, self.smoother(photo_probability(seg.predictor, rgb, seg.input_hw)))
+        return seg.refine(rgb, self.smoother(photo_probability(seg.predictor, rgb, seg.input_hw), rgb))
 
     def mask(self, frame: str | os.PathLike | np.ndarray, threshold: float = 0.5) -> np.ndarray:
         """The frame's mask (uint8, 1 = portrait) from its smoothed probability."""

@@ -1,7 +1,8 @@
 """Segment a video frame by frame: frames are streamed from OpenCV's reader to its writer, never all held in memory.
 
-Flicker between frames comes from small changes of the probabilities near the decision boundary; ``smooth`` > 0 keeps
-an exponential moving average of the probability map (p_t = (1 - s) * new + s * p_{t-1}) before anything is rendered.
+Flicker between frames comes from small changes of the probabilities near the decision boundary; ``smooth`` > 0 blends
+each frame's probability map with the previous ones' before anything is rendered (``bench.segment.temporal``:
+``temporal="ema"`` a moving average, ``"flow"`` the previous map carried along the optical flow first).
 Outputs are MPEG-4 Part 2 (``mp4v``) in an ``.mp4`` container, without audio, at the input's frame rate, each written
 under a temporary name and renamed once complete.
 """
@@ -14,32 +15,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import cv2
-import numpy as np
 
 from bench.data.io import make_dir
 from bench.deploy.refine import NONE, Refine
 from bench.segment.photos import Background, SegmentError, predict_probabilities, render
+from bench.segment.temporal import Smoother, make_smoother
 
 if TYPE_CHECKING:
     from bench.deploy.runtime import Predictor
 
+__all__ = ["VIDEO_OUTPUTS", "Smoother", "segment_video"]  # Smoother: its home is bench.segment.temporal
 VIDEO_OUTPUTS = ("mask", "background", "preview")
 FALLBACK_FPS = 25.0
-
-
-class Smoother:
-    """The exponential moving average of probability maps; a change of frame size starts it again."""
-
-    def __init__(self, weight: float) -> None:
-        if not 0.0 <= weight < 1.0:
-            raise SegmentError(f"smoothing must be in [0, 1), got {weight}")
-        self.weight, self.state = float(weight), None
-
-    def __call__(self, prob: np.ndarray) -> np.ndarray:
-        if self.weight and self.state is not None and self.state.shape == prob.shape:
-            prob = (1.0 - self.weight) * prob + self.weight * self.state
-        self.state = prob
-        return prob
 
 
 def _writer(path: Path, fps: float, size: tuple[int, int]) -> cv2.VideoWriter:
@@ -60,13 +47,14 @@ def segment_video(
     stem: str | None = None,
     progress: Callable[[int, int], None] | None = None,
     refine: Refine = NONE,
+    temporal: str = "ema",
 ) -> list[Path]:
     """Write one ``<stem>_<output>.mp4`` per output; ``progress(done, total)`` after every frame (total 0: unknown)."""
     path = Path(path)
     bad = [o for o in outputs if o not in VIDEO_OUTPUTS]
     if bad:
         raise SegmentError(f"{path}: a video has no {', '.join(bad)} output (videos: {', '.join(VIDEO_OUTPUTS)})")
-    smoother = Smoother(smooth)
+    smoother = make_smoother(temporal, smooth)
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
         raise SegmentError(f"{path}: not a readable video")
@@ -85,7 +73,7 @@ def segment_video(
             if not ok:
                 break
             rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-            prob = refine(rgb, smoother(predict_probabilities(predictor, [rgb], hw)[0]))
+            prob = refine(rgb, smoother(predict_probabilities(predictor, [rgb], hw)[0], rgb))
             for name, image in render(rgb, prob, outputs, background).items():
                 frame = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR if image.ndim == 2 else cv2.COLOR_RGB2BGR)
                 if name not in writers:
