@@ -73,6 +73,9 @@ def main() -> None:
     ap.add_argument("--test", type=Path, default=Path("data/pfcn"), help="PFCN (official split).")
     ap.add_argument("--val", type=Path, default=Path("data/eg1800"), help="PFCN with PortraitNet's EG1800 split.")
     ap.add_argument("--out", type=Path, default=Path("reports/zoo/edges"))
+    ap.add_argument("--write-manifest", action="store_true",
+                    help="Record the chosen refinement in the zoo entry's manifest (``refine``: segment's default for "
+                         "it) when it keeps the test mIoU and raises boundary F.")
     args = ap.parse_args()
     test, val = read_dataset(args.test), read_dataset(args.val)
     val_ids = sorted(set(val.ids("train")) - set(test.ids("train")) - set(test.ids("test")))
@@ -114,10 +117,18 @@ def main() -> None:
     per = {k: {r["id"]: float(r["boundary_f"]) for r in csv.DictReader(open(p))} for k, p in records.items()}
     gain = [per["guided"][i] - per["none"][i] for i in test_ids]
     _strip(test, test_ids, refined, list(np.argsort(gain)[::-1][:4]), args.out / "before_after.jpg")
-    (args.out / "chosen.json").write_text(json.dumps({"radius": chosen.radius, "eps": chosen.eps,
-                                                      "reference_side": chosen.reference_side,
-                                                      "work_side": chosen.work_side}, indent=2) + "\n")
+    (args.out / "chosen.json").write_text(json.dumps(chosen.settings(), indent=2) + "\n")
     print(f"written: {args.out}/")
+    plain, guided = (json.loads((args.out / f"metrics_{k}_native.json").read_text()) for k in ("none", "guided"))
+    if args.write_manifest and guided["miou"] >= plain["miou"] and guided["boundary_f"] > plain["boundary_f"]:
+        from bench.deploy.zoo import update_manifest
+        from bench.runs.folder import percent
+
+        update_manifest(args.model, refine={
+            **chosen.settings(), "record": str(args.out), "chosen_on": f"{len(val_ids)} photos of EG1800's training "
+            "split outside PFCN's official train and test lists", "miou_native": percent(guided["miou"]),
+            "boundary_f_native": percent(guided["boundary_f"])})
+        print(f"{args.model}: refinement recorded in its manifest")
 
 
 if __name__ == "__main__":

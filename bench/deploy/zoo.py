@@ -221,6 +221,15 @@ def stored_to_float(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return out
 
 
+def update_manifest(name: str, folder: str | os.PathLike = FOLDER, **fields: object) -> ZooEntry:
+    """Add or replace manifest keys of an entry (not its weights: sha256 and bytes stay the file's)."""
+    entry = get_entry(name, folder)
+    manifest = {**entry.manifest, **fields}
+    atomic_write_json(entry.folder / f"{name}.json", manifest)
+    _entries.cache_clear()
+    return ZooEntry(manifest, entry.folder)
+
+
 def write_entry(folder: str | os.PathLike, manifest: dict, state: dict[str, torch.Tensor]) -> ZooEntry:
     """Write ``<name>.pt`` and ``<name>.json`` (sha256 and size filled in), each through a temporary file."""
     folder = Path(folder)

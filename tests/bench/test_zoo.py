@@ -332,3 +332,24 @@ def test_bench_zoo_reads_its_speed_table_wherever_it_runs(tmp_path, monkeypatch)
     assert r.exit_code == 0, r.output
     row = next(ln for ln in r.output.splitlines() if ln.startswith("| elb-pfcn |"))
     assert "FPS" in r.output.splitlines()[0] and (" (openvino " in row or " (onnxruntime " in row)
+
+
+def test_a_manifests_edge_refinement_is_its_record():
+    """An entry's ``refine`` (segment's default for it) is the setting its benchmark chose on validation photos, and
+    its figures are the record's test scores with that setting, which beat the plain stretch on both counts."""
+    from bench.deploy.refine import Refine
+    from bench.deploy.sources import resolve
+    from bench.runs.folder import percent
+
+    refined = {n: e for n, e in zoo.entries().items() if e.manifest.get("refine")}
+    assert "elb-pfcn" in refined
+    for name, entry in refined.items():
+        r = entry.manifest["refine"]
+        record = ROOT / r["record"]
+        assert Refine.from_settings(r) == Refine.from_settings(json.loads((record / "chosen.json").read_text()))
+        guided = json.loads((record / "metrics_guided_native.json").read_text())
+        plain = json.loads((record / "metrics_none_native.json").read_text())
+        assert (r["miou_native"], r["boundary_f_native"]) == (percent(guided["miou"]), percent(guided["boundary_f"]))
+        assert guided["miou"] >= plain["miou"] and guided["boundary_f"] > plain["boundary_f"], name
+        assert percent(plain["miou"]) == pytest.approx(entry.manifest["metrics"]["miou_native"], abs=0.01), name
+        assert resolve(name).refine == Refine.from_settings(r)
