@@ -290,9 +290,19 @@ def test_segment_without_a_model_uses_the_zoo_default(tmp_path):
     cv2.imwrite(str(tmp_path / "p.png"), _photo())
     r = CliRunner().invoke(main, ["segment", str(tmp_path / "p.png"), "--out", str(tmp_path / "o"), "--no-progress"])
     assert r.exit_code == 0, r.output
-    expected = labels(zoo.load_zoo_model(zoo.DEFAULT), [cv2.cvtColor(_photo(), cv2.COLOR_BGR2RGB)],
-                      zoo.get_entry(zoo.DEFAULT).preprocess)[0]
-    assert np.array_equal(cv2.imread(str(tmp_path / "o" / "p_mask.png"), cv2.IMREAD_UNCHANGED) == 255, expected == 1)
+    from bench.deploy.predict import probabilities
+    from bench.deploy.refine import Refine
+
+    entry, rgb = zoo.get_entry(zoo.DEFAULT), cv2.cvtColor(_photo(), cv2.COLOR_BGR2RGB)
+    prob = probabilities(zoo.load_zoo_model(zoo.DEFAULT), [rgb], entry.preprocess)[0]
+    refined = Refine.from_settings(entry.manifest.get("refine"))(rgb, prob)  # the entry's measured refinement
+    assert np.array_equal(cv2.imread(str(tmp_path / "o" / "p_mask.png"), cv2.IMREAD_UNCHANGED) == 255, refined > 0.5)
+    r = CliRunner().invoke(main, ["segment", str(tmp_path / "p.png"), "--out", str(tmp_path / "plain"),
+                                  "--refine", "none", "--no-progress"])
+    assert r.exit_code == 0, r.output
+    expected = labels(zoo.load_zoo_model(zoo.DEFAULT), [rgb], entry.preprocess)[0]
+    assert np.array_equal(cv2.imread(str(tmp_path / "plain" / "p_mask.png"), cv2.IMREAD_UNCHANGED) == 255,
+                          expected == 1)
 
 
 def test_the_zoo_file_itself_is_its_entry(tmp_path, monkeypatch):
