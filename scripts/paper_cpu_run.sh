@@ -13,7 +13,7 @@
 # session's log are copied to reports/paper/runs/pfcn/<model>/; a finished run is evaluated at 512 and at 600x800.
 #
 # Resuming: on the same machine a rerun continues from the worktree's checkpoint, exactly. For a new machine, --keep
-# copies the latest checkpoint to zoo/checkpoints/paper-<model>.pt (with its epoch and sha256), to be committed; a
+# copies the latest checkpoint to bench/weights/checkpoints/paper-<model>.pt (with its epoch and sha256), to be committed; a
 # rerun restores it after checking the sha256. Every version of a checkpoint ever committed stays in every clone, so
 # --keep refuses when the versions already in git history plus this one would pass KEEP_BUDGET bytes (80 MB); then
 # a new machine restarts that model (reports/paper/README.md says what that costs).
@@ -31,15 +31,15 @@ worktree_of() { local c; c=$(commit_of "$1"); [ "$c" = "$ELB_COMMIT" ] && echo "
 say() { echo "$(date -u +%FT%TZ) $*" >>"$LOG"; }
 
 kept_bytes_in_history() {  # every checkpoint version ever committed, as stored uncompressed
-  git -C "$ROOT" rev-list --objects --all -- zoo/checkpoints \
+  git -C "$ROOT" rev-list --objects --all -- zoo/checkpoints bench/weights/checkpoints \
     | git -C "$ROOT" cat-file --batch-check='%(objecttype) %(objectsize) %(rest)' \
     | awk '$1 == "blob" && $3 ~ /\.pt$/ {s += $2} END {print s + 0}'
 }
 
-keep() {  # MODEL: copy its latest checkpoint into zoo/checkpoints, if the budget allows
+keep() {  # MODEL: copy its latest checkpoint into bench/weights/checkpoints, if the budget allows
   local model=$1 run kept hist size
   run=$(worktree_of "$model")/runs/paper/pfcn/$model
-  kept=$ROOT/zoo/checkpoints/paper-$model
+  kept=$ROOT/bench/weights/checkpoints/paper-$model
   [ -f "$run/checkpoint.pt" ] || { echo "$run/checkpoint.pt: no checkpoint to keep" >&2; return 2; }
   cmp -s "$run/checkpoint.pt" "$kept.pt" && { echo "$kept.pt is already the latest checkpoint"; return 0; }
   hist=$(kept_bytes_in_history); size=$(stat -c %s "$run/checkpoint.pt")
@@ -91,7 +91,7 @@ train_one() {
   RUN=$WT/runs/paper/pfcn/$MODEL
   REC=$ROOT/reports/paper/runs/pfcn/$MODEL
   LOG=$ROOT/runs/paper-cpu-$MODEL.log
-  local kept=$ROOT/zoo/checkpoints/paper-$MODEL
+  local kept=$ROOT/bench/weights/checkpoints/paper-$MODEL
   if [ -f "$REC/metrics_native.json" ]; then echo "$MODEL: finished ($REC)"; return 0; fi
   [ -d "$WT" ] || git -C "$ROOT" worktree add --detach "$WT" "$commit"
   [ "$(git -C "$WT" rev-parse HEAD)" = "$(git -C "$ROOT" rev-parse "$commit^{commit}")" ] \

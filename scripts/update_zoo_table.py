@@ -1,4 +1,5 @@
-"""Rewrite README.md's model-zoo table from the manifests (zoo/*.json) and reports/speed.csv, as `bench zoo` prints it.
+"""Rewrite README.md's model-zoo table from the manifests (bench/weights/*.json) and reports/speed.csv, as `bench zoo`
+prints it.
 
     .venv/bin/python scripts/update_zoo_table.py     # after `bench zoo add` or a new reports/speed.csv
 """

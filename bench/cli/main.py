@@ -762,7 +762,7 @@ def zoo(ctx: click.Context, as_json: bool) -> None:
 @click.option("--name", required=True, help="The zoo name (e.g. elb-pfcn).")
 @click.option("--profile", required=True, help="The bench run-all profile the run was trained under (cpu, paper).")
 @click.option("--data", default=None, type=click.Path(), help="Dataset to score on [default: the run's own].")
-@click.option("--folder", default=None, type=click.Path(file_okay=False), help="[default: the package's zoo/]")
+@click.option("--folder", default=None, type=click.Path(file_okay=False), help="[default: bench/weights/]")
 @click.option("--storage", type=click.Choice(["float16", "int8"]), default="float16", show_default=True,
               help="int8: weights as int8 with per-channel scales (half float16's bytes), for the largest models; "
                    "check the re-scored mIoU against the recorded one it prints.")
@@ -785,7 +785,7 @@ def zoo_add(run_dir: str, name: str, profile: str, data: str | None, folder: str
 @click.option("--model", "model_name", required=True, help="Its registry model (sinet, extremec3net).")
 @click.option("--name", required=True, help="The zoo name (e.g. sinet-eg1800).")
 @click.option("--data", required=True, type=click.Path(), help="Dataset whose test split scores it.")
-@click.option("--folder", default=None, type=click.Path(file_okay=False), help="[default: the package's zoo/]")
+@click.option("--folder", default=None, type=click.Path(file_okay=False), help="[default: bench/weights/]")
 def zoo_add_published(weights: str, model_name: str, name: str, data: str, folder: str | None) -> None:
     """Store another project's published weights in the zoo with their licence and source, scored here."""
     from bench.deploy.zoo import FOLDER

@@ -1,4 +1,5 @@
-"""The model zoo: trained weights shipped in the package (``zoo/``), found by name wherever a run folder is accepted.
+"""The model zoo: trained weights shipped in the package (``bench/weights/``), found by name wherever a run folder is
+accepted.
 
 Each entry is a weights-only torch file (a flat state dict: floating parameters stored as float16, or as int8 with
 per-channel scales for the largest models, to keep the repository small; buffers such as batch-norm statistics as
@@ -26,9 +27,11 @@ from bench.data.io import atomic_write_bytes, atomic_write_json
 from bench.data.preprocess import Preprocess
 from bench.errors import UserError
 from bench.registry import build_model, default_loss
-from zoo import FOLDER
 
 FORMAT = "portrait-zoo/1"
+# The shipped weights: <name>.pt (a state dict of tensors only, so loading runs no code) and <name>.json (its
+# manifest, docs/zoo.md), package data of bench (a folder, not a module: nothing in it is code).
+FOLDER = Path(__file__).resolve().parents[1] / "weights"
 # What `segment` and the Python API use without a name: the zoo's ELB, the paper's model as trained here.
 DEFAULT = "elb-pfcn"
 # How an entry's parameters are stored (the manifest's ``storage`` says it in words): float16 by default, int8 for
@@ -120,7 +123,7 @@ def get_entry(name: str, folder: str | os.PathLike = FOLDER) -> ZooEntry:
 
 
 def entry_of_file(path: str | os.PathLike, folder: str | os.PathLike = FOLDER) -> ZooEntry | None:
-    """The entry whose weight file ``path`` is (a user who points at ``zoo/elb-pfcn.pt`` means elb-pfcn), None
+    """The entry whose weight file ``path`` is (a user who points at ``bench/weights/elb-pfcn.pt`` means elb-pfcn), None
     for any other file; its sha256 is checked when it loads, as for the name."""
     p = Path(path)
     if not p.is_file():

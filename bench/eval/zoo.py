@@ -111,6 +111,6 @@ def add_published(weights: str | os.PathLike, model_name: str, name: str, data: 
                    "sha256": facts.sha256, "published_miou": facts.paper_miou},
         "preprocess": preprocess.to_dict(), "storage": STORAGE["float32"],
         "metrics": manifest_metrics(model_from_state(model_name, state), data, preprocess, device),
-        "licence": facts.licence + " (zoo/LICENSE-ext_portrait_segmentation.txt)",
+        "licence": facts.licence + " (bench/weights/LICENSE-ext_portrait_segmentation.txt)",
     }
     return write_entry(folder, manifest, state)

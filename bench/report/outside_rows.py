@@ -119,6 +119,6 @@ def published_note(added: list[Mapping[str, object]], timed: bool) -> str:
     images, trained_on, size = (each(m["metrics"]["images"] for m in added), each(_trained_on(m) for m in added),
                                 each(_input(m) for m in added))
     return ("published-weights rows: other projects' trained weights (the model zoo's \"published\" entries, "
-            f"zoo/*.json), scored here on the same {images} test photos, which are {trained_on}'s test set too; mIoU "
-            f"at their {size} input and native; not trained here"
+            f"bench/weights/*.json), scored here on the same {images} test photos, which are {trained_on}'s test set "
+            f"too; mIoU at their {size} input and native; not trained here"
             + (f"; timed like every row, their training-size FPS at {size}." if timed else ", nor timed."))
