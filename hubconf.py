@@ -36,8 +36,9 @@ def _entry_points() -> dict:
 globals().update(_entry_points())
 
 
-def segmenter(name: str = "elb-pfcn", device: str = "cpu"):
-    """The Python API on a zoo name: ``.probability(photo)`` and ``.mask(photo)`` at the photo's own size."""
+def segmenter(name: str | None = None, device: str = "cpu"):
+    """The Python API on a zoo name (default: the zoo's default): ``.probability(photo)``, ``.mask(photo)``,
+    ``.cutout(photo)`` at the photo's own size."""
     from bench.segment.portrait import PortraitSegmenter
 
     return PortraitSegmenter.from_pretrained(name, device=device)

@@ -180,8 +180,8 @@ CASES = [
      "elb is a registered model, with random weights, and segment needs trained ones; did you mean elb-pfcn? "
      "(the zoo's trained elb: elb-pfcn, "),
     ("bench", ["segment", "data/images", "--precision", "int8"], None,
-     "elb-pfcn: int8 needs a quantized .onnx file and a zoo weight ships no calibration photos; make one with "
-     "`bench export --model elb-pfcn --precision int8 --calib-data DATA"),
+     "sinet-eg1800: int8 needs a quantized .onnx file and a zoo weight ships no calibration photos; make one with "
+     "`bench export --model sinet-eg1800 --precision int8 --calib-data DATA"),
     ("bench", ["export", "--model", "elb-pfcn", "--opset", "7", "--out", "x.onnx"], None,
      "ONNX export at 256x256, opset 7 failed"),
     ("bench", ["pack", "--data", "empty", "--out", "p.npz"], None, "empty"),
