@@ -15,7 +15,6 @@ import hashlib
 import io
 import json
 import os
-import warnings
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -27,6 +26,7 @@ from bench.data.io import atomic_write_bytes, atomic_write_json
 from bench.data.preprocess import Preprocess
 from bench.errors import UserError
 from bench.registry import build_model, default_loss
+from bench.runs.checkpoint import read_weights_only
 
 FORMAT = "portrait-zoo/1"
 # The shipped weights: <name>.pt (a state dict of tensors only, so loading runs no code) and <name>.json (its
@@ -167,13 +167,7 @@ def load_weights(entry: ZooEntry, verify: bool = True) -> dict[str, torch.Tensor
     if verify and (digest := sha256_file(path)) != entry.sha256:
         raise ZooError(f"{path}: sha256 {digest[:16]}... does not match the manifest's {entry.sha256} "
                        "(corrupted or replaced; reinstall the package or restore the file)")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises several types for damaged files
-        raise ZooError(f"{path}: not a readable weights file ({type(e).__name__})") from e
-    return state
+    return read_weights_only(path, ZooError, "weights file")
 
 
 def model_from_state(model_name: str, state: dict[str, torch.Tensor], num_classes: int = 2) -> nn.Module:

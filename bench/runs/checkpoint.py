@@ -67,17 +67,24 @@ def save_training_state(path: Path, *, model: nn.Module, optimizer: torch.optim.
     })
 
 
-def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
-    """The state of a run folder's (or a file's) checkpoint, loaded with ``weights_only=True``."""
-    ckpt = checkpoint_path(path)
+def read_weights_only(path: Path, error: type[Exception], what: str,
+                      map_location: str | torch.device = "cpu") -> object:
+    """``torch.load(path, weights_only=True)``: the one reader of this project's own torch files (checkpoints, the
+    zoo's weights), so reading one never runs code; a damaged file raises ``error`` naming it and ``what`` it is."""
     try:
         with warnings.catch_warnings():  # torch warns about foreign pickle protocols: the error below says it all
             warnings.simplefilter("ignore")
-            state = torch.load(ckpt, map_location=map_location, weights_only=True)
+            return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # torch raises several types for truncated or foreign files
         # torch's own message advises weights_only=False, which would run arbitrary code: never repeat it
-        raise CheckpointError(f"{ckpt}: not a readable checkpoint (truncated, not written by torch.save, or holding "
-                              f"objects other than tensors and plain data; {type(e).__name__})") from e
+        raise error(f"{path}: not a readable {what} (truncated, not written by torch.save, or holding objects other "
+                    f"than tensors and plain data; {type(e).__name__})") from e
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
+    """The state of a run folder's (or a file's) checkpoint, loaded with ``weights_only=True``."""
+    ckpt = checkpoint_path(path)
+    state = read_weights_only(ckpt, CheckpointError, "checkpoint", map_location)
     if not isinstance(state, dict) or "model" not in state or "config" not in state:
         raise CheckpointError(f"{ckpt}: not a bench.train.loop checkpoint (no model/config entries)")
     return state

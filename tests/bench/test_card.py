@@ -58,3 +58,30 @@ def test_an_exported_file_keeps_its_sources_card(tmp_path):
     assert card.provenance.source == "elb-pfcn" and card.provenance.commit == source.provenance.commit
     assert (card.architecture, card.preprocess, card.metrics, card.zoo) == (source.architecture, source.preprocess,
                                                                             source.metrics, "elb-pfcn")
+
+
+def test_an_onnx_file_exported_before_cards_still_resolves_and_runs(tmp_path):
+    """Files exported before the card carried the model's facts as flat keys of the ``bench`` metadata: they keep
+    loading, with what those keys say."""
+    pytest.importorskip("onnxruntime")
+    import json
+
+    import numpy as np
+    import onnx
+
+    from bench.deploy.export import export_source
+
+    path = export_source("elb-pfcn", tmp_path / "new.onnx")
+    proto = onnx.load(str(path))
+    props = {p.key: p.value for p in proto.metadata_props}
+    legacy = {k: v for k, v in json.loads(props["bench"]).items() if k != "card"}  # what older exports wrote
+    del proto.metadata_props[:]
+    proto.metadata_props.add(key="bench", value=json.dumps(legacy))
+    old = tmp_path / "old.onnx"
+    onnx.save(proto, str(old))
+    card = resolve(str(old))
+    assert (card.architecture, card.zoo, card.size, card.trained) == ("elb", "elb-pfcn", 256, True)
+    assert card.preprocess == resolve("elb-pfcn").preprocess and card.provenance.origin == EXPORTED
+    p = load_predictor(str(old))
+    x = np.zeros((1, 3, 256, 256), np.float32)
+    np.testing.assert_allclose(p(x), load_predictor(str(path))(x), atol=1e-5)
