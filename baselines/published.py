@@ -1,9 +1,9 @@
-"""The authors' published SINet and ExtremeC3Net weights, loaded into the models written here, with the
-preprocessing their code feeds them recorded as data.
+"""The authors' published SINet and ExtremeC3Net weights, loaded into the models written here: the key maps stay with
+the architectures; what else is known of the files (source, sha256, licence, the authors' preprocessing) is the
+harness's (``bench.deploy.published``).
 
-The weights are in ``github.com/clovaai/ext_portrait_segmentation`` (MIT licence), ``result/SINet/SINet.pth`` and
-``result/ExtremeC3/ExtremeC3.pth``. Nothing is downloaded and nothing of that repository is copied here: a user
-passes the path of a file they have. Both files are plain state dicts (name -> tensor), so
+Nothing is downloaded and nothing of the authors' repository is copied here: a user passes the path of a file they
+have. Both files are plain state dicts (name -> tensor), so
 ``torch.load(weights_only=True)`` reads them and no pickled code runs. Their names are the authors' module names;
 ``KEY_RULES`` maps them onto ours (prefix templates, ``{i}`` standing for a module index, read both ways), and every
 key and shape is checked before anything is copied, so a wrong file fails with one line naming it.
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -27,50 +27,19 @@ from baselines.extremec3net import DILATIONS, ExtremeC3Net
 from baselines.pretrained import read_state_dict
 from baselines.sinet import SINet
 
-SOURCE = "https://github.com/clovaai/ext_portrait_segmentation"
-SOURCE_COMMIT = "9bc1bada1cb7bd17a3a80a2964980f4b4befef5b"  # the snapshot the sha256 sums below were taken from
-LICENCE = "MIT, Copyright (c) 2019-present NAVER Corp."
-# The authors' mean and std of their training photos (EG1800 train + their Baidu augmentation), per BGR channel
-# on the 0-255 scale: data/loadData.py computes them, etc/Visualize_video.py and Visualize_webCam.py hard-code them.
-MEAN_BGR = (107.304565, 115.69884, 132.35703)
-STD_BGR = (63.97182, 65.1337, 68.29726)
-
 
 class PublishedWeightsError(ValueError):
     """A published weights file that cannot be loaded (missing, unreadable, wrong keys or shapes)."""
 
 
 @dataclass(frozen=True)
-class Preprocessing:
-    """How the authors' test code (``data/dataloader.py`` val transforms, ``data/CVTransforms.py``) feeds a photo.
+class PublishedLayout:
+    """How a published file's tensors map onto the model written here: the rest of what is known of the file (where
+    it is published, sha256, licence, how the authors feed a photo) is the harness's, ``bench.deploy.published``."""
 
-    The photo is read with ``cv2.imread`` (BGR, uint8); as float32, each channel has ``mean`` subtracted and is
-    divided by ``std`` (0-255 scale), the result is ``cv2.resize``d (INTER_LINEAR, no antialiasing) to ``size``
-    regardless of its aspect ratio, and ``ToTensor`` then divides it by 255 once more: the network sees
-    ``(bgr - mean) / std / 255``. The authors score the prediction at ``size`` against the mask resized there
-    (nearest); mapping it back to the photo is the caller's choice.
-    """
-
-    size: tuple[int, int] = (224, 224)  # (height, width)
-    channel_order: str = "BGR"
-    mean: tuple[float, float, float] = MEAN_BGR  # in channel_order, 0-255 scale
-    std: tuple[float, float, float] = STD_BGR
-    post_scale: float = 1 / 255  # applied after (x - mean) / std
-    resize: str = "cv2.resize INTER_LINEAR of the normalised photo to size, aspect ratio not kept"
-
-
-@dataclass(frozen=True)
-class PublishedWeights:
     model: str  # the registry name
-    file: str  # the path inside the source repository
-    sha256: str
-    paper_miou: float  # EG1800 test, as the paper and the source README report it
     outputs: int  # output channels of the released head
     key_rules: tuple[tuple[str, str], ...]  # (published prefix, our prefix), most specific first
-    preprocessing: Preprocessing = field(default_factory=Preprocessing)
-    source: str = SOURCE
-    commit: str = SOURCE_COMMIT
-    licence: str = LICENCE
 
 
 def _s2_module_rules(published: str, ours: str) -> list[tuple[str, str]]:
@@ -134,16 +103,9 @@ EXTREMEC3_RULES = (
     ("classifier.2.", "head."),
 )
 
-PUBLISHED: dict[str, PublishedWeights] = {
-    "sinet": PublishedWeights(
-        "sinet", "result/SINet/SINet.pth", "d164a9643c6e6765fc6dd4ec73f6018ad2526c21336911b4484715f33e6981a4",
-        paper_miou=95.2, outputs=2, key_rules=SINET_RULES,
-    ),
-    "extremec3net": PublishedWeights(
-        "extremec3net", "result/ExtremeC3/ExtremeC3.pth",
-        "52ff1681c7f65899f203106a64562c3a709172f3a65aa1ad5bef7bb9a22a39db",
-        paper_miou=94.98, outputs=1, key_rules=EXTREMEC3_RULES,
-    ),
+LAYOUTS: dict[str, PublishedLayout] = {
+    "sinet": PublishedLayout("sinet", outputs=2, key_rules=SINET_RULES),
+    "extremec3net": PublishedLayout("extremec3net", outputs=1, key_rules=EXTREMEC3_RULES),
 }
 _FACTORIES = {"sinet": SINet, "extremec3net": ExtremeC3Net}
 HEAD_KEY = "head.weight"  # our final classifier, the one a single-logit head is widened into
@@ -178,7 +140,7 @@ def load_published(path: str | os.PathLike[str], name: str, num_classes: int = 2
     harness's check (``bench.deploy.published``), with the sha256 recorded here.
     """
     path = Path(path)
-    spec = PUBLISHED[name]
+    spec = LAYOUTS[name]
     state = read_state_dict(path, PublishedWeightsError, "published weights")
     model = _FACTORIES[name](num_classes=num_classes)
     own = model.state_dict()

@@ -31,9 +31,8 @@ import cv2
 import numpy as np
 import torch
 
-from baselines.published import PUBLISHED
 from bench.data.format import read_dataset
-from bench.deploy.published import load_published_model, published_preprocess
+from bench.deploy.published import PUBLISHED, load_published_model, published_preprocess
 from bench.eval.evaluate import evaluate
 from bench.eval.loop import NATIVE
 from bench.eval.predictions import MaskFolder

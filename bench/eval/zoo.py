@@ -13,7 +13,7 @@ from torch import nn
 from bench.data.pack import open_data
 from bench.data.preprocess import Preprocess
 from bench.deploy.predict import as_predictor
-from bench.deploy.published import load_published_model, published_preprocess
+from bench.deploy.published import PUBLISHED, load_published_model, published_preprocess
 from bench.deploy.zoo import (
     FOLDER,
     STORAGE,
@@ -92,10 +92,8 @@ def add_run(run_dir: str | os.PathLike, name: str, profile: str, folder: str | o
 
 def add_published(weights: str | os.PathLike, model_name: str, name: str, data: str | os.PathLike,
                   folder: str | os.PathLike = FOLDER, device: str = "cpu") -> ZooEntry:
-    """Another project's published weights (``baselines.published``) as zoo entry ``name``, stored in float32 (they
+    """Another project's published weights (``bench.deploy.published``) as zoo entry ``name``, stored in float32 (they
     are small) and scored on the test split of ``data`` as the authors' code feeds a photo."""
-    from baselines.published import PUBLISHED
-
     model = load_published_model(weights, model_name)
     facts = PUBLISHED[model_name]
     preprocess = published_preprocess(model_name)

@@ -13,8 +13,9 @@ import pytest
 import torch
 
 from baselines.extremec3net import ExtremeC3Net
-from baselines.published import PUBLISHED, PublishedWeightsError, load_published, rename_key
+from baselines.published import LAYOUTS, PublishedWeightsError, load_published, rename_key
 from baselines.sinet import SINet
+from bench.deploy.published import PUBLISHED
 from bench.registry import build_model
 from bench.speed.complexity import count_gmacs, count_params, measure
 
@@ -60,7 +61,7 @@ def _published_state(name: str, seed: int = 5) -> dict[str, torch.Tensor]:
     """Random tensors under the published names, laid out as the released file (ExtremeC3Net: one logit, and no
     ``num_batches_tracked``, as the file was written by an older torch)."""
     torch.manual_seed(seed)
-    model = FACTORIES[name](num_classes=PUBLISHED[name].outputs)
+    model = FACTORIES[name](num_classes=LAYOUTS[name].outputs)
     state = {}
     for key, value in model.state_dict().items():
         if name == "extremec3net" and key.endswith("num_batches_tracked"):
@@ -69,7 +70,7 @@ def _published_state(name: str, seed: int = 5) -> dict[str, torch.Tensor]:
             value = torch.rand_like(value) + 0.5
         elif value.is_floating_point():
             value = torch.randn_like(value) * 0.3
-        state[rename_key(key, PUBLISHED[name].key_rules, to_published=True)] = value
+        state[rename_key(key, LAYOUTS[name].key_rules, to_published=True)] = value
     return state
 
 
@@ -91,7 +92,7 @@ def test_sinet_refuses_sides_not_divisible_by_32() -> None:
 @pytest.mark.parametrize("name", MODELS)
 def test_complexity_within_ten_percent_of_the_papers(name: str) -> None:
     params, gmacs = PAPER[name]
-    for model in (build_model(name), FACTORIES[name](num_classes=PUBLISHED[name].outputs)):
+    for model in (build_model(name), FACTORIES[name](num_classes=LAYOUTS[name].outputs)):
         assert abs(count_params(model) - params) <= TOLERANCE * params
         assert abs(count_gmacs(model, (224, 224)) - gmacs) <= TOLERANCE * gmacs
     assert measure(name, 224).params == count_params(build_model(name))
@@ -99,7 +100,7 @@ def test_complexity_within_ten_percent_of_the_papers(name: str) -> None:
 
 @pytest.mark.parametrize("name", MODELS)
 def test_key_map_reproduces_the_published_names_and_reads_both_ways(name: str) -> None:
-    rules = PUBLISHED[name].key_rules
+    rules = LAYOUTS[name].key_rules
     state = _published_state(name)
     assert (_listing_digest(state), len(state)) == PUBLISHED_LISTING[name]
     assert {k: tuple(state[k].shape) for k in PUBLISHED_KEYS[name]} == PUBLISHED_KEYS[name]
@@ -115,7 +116,7 @@ def test_published_checkpoint_loads_with_its_values(name: str, tmp_path) -> None
     model = load_published(path, name)
     assert not model.training
     own = model.state_dict()
-    rules = PUBLISHED[name].key_rules
+    rules = LAYOUTS[name].key_rules
     for key, value in state.items():
         ours = own[rename_key(key, rules)]
         if ours.shape == value.shape:
