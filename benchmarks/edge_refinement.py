@@ -73,6 +73,8 @@ def main() -> None:
     ap.add_argument("--test", type=Path, default=Path("data/pfcn"), help="PFCN (official split).")
     ap.add_argument("--val", type=Path, default=Path("data/eg1800"), help="PFCN with PortraitNet's EG1800 split.")
     ap.add_argument("--out", type=Path, default=Path("reports/zoo/edges"))
+    ap.add_argument("--work-side", type=int, default=400,
+                    help="The guided filter's working resolution (long side; lower is faster): the grid runs at it.")
     ap.add_argument("--write-manifest", action="store_true",
                     help="Record the chosen refinement in the zoo entry's manifest (``refine``: segment's default for "
                          "it) when it keeps the test mIoU and raises boundary F.")
@@ -85,7 +87,7 @@ def main() -> None:
 
     val_probs = _probabilities(predictor, val, val_ids)
     grid = []
-    for refine in [NONE] + [Refine(r, e) for r in RADII for e in EPSILONS]:
+    for refine in [NONE] + [Refine(r, e, work_side=args.work_side) for r in RADII for e in EPSILONS]:
         m = _score(val, val_ids, val_probs, refine)
         grid.append({"radius": refine.radius, "eps": refine.eps if refine.radius else "", "miou": 100 * m["miou"],
                      "boundary_f": 100 * m["boundary_f"]})
@@ -93,7 +95,7 @@ def main() -> None:
     base = grid[0]
     allowed = [g for g in grid[1:] if g["miou"] >= base["miou"]]
     best = max(allowed or grid[:1], key=lambda g: g["boundary_f"])
-    chosen = Refine(int(best["radius"]), float(best["eps"] or 0.0))
+    chosen = Refine(int(best["radius"]), float(best["eps"] or 0.0), work_side=args.work_side)
     print(f"chosen on validation: {chosen.describe()}")
 
     args.out.mkdir(parents=True, exist_ok=True)

@@ -32,8 +32,9 @@ FORMAT = "portrait-zoo/1"
 # The shipped weights: <name>.pt (a state dict of tensors only, so loading runs no code) and <name>.json (its
 # manifest, docs/zoo.md), package data of bench (a folder, not a module: nothing in it is code).
 FOLDER = Path(__file__).resolve().parents[1] / "weights"
-# What `segment` and the Python API use without a name: as accurate as any entry once refined, and among the fastest
-# (README, "Which model": reports/zoo/edges/significance_refined.md, reports/speed.csv).
+# What `segment` and the Python API use without a name: as accurate as any entry once refined, and twice the photos
+# per second of the next most accurate (README, "Which model": reports/zoo/edges/significance_refined.md,
+# reports/zoo/segment_vs_mediapipe.txt).
 DEFAULT = "sinet-eg1800"
 # How an entry's parameters are stored (the manifest's ``storage`` says it in words): float16 by default, int8 for
 # the largest models where the re-scored mIoU stays within 0.05 of the run's own, float32 for published weights.
