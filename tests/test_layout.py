@@ -21,6 +21,7 @@ TORCH_FREE = ("bench/errors.py", "bench/defaults.py", "bench/devices.py", "bench
               "bench/cli/help.py", "bench/data/format.py", "bench/data/io.py", "bench/data/preprocess.py",
               "bench/speed/timing.py", "bench/runs/folder.py", "bench/report/folder.py", "bench/eval/metrics.py",
               "bench/eval/records.py", "bench/eval/predictions.py", "bench/eval/bootstrap.py",
+              "bench/data/photometric.py", "bench/data/augment.py",
               "bench/robustness/frame.py", "bench/robustness/perturb.py", "bench/robustness/clips.py",
               "bench/robustness/stability.py",
               *(f"bench/{room}/__init__.py" for room in ROOMS))

@@ -16,7 +16,8 @@ and why:
 * The random draws are the CPU pipeline's own: each sample's flip, brightness and contrast come from
   ``sample_rng(seed, epoch, index)`` in the same order, and the batches follow the same ``DistributedSampler``, so a
   run from a lossless (PNG) pack sees the batches a run from the folder sees, to float rounding
-  (``tests/bench/test_gpu_run.py``).
+  (``tests/bench/test_gpu_run.py``). The robustness stages of ``bench.data.augment`` (``Augment.extra``) are not
+  written here: a run that turns any on is refused on a pack, in one line, and trains from the dataset folder.
 * The adaptive loss's boundary weight map is computed once per sample, on the device, by
   ``elb.boundary.boundary_weight_maps_torch``, and flipped with its sample: the map of a flipped mask is the flipped
   map (the boundary and the Euclidean distance are mirror-symmetric), and brightness and contrast do not touch the
@@ -30,9 +31,10 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import torch
 
+from bench.data.augment import LUMA, Augment
 from bench.data.format import DatasetError
 from bench.data.pack import Pack
-from bench.data.pipeline import LUMA, Augment, sample_rng
+from bench.data.pipeline import sample_rng
 from bench.data.preprocess import IMAGENET_MEAN, IMAGENET_STD, standardise
 from elb.boundary import boundary_weight_maps_torch
 
@@ -49,6 +51,9 @@ class DeviceBatches:
         if pack.size != size:
             raise DatasetError(f"{pack.root}: packed at {pack.size} px, but the run trains at {size}; pack the "
                                f"dataset again with --size {size}")
+        if augment is not None and augment.extra:
+            raise DatasetError(f"{pack.root}: the augmentation stages {', '.join(augment.extra)} run in the CPU "
+                               "pipeline only; train from the dataset folder, not a pack")
         if ids is None:
             pack.check_split(split)
         self.pack, self.split, self.size = pack, split, int(size)

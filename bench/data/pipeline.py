@@ -1,9 +1,9 @@
 """The training and evaluation input pipeline: a torch ``Dataset`` over the portrait format (``bench.data.format``).
 
 Training samples follow Section 3.2 of the paper: resize to the training size, horizontal flip with p = 0.5,
-brightness and contrast factors drawn from [0.8, 1.2], then ImageNet normalisation (``bench.data.preprocess``).
-The boundary weight map of the adaptive loss is computed on the final mask (after resize and flip), so it always
-matches what the model sees.
+brightness and contrast factors drawn from [0.8, 1.2], then ImageNet normalisation (``bench.data.preprocess``);
+a recipe may add the robustness stages of ``bench.data.augment`` (off by default). The boundary weight map of the
+adaptive loss is computed on the final mask (after every augmentation), so it always matches what the model sees.
 
 Every random draw of a sample comes from a generator seeded with (seed, epoch, index): a run repeats exactly, whatever
 the number of DataLoader workers, and an interrupted run resumed at epoch k draws what it would have drawn.
@@ -15,7 +15,6 @@ import hashlib
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -23,31 +22,11 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from bench.data.augment import Augment, augment_sample
 from bench.data.format import PortraitDataset
 from bench.data.pack import Pack, open_data
 from bench.data.preprocess import normalize, resize_image, resize_mask
 from elb.boundary import boundary_weight_map
-
-# ITU-R BT.601 luma, the grey level contrast is scaled around (as torchvision's adjust_contrast does).
-LUMA = np.array([0.299, 0.587, 0.114], np.float32)
-
-
-@dataclass(frozen=True)
-class Augment:
-    """The paper's training augmentation; the defaults are Section 3.2's values."""
-
-    hflip: float = 0.5
-    brightness: tuple[float, float] = (0.8, 1.2)
-    contrast: tuple[float, float] = (0.8, 1.2)
-
-
-def adjust_brightness_contrast(rgb: np.ndarray, brightness: float, contrast: float) -> np.ndarray:
-    """Scale intensities by ``brightness``, then stretch around the mean grey level by ``contrast``; float32 0-255."""
-    x = rgb.astype(np.float32) * np.float32(brightness)
-    np.clip(x, 0.0, 255.0, out=x)
-    grey = float((x.reshape(-1, 3) @ LUMA).mean())
-    x = (x - grey) * np.float32(contrast) + grey
-    return np.clip(x, 0.0, 255.0, out=x)
 
 
 def holdout_ids(ids: Sequence[str], fraction: float) -> tuple[list[str], list[str]]:
@@ -137,12 +116,8 @@ class PortraitTorchDataset(Dataset):
         rgb, mask = self.resized(index)
         if self.augment is None:
             return rgb.astype(np.float32), mask
-        a = self.augment
-        rng = sample_rng(self.seed, self.epoch, index)
-        flip, b, c = rng.random(), rng.uniform(*a.brightness), rng.uniform(*a.contrast)  # always three draws
-        if flip < a.hflip:
-            rgb, mask = rgb[:, ::-1], mask[:, ::-1]
-        return adjust_brightness_contrast(rgb, b, c), np.ascontiguousarray(mask)
+        key = (self.seed, self.epoch, index)
+        return augment_sample(self.augment, rgb, mask, sample_rng(*key), key)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor | int]:
         rgb, mask = self.arrays(index)

@@ -20,8 +20,8 @@ from dataclasses import asdict, dataclass
 import cv2
 import numpy as np
 
+from bench.data.photometric import from_linear, sensor_noise, to_linear
 from bench.robustness.frame import background_plate, similarity
-from bench.robustness.perturb import from_linear, sensor_noise, to_linear
 
 CYCLES_HZ = (0.15, 0.7)  # the frequencies of the smooth paths, per second of clip
 EXTEND_BELOW = 0.3  # the subject photo is extended down by this share of its height

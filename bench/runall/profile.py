@@ -19,7 +19,7 @@ from bench.errors import UserError
 from bench.registry import check_input_size, get_spec, model_names
 from bench.train.config import TrainConfig, TrainError, train_defaults
 
-SHIPPED = ("smoke", "cpu", "paper")
+SHIPPED = ("smoke", "cpu", "paper", "robust")
 # The [train] settings run-all decides itself, for each job of the grid; a profile sets any other TrainConfig field.
 JOB_FIELDS = ("model", "data", "out", "loss", "device", "resume")
 
@@ -72,7 +72,7 @@ _TABLES = {"speed": SpeedSettings, "synthetic": SyntheticSettings, "figures": Fi
 
 @dataclass
 class Profile:
-    """A run-all protocol (``smoke``, ``cpu`` and ``paper`` ship with the package in ``profiles/``)."""
+    """A run-all protocol (``smoke``, ``cpu``, ``paper`` and ``robust`` ship with the package in ``profiles/``)."""
 
     name: str
     description: str
@@ -127,7 +127,7 @@ def _check_keys(data: dict, source: str) -> None:
 
 
 def load_profile(name_or_path: str) -> Profile:
-    """A shipped profile by name (``smoke``, ``cpu``, ``paper``) or a user's own TOML file by path."""
+    """A shipped profile by name (``smoke``, ``cpu``, ``paper``, ``robust``) or a user's own TOML file by path."""
     path = Path(name_or_path)
     if path.suffix == ".toml" or path.exists():
         if not path.is_file():

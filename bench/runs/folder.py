@@ -39,9 +39,10 @@ RECORDED_FILES = (CONFIG, TRAIN_LOG, METRICS, METRICS_NATIVE, METRICS_PER_IMAGE,
 LOG_FIELDS = ("epoch", "loss", "lr", "seconds", "elapsed_s", "images_per_s", "eval_split", "test_miou",
               "test_boundary_f")
 # The settings that decide what a run computes: a resumed or repeated run must agree with the checkpoint on them.
+# ("augment": the augmentation beyond the paper's; records older than it lack the key and read None, the paper's.)
 RESULT_FIELDS = ("model", "data", "epochs", "batch_size", "size", "lr", "weight_decay", "betas", "schedule",
                  "poly_power", "exp_gamma", "loss", "seed", "max_iters_per_epoch", "boundary_max_distance",
-                 "num_classes", "val_fraction")
+                 "num_classes", "val_fraction", "augment")
 # What a recorded run (reports/<profile>/runs/) must share with a job to stand for it: the result fields, with the
 # dataset matched by its name instead of its path (paths differ between machines), and its EXECUTION_FIELDS.
 RECORD_FIELDS = tuple(f for f in RESULT_FIELDS if f != "data")

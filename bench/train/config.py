@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, fields
 
+from bench.data.augment import AugmentError, canonical
 from bench.defaults import INPUT_SIZE, NUM_CLASSES
 from bench.errors import UserError
 
@@ -49,10 +50,19 @@ class TrainConfig:
     eval_every: int = 0  # evaluate eval_split every k epochs and at the end (0: never during training)
     eval_split: str = "test"  # or "val": the part of train held out by val_fraction
     val_fraction: float = 0.0  # hold this share of train out (bench.data.pipeline.holdout_ids), for calibration
+    # the augmentation settings that differ from the paper's (bench.data.augment.Augment's fields; None: the paper's
+    # flip, brightness and contrast only), held in canonical form: a run's identity (RESULT_FIELDS)
+    augment: dict[str, object] | None = None
     boundary_max_distance: float | None = None  # None: the paper's per-image normalisation (elb.boundary)
     num_classes: int = NUM_CLASSES
     resume: bool = False
     progress: bool = True
+
+    def __post_init__(self) -> None:
+        try:
+            self.augment = canonical(self.augment)
+        except AugmentError as e:
+            raise TrainError(str(e)) from None
 
     def validate(self) -> None:
         """Raise ``TrainError`` naming the first setting that cannot work."""

@@ -50,9 +50,10 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 
+from bench.data.augment import make_augment
 from bench.data.device_batches import DeviceBatches
 from bench.data.pack import Pack, open_data
-from bench.data.pipeline import Augment, PortraitTorchDataset, holdout_ids, worker_init
+from bench.data.pipeline import PortraitTorchDataset, holdout_ids, worker_init
 from bench.data.preprocess import Preprocess
 from bench.deploy.predict import as_predictor
 from bench.devices import resolve_device
@@ -159,7 +160,7 @@ def _config_record(cfg: TrainConfig, loss: str, data_path: Path, data_meta: dict
         "optimizer": "Adam",
         "schedule_formula": (f"lr0 * (1 - epoch / {cfg.epochs}) ** {cfg.poly_power}" if cfg.schedule == "poly"
                              else f"lr0 * {cfg.exp_gamma} ** epoch"),
-        "augmentation": _normalised(asdict(Augment())),
+        "augmentation": _normalised(asdict(make_augment(cfg.augment))),  # every setting; ``augment`` the changed ones
         "dataset": {"name": data_meta.get("name"), "counts": data_meta.get("counts")},
         "torch": torch.__version__,
         # which code trained the run; not a result field (RESULT_FIELDS), so a resume under newer code is allowed
@@ -326,7 +327,7 @@ def _train(cfg: TrainConfig, data, data_path: Path, env: _Dist, stop_after_epoch
     cache = _fits(len(train_ids), cfg.size, cfg.cache_mb)
     batches = DeviceBatches if isinstance(data, Pack) else PortraitTorchDataset
     options = {"device": run.device} if isinstance(data, Pack) else {"cache": cache}
-    dataset = batches(data, "train", cfg.size, Augment(), cfg.seed, weights=run.loss_kind == "adaptive",
+    dataset = batches(data, "train", cfg.size, make_augment(cfg.augment), cfg.seed, weights=run.loss_kind == "adaptive",
                       max_distance=cfg.boundary_max_distance, ids=train_ids, **options)
     eval_set = None  # built on first use, cached like the train split
     if len(dataset) == 0:

@@ -7,11 +7,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from bench.data.augment import Augment, adjust_brightness_contrast
 from bench.data.format import read_dataset
 from bench.data.pipeline import (
-    Augment,
     PortraitTorchDataset,
-    adjust_brightness_contrast,
     holdout_ids,
     sample_rng,
     worker_init,
