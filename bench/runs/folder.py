@@ -152,8 +152,12 @@ def percent(fraction: object, missing: object = None) -> object:
 
 def metrics_name(dataset: str | None = None, split: str = "test", native: bool = False) -> str:
     """``bench eval``'s file: ``metrics.json`` for the test split of the training dataset (``dataset`` None),
-    ``metrics_<dataset>_<split>.json`` otherwise; ``_native`` before ``.json`` at each image's own resolution."""
-    stem = "metrics" if dataset is None and split == "test" else f"metrics_{dataset}_{split}"
+    ``metrics_<split>.json`` for another split of it (a held-out ``val``), ``metrics_<dataset>_<split>.json``
+    otherwise; ``_native`` before ``.json`` at each image's own resolution."""
+    if dataset is None:
+        stem = "metrics" if split == "test" else f"metrics_{split}"
+    else:
+        stem = f"metrics_{dataset}_{split}"
     return stem + ("_native.json" if native else ".json")
 
 

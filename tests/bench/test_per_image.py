@@ -39,6 +39,8 @@ def check_sums_back(metrics, ids):
 def test_per_image_names_sit_beside_their_metrics_file():
     assert per_image_name("metrics.json") == METRICS_PER_IMAGE == "metrics_per_image.csv"
     assert per_image_name(metrics_name(native=True)) == METRICS_NATIVE_PER_IMAGE
+    assert metrics_name(split="val") == "metrics_val.json"  # a run's held-out split, not "metrics_None_val.json"
+    assert metrics_name("pseg", "test", native=True) == "metrics_pseg_test_native.json"
     assert per_image_name("metrics_tiny_test_native.json") == "metrics_tiny_test_native_per_image.csv"
 
 
