@@ -25,19 +25,25 @@ def main() -> None:
     """Train, evaluate, time and count portrait segmentation models under one harness."""
 
 
+def _each_name(param: click.Parameter, name: str | tuple[str, ...] | None, check, error: type[Exception]
+               ) -> str | tuple[str, ...] | None:
+    """``name`` (or each of a tuple) as given, once ``check(name)`` passed; its ``error`` is a one-line usage error."""
+    for n in name if isinstance(name, tuple) else () if name is None else (name,):
+        try:
+            check(n)
+        except error as e:
+            raise click.BadParameter(str(e), param=param) from None
+    return name
+
+
 def _registered_model(_ctx: click.Context, param: click.Parameter, name: str | tuple[str, ...] | None
                       ) -> str | tuple[str, ...] | None:
     """Option callback: an unknown model name is a usage error that lists the registered ones ("all": every one)."""
     from bench.registry import get_spec, model_names
 
-    if isinstance(name, tuple):
-        return tuple(model_names()) if "all" in name else tuple(_registered_model(_ctx, param, n) for n in name)
-    if name is not None:
-        try:
-            get_spec(name)
-        except UnknownModelError as e:
-            raise click.BadParameter(str(e), param=param) from None
-    return name
+    if isinstance(name, tuple) and "all" in name:
+        return tuple(model_names())
+    return _each_name(param, name, get_spec, UnknownModelError)
 
 
 MODEL_HELP = ("a zoo name (`bench zoo`), a training run folder, a checkpoint, an .onnx file, or a registered model "
@@ -51,15 +57,9 @@ def _model_source(ctx: click.Context, param: click.Parameter, name: str | tuple[
     from bench.deploy.backends import BackendError
     from bench.deploy.sources import resolve
 
-    if isinstance(name, tuple):
-        return _registered_model(ctx, param, name) if "all" in name else \
-            tuple(_model_source(ctx, param, n) for n in name)
-    if name is not None:
-        try:
-            resolve(name)
-        except BackendError as e:
-            raise click.BadParameter(str(e), param=param) from None
-    return name
+    if isinstance(name, tuple) and "all" in name:
+        return _registered_model(ctx, param, name)
+    return _each_name(param, name, resolve, BackendError)
 
 
 def _trained(param: str, source: str) -> str:
