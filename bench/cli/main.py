@@ -592,16 +592,20 @@ def _peer_folders(specs: tuple[str, ...]) -> dict[str, str]:
 @click.option("--write-datasets", default=None, type=click.Path(file_okay=False),
               help="Also write every perturbed set as a portrait dataset, DIR/<set>/, for the peers' scripts.")
 @click.option("--device", default="cpu", show_default=True, callback=device_option, help=DEVICES_HELP)
+@click.option("--rescore", is_flag=True, help="Score every --model again, even one whose records under --out are "
+              "complete for these photos and seed (reused otherwise).")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def robustness(models: tuple[str, ...], peers: tuple[str, ...], data: str, split: str, limit: int | None,
-               kinds: str | None, seed: int, out: str, write_datasets: str | None, device: str,
+               kinds: str | None, seed: int, out: str, write_datasets: str | None, device: str, rescore: bool,
                no_progress: bool) -> None:
     """Score models on a dataset's photos under realistic perturbations (noise, blur, JPEG, light, colour,
-    rotation, zoom-out, off-centre, a 16:9 webcam frame), three severities each, at each photo's resolution."""
+    rotation, zoom-out, off-centre, a 16:9 webcam frame), three severities each, at each photo's resolution.
+    The tables cover every model recorded under --out on the same photos and seed, so the suite can run a few models
+    at a time; a model already recorded there is not scored again."""
     from bench.progress import Progress
     from bench.robustness.perturb import KINDS
     from bench.robustness.suite import run_suite
-    from bench.robustness.summary import summary_rows, write_reports
+    from bench.robustness.summary import summary_rows, with_recorded, write_reports
 
     folders = _peer_folders(peers)
     if not models and not folders and write_datasets is None:
@@ -610,12 +614,14 @@ def robustness(models: tuple[str, ...], peers: tuple[str, ...], data: str, split
     bar = Progress(limit, "robustness", "photo", enabled=False if no_progress else None)
     scored = bool(models or folders)
     results = run_suite(list(models), data, out if scored else None, peers=folders, split=split, limit=limit,
-                        seed=seed, kinds=chosen, write_datasets=write_datasets, device=device, progress=bar.update)
+                        seed=seed, kinds=chosen, write_datasets=write_datasets, device=device, rescore=rescore,
+                        progress=bar.update)
     bar.close()
     if write_datasets is not None:
         click.echo(f"perturbed sets written as portrait datasets: {write_datasets}/<set>/")
     if not scored:
         return
+    results = with_recorded(out, results)
     paths = write_reports(out, results)
     for r in summary_rows(results):
         click.echo(f"{r['model']}: clean mIoU {r['clean_miou']:.2f}, suite {r['suite_miou']:.2f}, drop "

@@ -14,6 +14,7 @@ script writes ``<dir>/<set>/<id>.png`` for each, and ``peers={name: dir}`` score
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -48,7 +49,8 @@ class Entrant:
 
 
 def model_entrant(source: str, device: str = "cpu", batch_size: int = 8) -> Entrant:
-    """A model by any name ``resolve`` takes, on eager PyTorch (or onnxruntime for an .onnx file)."""
+    """A model by any name ``resolve`` takes, on eager PyTorch (or onnxruntime for an .onnx file); its predictor is
+    loaded on the first photo, so a model whose records are already complete (``recorded``) costs no loading."""
     from bench.deploy.predict import labels
     from bench.deploy.runtime import load_predictor
     from bench.deploy.sources import resolve
@@ -57,10 +59,12 @@ def model_entrant(source: str, device: str = "cpu", batch_size: int = 8) -> Entr
     if not card.trained:
         raise RobustnessError(f"{source}: a registered model has random weights; name trained ones (a zoo name, a run "
                               "folder, a checkpoint or an .onnx file)")
-    predictor = load_predictor(card, device=device)
+    loaded: list[object] = []
 
     def predict(_sets: list[str], _sid: str, images: list[np.ndarray]) -> list[np.ndarray]:
-        return labels(predictor, images, card.preprocess, batch_size, device)
+        if not loaded:
+            loaded.append(load_predictor(card, device=device))
+        return labels(loaded[0], images, card.preprocess, batch_size, device)
 
     return Entrant(folder_name(card.zoo or source), card.describe(), predict)
 
@@ -118,6 +122,35 @@ def perturbed(rgb: np.ndarray, mask: np.ndarray, kinds: Sequence[str], seed: int
     return out
 
 
+SAME_RUN = ("data", "split", "images", "limit", "seed")  # what makes two records of a set comparable
+
+
+def recorded(out: str | os.PathLike, name: str, sets: Sequence[str],
+             info: Mapping[str, object]) -> dict[str, dict[str, object]] | None:
+    """``name``'s records under ``out`` for every one of ``sets``, if all exist and were scored on the same photos
+    with the same seed (``SAME_RUN``); else None. A rerun reuses them instead of scoring the model again."""
+    found = {}
+    for s in sets:
+        path = Path(out) / name / f"{s}.json"
+        try:
+            m = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
+        if any(m.get(k) != info[k] for k in SAME_RUN):
+            return None
+        found[s] = {**m, "path": str(path)}
+    return found
+
+
+def recorded_models(out: str | os.PathLike, sets: Sequence[str],
+                    info: Mapping[str, object]) -> dict[str, dict[str, dict[str, object]]]:
+    """Every model folder under ``out`` with complete, comparable records (``recorded``), by folder name: the
+    report's table covers the models scored by earlier runs as well as this one's."""
+    root = Path(out)
+    folders = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    return {n: r for n in folders if (r := recorded(root, n, sets, info)) is not None}
+
+
 def _writers(root: Path, ds: PortraitDataset, sets: list[str], seed: int) -> dict[str, DatasetWriter]:
     """One portrait dataset per set, PNG photos (no second lossy encoding), the photos in its test split."""
     return {s: DatasetWriter(root / s, f"{ds.name}-{s}", "bench robustness",
@@ -127,10 +160,12 @@ def _writers(root: Path, ds: PortraitDataset, sets: list[str], seed: int) -> dic
 def run_suite(models: Sequence[str | Entrant], data: str | os.PathLike, out: str | os.PathLike | None, *,
               peers: Mapping[str, str | os.PathLike] | None = None, split: str = "test", limit: int | None = None,
               seed: int = 0, kinds: Sequence[str] = KINDS, write_datasets: str | os.PathLike | None = None,
-              device: str = "cpu", batch_size: int = 8,
+              device: str = "cpu", batch_size: int = 8, rescore: bool = False,
               progress: Callable[[int], None] | None = None) -> dict[str, dict[str, dict[str, object]]]:
     """Score ``models`` (anything ``resolve`` takes, or a ready ``Entrant``) and ``peers`` on every set; write the
-    records under ``out`` (None: score only) and, with ``write_datasets``, every set as a portrait dataset. Returns
+    records under ``out`` (None: score only) and, with ``write_datasets``, every set as a portrait dataset. A model
+    whose records under ``out`` are complete for these photos and seed is not scored again (``recorded``) unless
+    ``rescore``, so a long suite can run a few models at a time and a rerun picks up the ones not done. Returns
     ``{entrant: {set: metrics}}``; ``progress(1)`` after each photo."""
     kinds = check_kinds(kinds)
     try:
@@ -139,14 +174,21 @@ def run_suite(models: Sequence[str | Entrant], data: str | os.PathLike, out: str
         raise RobustnessError(str(e)) from None
     ids = scored_ids(ds, split, limit)
     entrants = [m if isinstance(m, Entrant) else model_entrant(m, device, batch_size) for m in models]
-    entrants += [peer_entrant(n, d) for n, d in (peers or {}).items()]
-    names = [e.name for e in entrants]
+    peer_entrants = [peer_entrant(n, d) for n, d in (peers or {}).items()]
+    names = [e.name for e in entrants + peer_entrants]
     if len(set(names)) != len(names):
         raise RobustnessError(f"two entrants would share a folder under --out ({', '.join(names)}); name each once")
     sets = set_names(kinds)
+    info = {"data": str(Path(data).resolve()), "dataset": ds.name, "split": split, "images": len(ids),
+            "limit": limit, "seed": seed, "commit": git_commit(), "date": utc_now()}
+    results: dict[str, dict[str, dict[str, object]]] = {}
+    if out is not None and not rescore:  # a peer's masks are read, not predicted: always scored again
+        results = {e.name: r for e in entrants if (r := recorded(out, e.name, sets, info)) is not None}
+        entrants = [e for e in entrants if e.name not in results]
+    entrants += peer_entrants
     accs = {(e.name, s): MetricAccumulator() for e in entrants for s in sets}
     writers = _writers(Path(write_datasets), ds, sets, seed) if write_datasets is not None else {}
-    for sid in ids:
+    for sid in ids if entrants or writers else []:  # each photo perturbed once, for every entrant still to score
         versions = perturbed(ds.load_image(sid), ds.load_mask(sid), kinds, seed, sid)
         for s, w in writers.items():
             w.add(sid, *versions[s], "test")
@@ -158,9 +200,6 @@ def run_suite(models: Sequence[str | Entrant], data: str | os.PathLike, out: str
             progress(1)
     for w in writers.values():
         w.finalize({"robustness": {"source": str(Path(data).resolve()), "split": split}})
-    info = {"data": str(Path(data).resolve()), "dataset": ds.name, "split": split, "images": len(ids),
-            "limit": limit, "seed": seed, "commit": git_commit(), "date": utc_now()}
-    results: dict[str, dict[str, dict[str, object]]] = {}
     for e in entrants:
         results[e.name] = {}
         for s in sets:

@@ -19,7 +19,7 @@ import numpy as np
 from bench.data.io import atomic_write_json, atomic_write_text, make_dir
 from bench.report.figures import agg_figure, save_png
 from bench.robustness.perturb import LEVELS, table_markdown
-from bench.robustness.suite import CLEAN
+from bench.robustness.suite import CLEAN, recorded_models
 
 SETS_CSV, SUMMARY_CSV, SUMMARY_MD, HEATMAP = ("robustness_sets.csv", "robustness_summary.csv", "robustness.md",
                                               "robustness_heatmap.png")
@@ -98,6 +98,14 @@ def heatmap(rows: Sequence[Mapping[str, object]], out_png: str | os.PathLike) ->
     fig.colorbar(im, ax=ax, label="mIoU drop from clean (points)")
     ax.set_title("Robustness: mIoU lost under each perturbation (mean of 3 severities)", fontsize=9)
     return save_png(fig, out_png)
+
+
+def with_recorded(out: str | os.PathLike, results: Results) -> dict[str, Mapping[str, Mapping[str, object]]]:
+    """``results`` and every other model recorded under ``out`` on the same photos, sets and seed: the report of a
+    suite run a few models at a time covers them all."""
+    sets = list(next(iter(results.values())))
+    info = next(iter(next(iter(results.values())).values()))
+    return {**recorded_models(out, sets, info), **results}
 
 
 def write_reports(out: str | os.PathLike, results: Results) -> list[Path]:

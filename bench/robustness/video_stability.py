@@ -32,6 +32,7 @@ METHODS = ("single", "ema", "flow")
 CLIPS_CSV, SUMMARY_MD, INFO_JSON, STRIP = "video_stability.csv", "video_stability.md", "video_stability.json", \
     "video_strip.jpg"
 STRIP_FRAMES, STRIP_HEIGHT = 6, 150
+FLOOR = "truth seen at "  # the reference rows: the true mask through a model's input size (truth_seen_at)
 
 
 def _methods(smooth: float) -> dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]]:
@@ -39,7 +40,10 @@ def _methods(smooth: float) -> dict[str, Callable[[np.ndarray, np.ndarray], np.n
     return {"single": lambda p, _rgb: p, "ema": ema, "flow": flow}
 
 
-def _predictor(source: str, device: str) -> tuple[str, Callable[[np.ndarray], np.ndarray]]:
+Predict = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (frame, its truth) -> portrait probability
+
+
+def _predictor(source: str, device: str) -> tuple[str, tuple[int, int], Predict]:
     from bench.deploy.predict import probabilities
     from bench.deploy.runtime import load_predictor
     from bench.deploy.sources import resolve
@@ -49,7 +53,19 @@ def _predictor(source: str, device: str) -> tuple[str, Callable[[np.ndarray], np
         raise RobustnessError(f"{source}: a registered model has random weights; name trained ones (a zoo name, a run "
                               "folder, a checkpoint or an .onnx file)")
     predictor = load_predictor(card, device=device)
-    return folder_name(card.zoo or source), lambda rgb: probabilities(predictor, [rgb], card.preprocess, 1, device)[0]
+    return (folder_name(card.zoo or source), tuple(card.preprocess.size),
+            lambda rgb, _truth: probabilities(predictor, [rgb], card.preprocess, 1, device)[0])
+
+
+def truth_seen_at(hw: tuple[int, int]) -> Predict:
+    """The resolution floor: the true mask squeezed to an ``hw`` input and stretched back (area down, bilinear up),
+    what a model perfect at that input would return. Its dtSSD is not 0: the soft stretched edge moves unlike the
+    true hard one, so part of every model's temporal error is its input size, which no smoothing removes."""
+    def predict(_rgb: np.ndarray, truth: np.ndarray) -> np.ndarray:
+        h, w = truth.shape
+        small = cv2.resize((truth == 1).astype(np.float32), (hw[1], hw[0]), interpolation=cv2.INTER_AREA)
+        return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    return predict
 
 
 def run_video_stability(models: Sequence[str], data: str | os.PathLike, out: str | os.PathLike, *, clips: int = 8,
@@ -69,7 +85,10 @@ def run_video_stability(models: Sequence[str], data: str | os.PathLike, out: str
     if len(ids) < 2:
         raise RobustnessError(f"{ds.root}: a clip takes its room from another photo; the {split} split has one")
     settings = ClipSettings(frames=frames)
-    predictors = dict(_predictor(m, device) for m in models)
+    loaded = [_predictor(m, device) for m in models]
+    predictors: dict[str, Predict] = {name: predict for name, _hw, predict in loaded}
+    for hw in dict.fromkeys(hw for _name, hw, _predict in loaded):  # one floor per input size, after the models
+        predictors[f"{FLOOR}{hw[0]}x{hw[1]}"] = truth_seen_at(hw)
     rows: list[dict[str, object]] = []
     strip: dict[str, list[np.ndarray]] = {}
     shown = set(np.linspace(0, frames - 1, STRIP_FRAMES).round().astype(int).tolist())
@@ -81,7 +100,7 @@ def run_video_stability(models: Sequence[str], data: str | os.PathLike, out: str
                                 settings)
         for t, (rgb, truth) in enumerate(frames_in):
             for k, (name, predict) in enumerate(predictors.items()):
-                prob = predict(rgb)
+                prob = predict(rgb, truth)
                 for m, blend in methods[name].items():
                     q = blend(prob, rgb)
                     scores[name, m].update(q, truth)
@@ -165,7 +184,10 @@ def markdown(means: Sequence[dict[str, object]], info: dict[str, object]) -> str
              f"Methods: single frames; ema, the moving average of weight {info['smooth']} (segment --smooth); flow, "
              "the same weight after carrying the previous map along DIS optical flow (segment --temporal flow).",
              "mIoU (%): mean of the frames'; dtSSD: RVM's temporal error x 100; flips (%): pixels whose mask changes "
-             "where the truth does not. Changes are against single frames.", "",
+             "where the truth does not. Changes are against single frames.",
+             f"Rows '{FLOOR}HxW' are the resolution floor, not a model: the true mask squeezed to a model's input "
+             "size and stretched back, what a model perfect at that input would score. Its dtSSD is the part of a "
+             "model's temporal error that comes from its input size, which smoothing cannot remove.", "",
              "| model | method | mIoU | dtSSD | flips % | mIoU change | dtSSD change % | flips change % |",
              "|---|---|---:|---:|---:|---:|---:|---:|"]
     lines += [f"| {r['model']} | {r['method']} | {r['miou']:.2f} | {r['dtssd']:.3f} | {r['flips']:.3f} | "

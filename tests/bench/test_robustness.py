@@ -18,7 +18,15 @@ from bench.deploy.predict import labels
 from bench.robustness.frame import background_plate
 from bench.robustness.perturb import KINDS, LEVELS, PERTURBATIONS, SEVERITIES, perturb, table_markdown
 from bench.robustness.suite import CLEAN, Entrant, RobustnessError, run_suite, set_names
-from bench.robustness.summary import HEATMAP, SETS_CSV, SUMMARY_CSV, SUMMARY_MD, summary_rows, write_reports
+from bench.robustness.summary import (
+    HEATMAP,
+    SETS_CSV,
+    SUMMARY_CSV,
+    SUMMARY_MD,
+    summary_rows,
+    with_recorded,
+    write_reports,
+)
 from tests.bench.helpers import BrightPredictor
 
 GEOMETRIC = [k for k, p in PERTURBATIONS.items() if p.geometric]
@@ -161,7 +169,8 @@ def test_the_suite_scores_a_model_and_a_peer_and_writes_the_sets(portrait_data, 
             cv2.imwrite(str(peer / s / f"{sid}.png"), (ds.load_mask(sid) == 1).astype(np.uint8) * 255)
     wide = read_dataset(sets_dir / "landscape-1").load_image("s008")
     assert wide.shape[1] == round(wide.shape[0] * 16 / 9)
-    both = run_suite([bright_entrant()], portrait_data, out, kinds=kinds, limit=3, peers={"oracle": peer})
+    both = run_suite([bright_entrant()], portrait_data, out, kinds=kinds, limit=3, peers={"oracle": peer},
+                     rescore=True)
     assert all(both["oracle"][s]["miou"] == 1.0 for s in sets)
     assert both["bright"]["noise-2"]["miou"] == results["bright"]["noise-2"]["miou"]  # seeded: the same scores
     rows = {r["model"]: r for r in summary_rows(both)}
@@ -171,6 +180,39 @@ def test_the_suite_scores_a_model_and_a_peer_and_writes_the_sets(portrait_data, 
     assert {p.name for p in paths} >= {SUMMARY_MD, SUMMARY_CSV, SETS_CSV, HEATMAP}
     assert "| oracle | 100.00 | 100.00 | 0.00 |" in (out / SUMMARY_MD).read_text()
     assert len((out / SETS_CSV).read_text().splitlines()) == 1 + 2 * len(sets)
+
+
+def counting_entrant(name: str, calls: list[str]) -> Entrant:
+    inner = bright_entrant()
+
+    def predict(sets, sid, images):
+        calls.append(sid)
+        return inner.predict(sets, sid, images)
+
+    return Entrant(name, "portrait = bright", predict)
+
+
+def test_a_rerun_reuses_complete_records_and_the_report_covers_earlier_runs(portrait_data, tmp_path):
+    kinds, out, calls = ["jpeg"], tmp_path / "out", []
+    first = run_suite([counting_entrant("a", calls)], portrait_data, out, kinds=kinds, limit=2)
+    assert calls == ["s008", "s009"]
+    calls.clear()
+    again = run_suite([counting_entrant("a", calls), counting_entrant("b", calls)], portrait_data, out, kinds=kinds,
+                      limit=2)
+    assert calls == ["s008", "s009"]  # b scored; a read from its records
+    assert again["a"]["jpeg-2"]["miou"] == first["a"]["jpeg-2"]["miou"]
+    calls.clear()
+    run_suite([counting_entrant("a", calls)], portrait_data, out, kinds=kinds, limit=2, seed=1)
+    assert calls == ["s008", "s009"]  # another seed: other photos, scored again
+    (out / "b" / "jpeg-3.json").unlink()  # a model stopped half-way is scored again
+    calls.clear()
+    run_suite([counting_entrant("b", calls)], portrait_data, out, kinds=kinds, limit=2)
+    assert calls == ["s008", "s009"]
+    only_b = run_suite([counting_entrant("b", calls)], portrait_data, out, kinds=kinds, limit=2)
+    assert len(calls) == 2
+    assert set(with_recorded(out, only_b)) == {"b"}  # a's records are seed 1's now: not in seed 0's table
+    b_seed1 = run_suite([counting_entrant("b", calls)], portrait_data, out, kinds=kinds, limit=2, seed=1)
+    assert set(with_recorded(out, b_seed1)) == {"a", "b"}
 
 
 def test_a_peer_missing_a_set_is_one_clear_error(portrait_data, tmp_path):

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from bench.cli.main import main
 from bench.robustness.clips import ClipSettings, clip_sources, make_clip
 from bench.robustness.stability import TemporalScore
-from bench.robustness.video_stability import CLIPS_CSV, STRIP, SUMMARY_MD
+from bench.robustness.video_stability import CLIPS_CSV, FLOOR, STRIP, SUMMARY_MD, truth_seen_at
 from bench.segment.photos import SegmentError
 from bench.segment.portrait import PortraitSegmenter
 from bench.segment.temporal import FlowSmoother, Smoother, make_smoother
@@ -104,6 +104,19 @@ def test_flow_guided_blending_flickers_less_than_single_frames_and_lags_less_tha
     assert scores["flow"]["dtssd"] < scores["ema"]["dtssd"], scores
 
 
+def test_the_resolution_floor_is_the_truth_through_an_input_size():
+    frames, truths = moving_square(frames=8, speed=5)
+    exact, coarse = truth_seen_at(truths[0].shape), truth_seen_at((12, 12))
+    scores = []
+    for floor in (exact, coarse):
+        score = TemporalScore()
+        for rgb, truth in zip(frames, truths, strict=True):
+            score.update(floor(rgb, truth), truth)
+        scores.append(score.result())
+    assert scores[0]["dtssd"] == 0.0 and scores[0]["miou"] == 100.0  # at the frame's own size: the truth itself
+    assert scores[1]["dtssd"] > 1.0 and scores[1]["miou"] > 85.0  # a coarse input: soft edges that move unlike it
+
+
 def test_the_smoothers_are_chosen_by_name_and_refuse_what_cannot_work():
     assert type(make_smoother("ema", 0.5)) is Smoother and type(make_smoother("flow", 0.5)) is FlowSmoother
     with pytest.raises(SegmentError, match="give smooth > 0"):
@@ -142,7 +155,8 @@ def test_the_command_writes_its_reports(portrait_data, tiny_run, tmp_path):
     assert r.exit_code == 0, r.output
     assert "flow: mIoU" in r.output and "synthetic motion over real photos" in r.output
     rows = (out / CLIPS_CSV).read_text().splitlines()
-    assert len(rows) == 1 + 2 * 3 and rows[0].startswith("model,clip,subject,room,method,miou,dtssd,flips")
+    assert len(rows) == 1 + 2 * 2 * 3 and rows[0].startswith("model,clip,subject,room,method,miou,dtssd,flips")
+    assert sum(row.startswith(f"{FLOOR}32x32,") for row in rows) == 2 * 3  # the model's floor: its input size
     assert "synthetic motion over real photos" in (out / SUMMARY_MD).read_text()
     assert (out / STRIP).read_bytes()[:2] == b"\xff\xd8"  # a JPEG
     info = json.loads((out / "video_stability.json").read_text())
