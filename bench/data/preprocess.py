@@ -159,5 +159,10 @@ def portrait_logit(logits: np.ndarray, fit: Fit) -> np.ndarray:
 
 
 def probability(logit: np.ndarray) -> np.ndarray:
-    """Sigmoid, float32, without overflow warnings for large logits."""
-    return (0.5 * (1.0 + np.tanh(0.5 * logit))).astype(np.float32)
+    """Sigmoid, float32, without overflow warnings for large logits: 0.5 tanh(x / 2) + 0.5, in place on one float32
+    copy (a whole photo's map in a fraction of a millisecond; part of every photo `segment` returns)."""
+    p = np.multiply(logit, np.float32(0.5), dtype=np.float32)
+    np.tanh(p, out=p)
+    p *= np.float32(0.5)
+    p += np.float32(0.5)
+    return p

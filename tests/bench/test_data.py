@@ -116,3 +116,15 @@ def test_holdout_depends_only_on_the_ids_and_the_fraction():
     train2, val2 = holdout_ids(list(reversed(ids[:1000])), 0.15)  # order and a smaller list do not move an id
     assert set(val2) == set(val) & set(ids[:1000])
     assert holdout_ids(ids, 0.0) == (ids, [])
+
+
+def test_probability_is_the_sigmoid_in_float32_and_leaves_the_logit_alone():
+    from bench.data.preprocess import probability
+
+    logit = np.array([[-1e4, -3.0, 0.0], [2.0, 40.0, 1e4]], np.float32)
+    kept = logit.copy()
+    with np.errstate(all="raise"):
+        p = probability(logit)
+    assert p.dtype == np.float32 and np.array_equal(logit, kept)
+    np.testing.assert_allclose(p, 1.0 / (1.0 + np.exp(-np.clip(logit, -600, 600).astype(np.float64))), atol=1e-6)
+    assert p[0, 0] == 0.0 and p[0, 2] == 0.5 and p[1, 2] == 1.0
