@@ -631,9 +631,14 @@ def robustness(models: tuple[str, ...], peers: tuple[str, ...], data: str, split
 
 @main.command("video-stability", epilog=examples(
     "bench video-stability --model elb-pfcn --data data/pfcn",
-    "bench video-stability --model elb-pfcn --clips 2 --frames 30 --out /tmp/video-smoke"))
-@click.option("--model", "models", multiple=True, required=True, callback=_model_source,
+    "bench video-stability --model elb-pfcn --clips 2 --frames 30 --out /tmp/video-smoke",
+    "bench video-stability --data data/pfcn --write-clips runs/video-clips   # then peers/mediapipe_video.py",
+    "bench video-stability --model elb-pfcn --peer MediaPipe=runs/peers/video --data data/pfcn"))
+@click.option("--model", "models", multiple=True, callback=_model_source,
               help=f"A model to score, repeatable: {MODEL_HELP}.")
+@click.option("--peer", "peers", multiple=True, metavar="NAME=DIR",
+              help="A peer's probability maps, repeatable: DIR/<clip>/<t:03d>.png for every frame (16-bit, "
+                   "p x 65535), e.g. peers/mediapipe_video.py run over the clips --write-clips wrote.")
 @click.option("--data", default="data/pfcn", show_default=True, type=click.Path(),
               help="A portrait dataset folder whose --split photos make the clips.")
 @click.option("--split", default="test", show_default=True, help="The split of --data the photos come from.")
@@ -644,19 +649,30 @@ def robustness(models: tuple[str, ...], peers: tuple[str, ...], data: str, split
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the clips' photos and motions.")
 @click.option("--out", default="reports/video", show_default=True, type=click.Path(file_okay=False),
               help="Where the per-clip CSV, the summary, the settings and the strip of frames go.")
+@click.option("--write-clips", default=None, type=click.Path(file_okay=False),
+              help="Also write every clip's frames as DIR/<clip>/<t:03d>.png and DIR/clips.json, for the peers' "
+                   "scripts.")
 @click.option("--device", default="cpu", show_default=True, callback=device_option, help=DEVICES_HELP)
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
-def video_stability(models: tuple[str, ...], data: str, split: str, clips: int, frames: int, smooth: float, seed: int,
-                    out: str, device: str, no_progress: bool) -> None:
+def video_stability(models: tuple[str, ...], peers: tuple[str, ...], data: str, split: str, clips: int, frames: int,
+                    smooth: float, seed: int, out: str, write_clips: str | None, device: str,
+                    no_progress: bool) -> None:
     """Flicker and lag of each model on synthetic clips made from real test photos (simulated camera and subject
     motion, exposure drift, sensor noise): single frames, the --smooth average and flow-guided blending."""
     from bench.progress import Progress
     from bench.robustness.video_stability import method_means, run_video_stability
 
+    folders = _peer_folders(peers)
+    if not models and not folders and write_clips is None:
+        raise click.UsageError("nothing to do: give --model, --peer or --write-clips")
     bar = Progress(None, "video-stability", "frame", enabled=False if no_progress else None)
-    rows = run_video_stability(list(models), data, out, clips=clips, frames=frames, smooth=smooth, seed=seed,
-                               split=split, device=device, progress=bar.update)
+    rows = run_video_stability(list(models), data, out, peers=folders, clips=clips, frames=frames, smooth=smooth,
+                               seed=seed, split=split, device=device, write_clips=write_clips, progress=bar.update)
     bar.close()
+    if write_clips is not None:
+        click.echo(f"clips written: {write_clips}/<clip>/<t:03d>.png and {write_clips}/clips.json")
+    if not rows:
+        return
     for r in method_means(rows):
         click.echo(f"{r['model']} {r['method']:>6}: mIoU {r['miou']:.2f}, dtSSD {r['dtssd']:.3f}, flips "
                    f"{r['flips']:.3f} %")

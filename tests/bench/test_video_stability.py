@@ -1,10 +1,12 @@
 """Video stability: the clip maker (seeded bytes, the truth moving with the subject), the temporal metrics (a perfect
 predictor scores no temporal error and no flips), flow-guided smoothing on a moving square (less flicker than single
-frames, less lag than the moving average), the API and `segment` with it, and `bench video-stability`."""
+frames, less lag than the moving average), the API and `segment` with it, `bench video-stability`, and its peers: the
+clips written as files, probability maps read back (16-bit PNG) and a peer's folder scored like a model."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -12,6 +14,16 @@ import pytest
 from click.testing import CliRunner
 
 from bench.cli.main import main
+from bench.data.format import read_dataset
+from bench.errors import UserError
+from bench.robustness.clip_files import (
+    CLIPS_JSON,
+    frame_path,
+    read_frame,
+    read_probability,
+    write_frame,
+    write_probability,
+)
 from bench.robustness.clips import ClipSettings, clip_sources, make_clip
 from bench.robustness.stability import TemporalScore
 from bench.robustness.video_stability import CLIPS_CSV, FLOOR, STRIP, SUMMARY_MD, truth_seen_at
@@ -175,3 +187,151 @@ def test_bad_input_is_one_line(args, words, portrait_data, tmp_path):
                                   str(tmp_path / "o"), "--no-progress"])
     assert r.exit_code != 0 and words in r.output, r.output
     assert len(r.output.strip().splitlines()) == 1, r.output
+
+
+def test_bad_input_is_one_line_and_nothing_to_do_is_a_usage_error(portrait_data, tmp_path):
+    r = CliRunner().invoke(main, ["video-stability", "--data", str(portrait_data), "--out", str(tmp_path / "o")])
+    assert r.exit_code == 2 and "nothing to do: give --model, --peer or --write-clips" in r.output, r.output
+
+
+def probability_round_trip(tmp_path):
+    """Probability maps through 16-bit PNG: within half a step, 0 and 1 exact, out-of-range values clipped."""
+    p = np.random.default_rng(0).random((7, 9)).astype(np.float32)
+    p[0, :3] = (0.0, 1.0, 1.7)
+    p[1, 0] = -0.2
+    write_probability(tmp_path / "p.png", p)
+    return p, read_probability(tmp_path / "p.png")
+
+
+def test_probability_maps_round_trip_through_16_bit_png(tmp_path):
+    p, back = probability_round_trip(tmp_path)
+    assert back.dtype == np.float32 and back.shape == p.shape
+    assert cv2.imread(str(tmp_path / "p.png"), cv2.IMREAD_UNCHANGED).dtype == np.uint16
+    assert tuple(back[0, :3]) == (0.0, 1.0, 1.0) and back[1, 0] == 0.0
+    inside = (p >= 0) & (p <= 1)
+    assert np.abs(back - p)[inside].max() <= 0.5 / 65535 + 1e-7
+    cv2.imwrite(str(tmp_path / "m.png"), np.array([[0, 255]], np.uint8))  # a peer that gives 8-bit masks
+    assert read_probability(tmp_path / "m.png").tolist() == [[0.0, 1.0]]
+    cv2.imwrite(str(tmp_path / "c.png"), np.zeros((2, 2, 3), np.uint8))
+    with pytest.raises(UserError, match="one grey channel"):
+        read_probability(tmp_path / "c.png")
+
+
+def test_frames_round_trip_losslessly(tmp_path):
+    rgb = np.random.default_rng(1).integers(0, 256, (5, 6, 3), dtype=np.uint8)
+    write_frame(frame_path(tmp_path, 3, 7), rgb)
+    assert (tmp_path / "3" / "007.png").is_file() and np.array_equal(read_frame(tmp_path / "3" / "007.png"), rgb)
+
+
+def video_args(portrait_data, tmp_path, *extra: str) -> list[str]:
+    return ["video-stability", "--data", str(portrait_data), "--clips", "2", "--frames", "3", "--out",
+            str(tmp_path / "v"), "--no-progress", *extra]
+
+
+def clips_of(portrait_data, clips: int = 2, frames: int = 3, seed: int = 0):
+    """The clips the command makes with these settings: [(frames, truths)], made here independently."""
+    ds = read_dataset(portrait_data)
+    return [make_clip(ds.load_image(sid), ds.load_mask(sid), ds.load_image(rid), ds.load_mask(rid), seed, c,
+                      ClipSettings(frames=frames))
+            for c, (sid, rid) in enumerate(clip_sources(ds.ids("test"), clips, seed))]
+
+
+def truth_peer(portrait_data, folder: Path, peer_json: dict | None = None) -> Path:
+    """A peer folder whose probability maps are the true masks of every frame."""
+    for c, (_frames, truths) in enumerate(clips_of(portrait_data)):
+        for t, truth in enumerate(truths):
+            write_probability(frame_path(folder, c, t), (truth == 1).astype(np.float32))
+    if peer_json is not None:
+        (folder / "peer.json").write_text(json.dumps(peer_json))
+    return folder
+
+
+def test_write_clips_writes_every_frame_and_the_record_the_same_bytes_twice(portrait_data, tmp_path):
+    runs = []
+    for name in ("a", "b"):
+        r = CliRunner().invoke(main, video_args(portrait_data, tmp_path, "--write-clips", str(tmp_path / name)))
+        assert r.exit_code == 0 and "clips written" in r.output, r.output
+        runs.append({p.relative_to(tmp_path / name): p.read_bytes() for p in (tmp_path / name).rglob("*")
+                     if p.is_file()})
+    assert runs[0] == runs[1] and len(runs[0]) == 2 * 3 + 1
+    assert not (tmp_path / "v").exists()  # nothing scored: no reports
+    record = json.loads((tmp_path / "a" / CLIPS_JSON).read_text())
+    ds = read_dataset(portrait_data)
+    assert record["seed"] == 0 and record["settings"]["frames"] == 3 and record["split"] == "test"
+    assert [(x["subject"], x["room"], x["frames"]) for x in record["clips"]] == \
+        [(s, r, 3) for s, r in clip_sources(ds.ids("test"), 2, 0)]
+    for c, (frames, _truths) in enumerate(clips_of(portrait_data)):
+        for t, rgb in enumerate(frames):  # lossless: the very pixels the models see
+            assert np.array_equal(read_frame(frame_path(tmp_path / "a", c, t)), rgb)
+
+
+def rows_of(tmp_path) -> list[list[str]]:
+    return [row.split(",") for row in (tmp_path / "v" / CLIPS_CSV).read_text().splitlines()[1:]]
+
+
+def test_a_peer_whose_maps_are_the_truth_scores_no_temporal_error(portrait_data, tmp_path):
+    peer = truth_peer(portrait_data, tmp_path / "peer", {"input_size": [16, 16]})
+    r = CliRunner().invoke(main, video_args(portrait_data, tmp_path, "--peer", f"Truth={peer}"))
+    assert r.exit_code == 0, r.output
+    rows = rows_of(tmp_path)  # model,clip,subject,room,method,miou,dtssd,flips,frames
+    single = [row for row in rows if row[0] == "Truth" and row[4] == "single"]
+    assert len(single) == 2 and all(row[5:8] == ["100.0000", "0.0000", "0.0000"] for row in single), single
+    assert {row[0] for row in rows} == {"Truth", f"{FLOOR}16x16"}  # its floor: peer.json says its input size
+    assert "Truth single: mIoU 100.00, dtSSD 0.000" in r.output
+
+
+def test_a_peer_and_a_model_are_scored_together(portrait_data, tiny_run, tmp_path):
+    peer = truth_peer(portrait_data, tmp_path / "peer")
+    r = CliRunner().invoke(main, video_args(portrait_data, tmp_path, "--model", str(tiny_run), "--peer",
+                                            f"Truth={peer}"))
+    assert r.exit_code == 0, r.output
+    rows = rows_of(tmp_path)
+    names = [row[0] for row in rows]
+    assert len(rows) == 3 * 2 * 3 and set(names) == {tiny_run.name, "Truth", f"{FLOOR}32x32"}  # no floor of its own
+    info = json.loads((tmp_path / "v" / "video_stability.json").read_text())
+    assert info["peers"] == {"Truth": str(peer.resolve())}
+
+
+def _missing(peer: Path, _clips: Path) -> str:
+    frame_path(peer, 1, 2).unlink()
+    return f"{frame_path(peer, 1, 2)}: missing; run the peer over the clips written by --write-clips"
+
+
+def _wrong_size(peer: Path, _clips: Path) -> str:
+    write_probability(frame_path(peer, 0, 1), np.zeros((5, 5), np.float32))
+    return "a 5x5 probability map for a"
+
+
+def _other_seed(peer: Path, clips: Path) -> str:
+    record = json.loads((clips / CLIPS_JSON).read_text())
+    (peer / "peer.json").write_text(json.dumps({"clips": {**record, "seed": 3}}))
+    return "the peer ran over other clips (seed 3, here 0)"
+
+
+def _other_frames(peer: Path, clips: Path) -> str:
+    record = json.loads((clips / CLIPS_JSON).read_text())
+    record["settings"]["frames"] = 4
+    (peer / "peer.json").write_text(json.dumps({"clips": record}))
+    return "the peer ran over other clips (frames 4, here 3)"
+
+
+def _other_photos(peer: Path, clips: Path) -> str:
+    record = json.loads((clips / CLIPS_JSON).read_text())
+    record["clips"][1]["room"] = "elsewhere"
+    (peer / "peer.json").write_text(json.dumps({"clips": record}))
+    return "the peer ran over clips of other photos"
+
+
+@pytest.mark.parametrize("break_it", [_missing, _wrong_size, _other_seed, _other_frames, _other_photos])
+def test_a_broken_peer_folder_is_one_line(break_it, portrait_data, tmp_path):
+    clips = tmp_path / "clips"
+    assert CliRunner().invoke(main, video_args(portrait_data, tmp_path, "--write-clips", str(clips))).exit_code == 0
+    peer = truth_peer(portrait_data, tmp_path / "peer", {"clips": json.loads((clips / CLIPS_JSON).read_text())})
+    r = CliRunner().invoke(main, video_args(portrait_data, tmp_path, "--peer", f"Truth={peer}"))
+    assert r.exit_code == 0, r.output  # the clips record it copied agrees with these clips
+    words = break_it(peer, clips)
+    r = CliRunner().invoke(main, video_args(portrait_data, tmp_path, "--peer", f"Truth={peer}"))
+    assert r.exit_code == 1 and words in r.output, r.output
+    assert len(r.output.strip().splitlines()) == 1, r.output
+    r = CliRunner().invoke(main, video_args(portrait_data, tmp_path, "--peer", f"Truth={tmp_path / 'none'}"))
+    assert r.exit_code == 1 and "no such peer folder" in r.output and len(r.output.strip().splitlines()) == 1
