@@ -16,7 +16,8 @@ ROOMS = ("data", "runs", "deploy", "eval", "train", "segment", "report", "robust
 # what the dataset builders (pfcn, pseg) may import from bench, and what the peers' scripts may (their environment
 # has numpy < 2 and no torch)
 FOR_BUILDERS = ("bench.data.format", "bench.data.io", "bench.cli.help", "bench.progress", "bench.errors")
-FOR_PEERS = ("bench.data.format", "bench.data.io", "bench.machine", "bench.speed.timing")
+FOR_PEERS = ("bench.data.format", "bench.data.io", "bench.errors", "bench.machine", "bench.speed.timing",
+             "bench.robustness.clip_files")
 TORCH_FREE = ("bench/errors.py", "bench/defaults.py", "bench/devices.py", "bench/progress.py", "bench/machine.py",
               "bench/cli/help.py", "bench/data/format.py", "bench/data/io.py", "bench/data/preprocess.py",
               "bench/speed/timing.py", "bench/runs/folder.py", "bench/report/folder.py", "bench/eval/metrics.py",

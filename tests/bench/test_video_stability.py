@@ -1,11 +1,15 @@
 """Video stability: the clip maker (seeded bytes, the truth moving with the subject), the temporal metrics (a perfect
 predictor scores no temporal error and no flips), flow-guided smoothing on a moving square (less flicker than single
 frames, less lag than the moving average), the API and `segment` with it, `bench video-stability`, and its peers: the
-clips written as files, probability maps read back (16-bit PNG) and a peer's folder scored like a model."""
+clips written as files, probability maps read back (16-bit PNG), a peer's folder scored like a model, and the MediaPipe
+script (its file handling here; MediaPipe itself in the peers environment, skipped without it)."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -32,6 +36,7 @@ from bench.segment.portrait import PortraitSegmenter
 from bench.segment.temporal import FlowSmoother, Smoother, make_smoother
 from bench.segment.video import segment_video
 from tests.bench.helpers import BrightPredictor
+from tests.bench.test_peers import PEERS_PYTHON, PROBE, ROOT
 from tests.bench.test_robustness import redness, subject_photo
 from tests.bench.test_video import frames_of, make_video
 
@@ -335,3 +340,49 @@ def test_a_broken_peer_folder_is_one_line(break_it, portrait_data, tmp_path):
     assert len(r.output.strip().splitlines()) == 1, r.output
     r = CliRunner().invoke(main, video_args(portrait_data, tmp_path, "--peer", f"Truth={tmp_path / 'none'}"))
     assert r.exit_code == 1 and "no such peer folder" in r.output and len(r.output.strip().splitlines()) == 1
+
+
+def load_video_peer():
+    """peers/mediapipe_video.py as a module: it imports mediapipe only when run, so its file handling is testable
+    here."""
+    spec = importlib.util.spec_from_file_location("mediapipe_video", ROOT / "peers" / "mediapipe_video.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_mediapipe_script_streams_each_clip_in_order_and_writes_16_bit_maps(portrait_data, tmp_path):
+    clips = tmp_path / "clips"
+    assert CliRunner().invoke(main, video_args(portrait_data, tmp_path, "--write-clips", str(clips))).exit_code == 0
+    mediapipe_loaded = "mediapipe" in sys.modules
+    seen = []
+
+    def segment(rgb):  # a stand-in for MediaPipe: the red share, and the order it was called in
+        seen.append(rgb.copy())
+        return rgb[..., 0].astype(np.float32) / 255.0
+
+    took = load_video_peer().run_clip(segment, clips, tmp_path / "out", 1, 3)
+    assert took >= 0 and ("mediapipe" in sys.modules) == mediapipe_loaded
+    for t, rgb in enumerate(seen):
+        assert np.array_equal(rgb, read_frame(frame_path(clips, 1, t)))
+        back = read_probability(frame_path(tmp_path / "out", 1, t))
+        assert np.abs(back - rgb[..., 0] / 255.0).max() <= 0.5 / 65535 + 1e-7
+
+
+@pytest.mark.skipif(not PEERS_PYTHON.exists(), reason="the peers environment is absent (make peers)")
+def test_mediapipe_in_video_mode_is_scored_like_a_model(portrait_data, tmp_path):
+    clips, out = tmp_path / "clips", tmp_path / "mp"
+    assert CliRunner().invoke(main, video_args(portrait_data, tmp_path, "--write-clips", str(clips))).exit_code == 0
+    r = subprocess.run([str(PEERS_PYTHON), "-c", PROBE, str(ROOT / "peers" / "mediapipe_video.py"), "--clips",
+                        str(clips), "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().endswith("torch imported: False")
+    info = json.loads((out / "peer.json").read_text())
+    assert info["input_size"] == [256, 256] and info["frames"] == 6 and "mediapipe 0.10.21" in info["runtime"]
+    assert cv2.imread(str(frame_path(out, 0, 0)), cv2.IMREAD_UNCHANGED).dtype == np.uint16
+    r = CliRunner().invoke(main, video_args(portrait_data, tmp_path, "--peer", f"MediaPipe={out}"))
+    assert r.exit_code == 0, r.output
+    assert {row[0] for row in rows_of(tmp_path)} == {"MediaPipe", f"{FLOOR}256x256"}
+    r = subprocess.run([str(PEERS_PYTHON), str(ROOT / "peers" / "mediapipe_video.py"), "--clips",
+                        str(tmp_path / "none"), "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1 and "clips.json: missing" in r.stderr and len(r.stderr.strip().splitlines()) == 1
