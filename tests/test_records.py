@@ -160,6 +160,9 @@ def test_every_measured_table1_cell_is_its_source_rounded_once(profile):
     md = {r["Method"]: r for r in _md(profile / "table1.md")}
     table = _csv(profile / "table1.csv")
     speed = _speed(profile) if "fps_train_size_ours" in table[0] else None
+    trained = {m for (m, _role), r in results.items() if r.get("status", "finished") in ("", "finished")}
+    trained &= {r["model"] for r in table}
+    assert not [r for r in table if r["model"] in trained and r["row"].startswith("not ")]  # a trained model is a row
     checked = 0
     for row in table:
         if row["row"] not in TRAINED_ROWS:
@@ -201,7 +204,7 @@ def test_every_measured_table1_cell_is_its_source_rounded_once(profile):
             if row[key]:
                 assert shown[label] == _once(row[key], 1) + (f" ± {_once(row[spread], 1)}" if row[spread] else ""), (
                     method, label)
-    assert checked
+    assert checked or not trained  # a profile of Table 2 models only (fast96: ELB-DR4) has no Table 1 row to check
 
 
 @pytest.mark.parametrize("profile", PROFILES, ids=lambda p: p.name)
