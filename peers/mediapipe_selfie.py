@@ -35,6 +35,15 @@ MODELS = {"general": (0, "selfie_segmentation.tflite", (256, 256)),
           "landscape": (1, "selfie_segmentation_landscape.tflite", (144, 256))}
 
 
+def peer_facts(model: str, version: str) -> dict[str, object]:
+    """What every MediaPipe peer record says of the model that ran and where (this script's and
+    ``peers/mediapipe_video.py``'s ``peer.json``): the bundled file, its input size, the runtime, the CPU."""
+    _selection, model_file, (mh, mw) = MODELS[model]
+    return {"kind": "off-the-shelf", "model_file": model_file, "input_size": [mh, mw],
+            "runtime": f"mediapipe {version} (TFLite, XNNPACK, its own thread count)",
+            "device": "cpu", "device_name": cpu_name(), "cpu_count": os.cpu_count()}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", required=True, help="A portrait dataset folder.")
@@ -59,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     if not ids:
         print(f"error: {args.data}: split {args.split} is empty", file=sys.stderr)
         return 1
-    selection, model_file, (mh, mw) = MODELS[args.model]
+    selection, _file, (mh, mw) = MODELS[args.model]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     with SelfieSegmentation(model_selection=selection) as seg:
@@ -84,20 +93,14 @@ def main(argv: list[str] | None = None) -> int:
     info = {
         "peer": f"mediapipe-selfie-{args.model}",
         "paper_name": f"MediaPipe Selfie Segmentation ({args.model})",
-        "kind": "off-the-shelf",
-        "model_file": model_file,
-        "input_size": [mh, mw],
+        **peer_facts(args.model, mp.__version__),
         "threshold": 0.5,
-        "runtime": f"mediapipe {mp.__version__} (TFLite, XNNPACK, its own thread count)",
         "dataset": ds.name,
         "data": str(Path(args.data).resolve()),
         "split": args.split,
         "images": len(ids),
         "latency": {"at_model_input": at_model, "at_photo": at_photo, "photo_size": list(first.shape[:2]),
                     "batch_size": 1, "warmup": args.warmup, "runs": args.runs, "timer": "perf_counter"},
-        "device": "cpu",
-        "device_name": cpu_name(),
-        "cpu_count": os.cpu_count(),
         "date": utc_now(),
     }
     atomic_write_json(out / "peer.json", info)

@@ -27,7 +27,6 @@ same map bit for bit as in a fresh object; checked on 0.10.21.)
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -39,14 +38,13 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.data.io import atomic_write_json, utc_now  # noqa: E402
 from bench.errors import UserError  # noqa: E402
-from bench.machine import cpu_name  # noqa: E402
 from bench.robustness.clip_files import (  # noqa: E402
     frame_path,
     read_clips_record,
     read_frame,
     write_probability,
 )
-from peers.mediapipe_selfie import MODELS  # noqa: E402
+from peers.mediapipe_selfie import MODELS, peer_facts  # noqa: E402
 
 
 def run_clip(segment: Callable[[np.ndarray], np.ndarray], clip_dir: Path, out: Path, clip: int, frames: int) -> float:
@@ -73,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         record = read_clips_record(args.clips)
-        selection, model_file, (mh, mw) = MODELS[args.model]
+        selection = MODELS[args.model][0]
         out, seconds, count = Path(args.out), 0.0, 0
         (out / "peer.json").unlink(missing_ok=True)  # an older run's record must not vouch for a half-done new one
         for c, clip in enumerate(record["clips"]):
@@ -88,19 +86,13 @@ def main(argv: list[str] | None = None) -> int:
     info = {
         "peer": f"mediapipe-selfie-{args.model}-video",
         "paper_name": f"MediaPipe Selfie Segmentation ({args.model}, video mode)",
-        "kind": "off-the-shelf",
-        "model_file": model_file,
-        "input_size": [mh, mw],
+        **peer_facts(args.model, mp.__version__),
         "api": "mediapipe.python.solutions.selfie_segmentation.SelfieSegmentation, one object per clip, frames in "
                "order (no temporal smoothing in its graph)",
         "output": "segmentation_mask, 16-bit PNG round(p * 65535)",
-        "runtime": f"mediapipe {mp.__version__} (TFLite, XNNPACK, its own thread count)",
         "clips": record,
         "frames": count,
         "ms_per_frame_mean": 1000.0 * seconds / max(count, 1),  # process() alone, at each frame's size
-        "device": "cpu",
-        "device_name": cpu_name(),
-        "cpu_count": os.cpu_count(),
         "numpy": np.__version__,
         "opencv": cv2.__version__,
         "date": utc_now(),
