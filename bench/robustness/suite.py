@@ -48,17 +48,24 @@ class Entrant:
     predict: Predict
 
 
-def model_entrant(source: str, device: str = "cpu", batch_size: int = 8) -> Entrant:
-    """A model by any name ``resolve`` takes, on eager PyTorch (or onnxruntime for an .onnx file); its predictor is
-    loaded on the first photo, so a model whose records are already complete (``recorded``) costs no loading."""
-    from bench.deploy.predict import labels
-    from bench.deploy.runtime import load_predictor
+def trained_card(source: str):
+    """The model card of ``source``, which must name trained weights: scoring random ones would measure nothing."""
     from bench.deploy.sources import resolve
 
     card = resolve(source)
     if not card.trained:
         raise RobustnessError(f"{source}: a registered model has random weights; name trained ones (a zoo name, a run "
                               "folder, a checkpoint or an .onnx file)")
+    return card
+
+
+def model_entrant(source: str, device: str = "cpu", batch_size: int = 8) -> Entrant:
+    """A model by any name ``resolve`` takes, on eager PyTorch (or onnxruntime for an .onnx file); its predictor is
+    loaded on the first photo, so a model whose records are already complete (``recorded``) costs no loading."""
+    from bench.deploy.predict import labels
+    from bench.deploy.runtime import load_predictor
+
+    card = trained_card(source)
     loaded: list[object] = []
 
     def predict(_sets: list[str], _sid: str, images: list[np.ndarray]) -> list[np.ndarray]:

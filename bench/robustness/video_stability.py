@@ -31,7 +31,7 @@ from bench.machine import git_commit
 from bench.robustness.clip_files import frame_path, read_probability, write_clips_record, write_frame
 from bench.robustness.clips import ClipSettings, clip_frames, clip_sources
 from bench.robustness.stability import FIELDS, TemporalScore
-from bench.robustness.suite import RobustnessError, folder_name, scored_ids
+from bench.robustness.suite import RobustnessError, folder_name, scored_ids, trained_card
 from bench.segment.temporal import FlowSmoother, Smoother
 
 METHODS = ("single", "ema", "flow")
@@ -59,12 +59,8 @@ def _framewise(predict: Predict) -> FramePredict:
 def _predictor(source: str, device: str) -> Entrant:
     from bench.deploy.predict import probabilities
     from bench.deploy.runtime import load_predictor
-    from bench.deploy.sources import resolve
 
-    card = resolve(source)
-    if not card.trained:
-        raise RobustnessError(f"{source}: a registered model has random weights; name trained ones (a zoo name, a run "
-                              "folder, a checkpoint or an .onnx file)")
+    card = trained_card(source)
     predictor = load_predictor(card, device=device)
     return (folder_name(card.zoo or source), tuple(card.preprocess.size),
             _framewise(lambda rgb, _truth: probabilities(predictor, [rgb], card.preprocess, 1, device)[0]))
