@@ -601,7 +601,8 @@ def robustness(models: tuple[str, ...], peers: tuple[str, ...], data: str, split
     """Score models on a dataset's photos under realistic perturbations (noise, blur, JPEG, light, colour,
     rotation, zoom-out, off-centre, a 16:9 webcam frame), three severities each, at each photo's resolution.
     The tables cover every model recorded under --out on the same photos and seed, so the suite can run a few models
-    at a time; a model already recorded there is not scored again."""
+    at a time; a model already recorded there is not scored again, and a killed run continues from the last
+    photo it finished."""
     from bench.progress import Progress
     from bench.robustness.perturb import KINDS
     from bench.robustness.suite import run_suite

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import cv2
 import numpy as np
@@ -160,6 +160,15 @@ class MetricAccumulator:
             row.update(zip(BOUNDARY_FIELDS, (int(v) for v in b), strict=True))
             self.rows.append(row)
         self.images += len(pred)
+
+    def add_row(self, row: Mapping[str, object]) -> None:
+        """Count again an image scored earlier, from its per-image row (its confusion matrix and boundary counts):
+        a resumed evaluation sums exactly what an unbroken one would."""
+        n = self.num_classes
+        self.cm += np.array([[int(row[f"cm_{i}{j}"]) for j in range(n)] for i in range(n)], np.int64)
+        self.bcounts += np.array([int(row[f]) for f in BOUNDARY_FIELDS], np.int64)
+        self.rows.append(dict(row))
+        self.images += 1
 
     def result(self) -> dict[str, object]:
         iou = iou_per_class(self.cm)

@@ -30,6 +30,7 @@ from bench.eval.metrics import MetricAccumulator
 from bench.eval.records import PER_IMAGE, scored, write_metrics
 from bench.machine import git_commit
 from bench.robustness.perturb import KINDS, LEVELS, SEVERITIES, perturb, set_name
+from bench.robustness.progress import Journal
 
 CLEAN = "clean"
 Predict = Callable[[list[str], str, list[np.ndarray]], list[np.ndarray]]  # (set names, id, photos) -> label maps
@@ -192,17 +193,30 @@ def run_suite(models: Sequence[str | Entrant], data: str | os.PathLike, out: str
     if out is not None and not rescore:  # a peer's masks are read, not predicted: always scored again
         results = {e.name: r for e in entrants if (r := recorded(out, e.name, sets, info)) is not None}
         entrants = [e for e in entrants if e.name not in results]
-    entrants += peer_entrants
-    accs = {(e.name, s): MetricAccumulator() for e in entrants for s in sets}
-    writers = _writers(Path(write_datasets), ds, sets, seed) if write_datasets is not None else {}
-    for sid in ids if entrants or writers else []:  # each photo perturbed once, for every entrant still to score
-        versions = perturbed(ds.load_image(sid), ds.load_mask(sid), kinds, seed, sid)
-        for s, w in writers.items():
-            w.add(sid, *versions[s], "test")
-        photos = [v[0] for v in versions.values()]
+    accs = {(e.name, s): MetricAccumulator() for e in entrants + peer_entrants for s in sets}
+    journals = {}  # a model's photos scored by a killed run are read back, not scored again (a peer's are cheap)
+    if out is not None:
         for e in entrants:
-            for s, pred in zip(sets, e.predict(sets, sid, photos), strict=True):
-                accs[e.name, s].update(pred, versions[s][1], [sid])
+            header = {"model": e.describe, "sets": sets, **{k: info[k] for k in SAME_RUN}}
+            journals[e.name] = journal = Journal(Path(out) / e.name, header, fresh=rescore)
+            for sid in (i for i in ids if i in journal.done):
+                for s in sets:
+                    accs[e.name, s].add_row(journal.done[sid][s])
+    entrants += peer_entrants
+    writers = _writers(Path(write_datasets), ds, sets, seed) if write_datasets is not None else {}
+    for sid in ids:  # each photo perturbed once, for every entrant still to score it
+        todo = [e for e in entrants if e.name not in journals or sid not in journals[e.name].done]
+        unwritten = {s: w for s, w in writers.items() if not w.done(sid)}
+        if todo or unwritten:
+            versions = perturbed(ds.load_image(sid), ds.load_mask(sid), kinds, seed, sid)
+            for s, w in unwritten.items():
+                w.add(sid, *versions[s], "test")
+            photos = [v[0] for v in versions.values()]
+            for e in todo:
+                for s, pred in zip(sets, e.predict(sets, sid, photos), strict=True):
+                    accs[e.name, s].update(pred, versions[s][1], [sid])
+                if e.name in journals:
+                    journals[e.name].add(sid, {s: accs[e.name, s].rows[-1] for s in sets})
         if progress:
             progress(1)
     for w in writers.values():
@@ -219,4 +233,6 @@ def run_suite(models: Sequence[str | Entrant], data: str | os.PathLike, out: str
             else:
                 m.pop(PER_IMAGE, None)
             results[e.name][s] = m
+        if e.name in journals:
+            journals[e.name].finish()
     return results

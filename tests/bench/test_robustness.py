@@ -17,6 +17,7 @@ from bench.data.preprocess import Preprocess
 from bench.deploy.predict import labels
 from bench.robustness.frame import background_plate
 from bench.robustness.perturb import KINDS, LEVELS, PERTURBATIONS, SEVERITIES, perturb, table_markdown
+from bench.robustness.progress import JOURNAL
 from bench.robustness.suite import CLEAN, Entrant, RobustnessError, run_suite, set_names
 from bench.robustness.summary import (
     HEATMAP,
@@ -213,6 +214,44 @@ def test_a_rerun_reuses_complete_records_and_the_report_covers_earlier_runs(port
     assert set(with_recorded(out, only_b)) == {"b"}  # a's records are seed 1's now: not in seed 0's table
     b_seed1 = run_suite([counting_entrant("b", calls)], portrait_data, out, kinds=kinds, limit=2, seed=1)
     assert set(with_recorded(out, b_seed1)) == {"a", "b"}
+
+
+class Killed(Exception):
+    pass
+
+
+def test_a_run_killed_half_way_continues_where_it_stopped_with_the_same_records(portrait_data, tmp_path):
+    kinds, calls = ["jpeg", "rotation"], []
+    whole = run_suite([counting_entrant("a", calls)], portrait_data, tmp_path / "whole", kinds=kinds, limit=3)
+    out, calls = tmp_path / "out", []
+
+    def dies_on_the_third(sets, sid, images):
+        if len(calls) == 2:
+            raise Killed
+        return counting_entrant("a", calls).predict(sets, sid, images)
+
+    with pytest.raises(Killed):
+        run_suite([Entrant("a", "portrait = bright", dies_on_the_third)], portrait_data, out, kinds=kinds, limit=3)
+    journal = out / "a" / JOURNAL
+    assert calls == ["s008", "s009"] and len(journal.read_text().splitlines()) == 3  # header + two photos
+    with open(journal, "a") as f:
+        f.write('{"id": "s010", "rows": {"cle')  # the kill cut the third photo's line
+    calls.clear()
+    resumed = run_suite([counting_entrant("a", calls)], portrait_data, out, kinds=kinds, limit=3)
+    assert calls == ["s010"] and not journal.exists()
+    for s in set_names(kinds):
+        assert {k: resumed["a"][s][k] for k in ("miou", "boundary_f", "confusion_matrix", "images")} == \
+               {k: whole["a"][s][k] for k in ("miou", "boundary_f", "confusion_matrix", "images")}
+        assert (out / "a" / f"{s}_per_image.csv").read_text() == (tmp_path / "whole" / "a" / f"{s}_per_image.csv"
+                                                                  ).read_text()
+    # another seed's journal is not resumed: its photos were perturbed otherwise
+    with pytest.raises(Killed):
+        calls.clear()
+        run_suite([Entrant("a", "portrait = bright", dies_on_the_third)], portrait_data, out, kinds=kinds, limit=3,
+                  seed=1)
+    calls.clear()
+    run_suite([counting_entrant("a", calls)], portrait_data, out, kinds=kinds, limit=3, seed=2)
+    assert calls == ["s008", "s009", "s010"]
 
 
 def test_a_peer_missing_a_set_is_one_clear_error(portrait_data, tmp_path):
