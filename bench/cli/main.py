@@ -654,12 +654,15 @@ def robustness(models: tuple[str, ...], peers: tuple[str, ...], data: str, split
               help="Also write every clip's frames as DIR/<clip>/<t:03d>.png and DIR/clips.json, for the peers' "
                    "scripts.")
 @click.option("--device", default="cpu", show_default=True, callback=device_option, help=DEVICES_HELP)
+@click.option("--rescore", is_flag=True, help="Score every --model again, even one whose rows under --out are of "
+              "the same clips (kept otherwise).")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def video_stability(models: tuple[str, ...], peers: tuple[str, ...], data: str, split: str, clips: int, frames: int,
-                    smooth: float, seed: int, out: str, write_clips: str | None, device: str,
+                    smooth: float, seed: int, out: str, write_clips: str | None, device: str, rescore: bool,
                     no_progress: bool) -> None:
     """Flicker and lag of each model on synthetic clips made from real test photos (simulated camera and subject
-    motion, exposure drift, sensor noise): single frames, the --smooth average and flow-guided blending."""
+    motion, exposure drift, sensor noise): single frames, the --smooth average and flow-guided blending. The report
+    under --out grows across runs on the same clips: a model recorded there is not scored again."""
     from bench.progress import Progress
     from bench.robustness.video_stability import method_means, run_video_stability
 
@@ -668,7 +671,8 @@ def video_stability(models: tuple[str, ...], peers: tuple[str, ...], data: str, 
         raise click.UsageError("nothing to do: give --model, --peer or --write-clips")
     bar = Progress(None, "video-stability", "frame", enabled=False if no_progress else None)
     rows = run_video_stability(list(models), data, out, peers=folders, clips=clips, frames=frames, smooth=smooth,
-                               seed=seed, split=split, device=device, write_clips=write_clips, progress=bar.update)
+                               seed=seed, split=split, device=device, write_clips=write_clips, rescore=rescore,
+                               progress=bar.update)
     bar.close()
     if write_clips is not None:
         click.echo(f"clips written: {write_clips}/<clip>/<t:03d>.png and {write_clips}/clips.json")

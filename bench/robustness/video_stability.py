@@ -61,9 +61,14 @@ def _predictor(source: str, device: str) -> Entrant:
     from bench.deploy.runtime import load_predictor
 
     card = trained_card(source)
-    predictor = load_predictor(card, device=device)
-    return (folder_name(card.zoo or source), tuple(card.preprocess.size),
-            _framewise(lambda rgb, _truth: probabilities(predictor, [rgb], card.preprocess, 1, device)[0]))
+    loaded: list[object] = []  # on the first frame: a model recorded by an earlier run costs no loading
+
+    def predict(rgb: np.ndarray, _truth: np.ndarray) -> np.ndarray:
+        if not loaded:
+            loaded.append(load_predictor(card, device=device))
+        return probabilities(loaded[0], [rgb], card.preprocess, 1, device)[0]
+
+    return folder_name(card.zoo or source), tuple(card.preprocess.size), _framewise(predict)
 
 
 def _peer_record(root: Path) -> dict[str, object]:
@@ -154,6 +159,35 @@ def clips_record(ds: PortraitDataset, split: str, seed: int, settings: ClipSetti
             "note": "synthetic motion over real photos: camera path, subject motion, exposure and noise are simulated"}
 
 
+SAME_REPORT = ("data", "split", "clips", "seed", "smooth", "settings")  # what makes two runs' rows comparable
+
+
+def _earlier_info(out: str | os.PathLike) -> dict[str, object]:
+    try:
+        old = json.loads((Path(out) / INFO_JSON).read_text())
+    except (OSError, ValueError):
+        return {}
+    return old if isinstance(old, dict) else {}
+
+
+def recorded_rows(out: str | os.PathLike, info: Mapping[str, object]) -> dict[str, list[dict[str, object]]]:
+    """The rows under ``out`` of an earlier run on the same clips and methods (``SAME_REPORT``), by model; {} if
+    there are none or they are of other clips. The report is long on a CPU, so it grows a few models at a time."""
+    old = _earlier_info(out)
+    try:
+        text = (Path(out) / CLIPS_CSV).read_text()
+    except OSError:
+        return {}
+    ours = json.loads(json.dumps({k: info[k] for k in SAME_REPORT}))
+    if any(old.get(k) != v for k, v in ours.items()):
+        return {}
+    rows: dict[str, list[dict[str, object]]] = {}
+    for r in csv.DictReader(io.StringIO(text)):
+        row = {k: float(v) if k in FIELDS else int(v) if k == "clip" else v for k, v in r.items()}
+        rows.setdefault(str(row["model"]), []).append(row)
+    return rows
+
+
 def _entrants(models: Sequence[str], peers: Mapping[str, str | os.PathLike], clips: Mapping[str, object],
               device: str) -> dict[str, FramePredict]:
     """The models, then the peers, then one resolution floor per input size known (``truth_seen_at``)."""
@@ -170,11 +204,13 @@ def _entrants(models: Sequence[str], peers: Mapping[str, str | os.PathLike], cli
 def run_video_stability(models: Sequence[str], data: str | os.PathLike, out: str | os.PathLike | None, *,
                         peers: Mapping[str, str | os.PathLike] | None = None, clips: int = 8, frames: int = 60,
                         smooth: float = 0.5, seed: int = 0, split: str = "test", device: str = "cpu",
-                        write_clips: str | os.PathLike | None = None,
+                        write_clips: str | os.PathLike | None = None, rescore: bool = False,
                         progress: Callable[[int], None] | None = None) -> list[dict[str, object]]:
     """Score ``models`` and ``peers`` ({name: folder of probability maps}) on ``clips`` clips of ``frames`` frames;
     write the reports under ``out`` (not when nothing is scored) and, with ``write_clips``, every frame as PNG and
-    ``clips.json`` there; return the rows (one per model, clip and method). ``progress(1)`` after each frame."""
+    ``clips.json`` there; return the rows (one per model, clip and method). The reports keep the rows of models an
+    earlier run recorded under ``out`` on the same clips (``recorded_rows``), and such a model is not scored again
+    unless ``rescore``; a peer's maps are always scored again. ``progress(1)`` after each frame."""
     if frames < 2:
         raise RobustnessError(f"--frames {frames}: a clip needs at least 2 frames to change between")
     if not 0.0 < smooth < 1.0:
@@ -192,12 +228,16 @@ def run_video_stability(models: Sequence[str], data: str | os.PathLike, out: str
     sources = clip_sources(ids, clips, seed)
     record = clips_record(ds, split, seed, settings, sources)
     predictors = _entrants(models, peers or {}, record, device)
+    info = {"data": str(Path(data).resolve()), "dataset": ds.name, "split": split, "clips": len(sources),
+            "seed": seed, "smooth": smooth, "settings": settings.as_dict()}
+    earlier = recorded_rows(out, info) if out is not None and not rescore else {}
+    predictors = {n: p for n, p in predictors.items() if n in (peers or {}) or n not in earlier}
     if write_clips is not None:
         make_dir(write_clips)
     rows: list[dict[str, object]] = []
     strip: dict[str, list[np.ndarray]] = {}
     shown = set(np.linspace(0, frames - 1, STRIP_FRAMES).round().astype(int).tolist())
-    for c, (sid, rid) in enumerate(sources):
+    for c, (sid, rid) in enumerate(sources if predictors or write_clips is not None else []):
         methods = {name: _methods(smooth) for name in predictors}
         scores = {(name, m): TemporalScore() for name in predictors for m in METHODS}
         frames_in = clip_frames(ds.load_image(sid), ds.load_mask(sid), ds.load_image(rid), ds.load_mask(rid), seed, c,
@@ -218,11 +258,14 @@ def run_video_stability(models: Sequence[str], data: str | os.PathLike, out: str
             rows.append({"model": name, "clip": c, "subject": sid, "room": rid, "method": m, **score.result()})
     if write_clips is not None:
         write_clips_record(write_clips, record)
+    scored_now = dict.fromkeys(r["model"] for r in rows)
+    rows = [r for name, rs in earlier.items() if name not in scored_now for r in rs] + rows
+    rows.sort(key=lambda r: str(r["model"]).startswith(FLOOR))  # stable: the models, then the floor rows
     if rows and out is not None:
-        info = {"data": str(Path(data).resolve()), "dataset": ds.name, "split": split, "clips": len(sources),
-                "seed": seed, "smooth": smooth, "settings": settings.as_dict(), "models": list(predictors),
-                "peers": {name: str(Path(d).resolve()) for name, d in (peers or {}).items()},
-                "commit": git_commit(), "date": utc_now(), "note": record["note"]}
+        info.update({"models": list(dict.fromkeys(r["model"] for r in rows)), "scored_by_this_run": list(scored_now),
+                     "peers": {name: str(Path(d).resolve()) for name, d in (peers or {}).items()},
+                     "strip_model": next(iter(predictors)) if strip else _earlier_info(out).get("strip_model"),
+                     "commit": git_commit(), "date": utc_now(), "note": record["note"]})
         write_reports(out, rows, info, strip)
     return rows
 
@@ -272,7 +315,7 @@ def write_reports(out: str | os.PathLike, rows: Sequence[dict[str, object]], inf
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
     w.writeheader()
-    w.writerows({k: f"{v:.4f}" if isinstance(v, float) else v for k, v in r.items()} for r in rows)
+    w.writerows({k: f"{v:.6f}" if isinstance(v, float) else v for k, v in r.items()} for r in rows)
     atomic_write_text(out / CLIPS_CSV, buf.getvalue())
     means = method_means(rows)
     atomic_write_json(out / INFO_JSON, {**info, "means": means})

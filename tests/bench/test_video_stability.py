@@ -280,7 +280,7 @@ def test_a_peer_whose_maps_are_the_truth_scores_no_temporal_error(portrait_data,
     assert r.exit_code == 0, r.output
     rows = rows_of(tmp_path)  # model,clip,subject,room,method,miou,dtssd,flips,frames
     single = [row for row in rows if row[0] == "Truth" and row[4] == "single"]
-    assert len(single) == 2 and all(row[5:8] == ["100.0000", "0.0000", "0.0000"] for row in single), single
+    assert len(single) == 2 and all([float(v) for v in row[5:8]] == [100.0, 0.0, 0.0] for row in single), single
     assert {row[0] for row in rows} == {"Truth", f"{FLOOR}16x16"}  # its floor: peer.json says its input size
     assert "Truth single: mIoU 100.00, dtSSD 0.000" in r.output
 
@@ -295,6 +295,28 @@ def test_a_peer_and_a_model_are_scored_together(portrait_data, tiny_run, tmp_pat
     assert len(rows) == 3 * 2 * 3 and set(names) == {tiny_run.name, "Truth", f"{FLOOR}32x32"}  # no floor of its own
     info = json.loads((tmp_path / "v" / "video_stability.json").read_text())
     assert info["peers"] == {"Truth": str(peer.resolve())}
+
+
+def test_the_report_grows_across_runs_on_the_same_clips(portrait_data, tiny_run, tmp_path):
+    peer = truth_peer(portrait_data, tmp_path / "peer")
+    assert CliRunner().invoke(main, video_args(portrait_data, tmp_path, "--model", str(tiny_run))).exit_code == 0
+    first = (tmp_path / "v" / CLIPS_CSV).read_text().splitlines()
+    r = CliRunner().invoke(main, video_args(portrait_data, tmp_path, "--model", str(tiny_run), "--peer",
+                                            f"Truth={peer}"))
+    assert r.exit_code == 0, r.output
+    info = json.loads((tmp_path / "v" / "video_stability.json").read_text())
+    assert info["scored_by_this_run"] == ["Truth"]  # the model's rows are the first run's, kept
+    assert info["models"] == [tiny_run.name, "Truth", f"{FLOOR}32x32"]
+    rows = (tmp_path / "v" / CLIPS_CSV).read_text().splitlines()
+    assert [row for row in rows if not row.startswith("Truth,")] == first
+    assert f"| {tiny_run.name} | flow |" in (tmp_path / "v" / SUMMARY_MD).read_text()
+    again = CliRunner().invoke(main, video_args(portrait_data, tmp_path, "--model", str(tiny_run), "--rescore"))
+    assert again.exit_code == 0 and json.loads((tmp_path / "v" / "video_stability.json").read_text())[
+        "scored_by_this_run"] == [tiny_run.name, f"{FLOOR}32x32"]
+    # other clips (more frames): the earlier rows are of other frames, so the report starts afresh
+    longer = [a if a != "3" else "4" for a in video_args(portrait_data, tmp_path, "--model", str(tiny_run))]
+    assert CliRunner().invoke(main, longer).exit_code == 0
+    assert {row[0] for row in rows_of(tmp_path)} == {tiny_run.name, f"{FLOOR}32x32"}
 
 
 def _missing(peer: Path, _clips: Path) -> str:
