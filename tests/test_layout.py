@@ -22,8 +22,8 @@ TORCH_FREE = ("bench/errors.py", "bench/defaults.py", "bench/devices.py", "bench
               "bench/cli/help.py", "bench/data/format.py", "bench/data/io.py", "bench/data/preprocess.py",
               "bench/speed/timing.py", "bench/runs/folder.py", "bench/report/folder.py", "bench/eval/metrics.py",
               "bench/eval/records.py", "bench/eval/predictions.py", "bench/eval/bootstrap.py",
-              "bench/data/photometric.py", "bench/data/augment.py",
-              "bench/robustness/frame.py", "bench/robustness/perturb.py", "bench/robustness/clips.py",
+              "bench/data/photometric.py", "bench/data/augment.py", "bench/data/framing.py",
+              "bench/robustness/perturb.py", "bench/robustness/clips.py",
               "bench/robustness/stability.py", "bench/robustness/clip_files.py",
               *(f"bench/{room}/__init__.py" for room in ROOMS))
 # The files of a report folder (bench run-all --out), named only by the module that owns it.

@@ -2,8 +2,9 @@
 
 The paper's: horizontal flip with p = ``hflip``, brightness and contrast factors from their ranges
 (``adjust_brightness_contrast``). The extra stages follow PortraitNet's recipe (Zhang et al., 2019: deformation
-plus texture augmentation), each with a probability and a range, in a camera's order: the framing moves (scale,
-rotation, translation of photo and mask together), the light's colour (saturation, hue, a white-balance cast), then
+plus texture augmentation), each with a probability and a range, in a camera's order: the framing (the photo
+placed smaller and off-centre in a wider frame) and its jitter (scale, rotation, translation of photo and mask
+together), the light's colour (saturation, hue, a white-balance cast), then
 the optics (Gaussian or motion blur), the sensor (noise) and the file (JPEG). The photometric ones are the robustness
 suite's own functions (``bench.data.photometric``) with drawn parameters, so training and the suite share one
 definition of each degradation.
@@ -22,13 +23,16 @@ from dataclasses import asdict, dataclass, fields
 import cv2
 import numpy as np
 
+from bench.data.framing import place
 from bench.data.photometric import colour_cast, gaussian_blur, jpeg, motion_blur, sensor_noise
 from bench.errors import UserError
 
 # ITU-R BT.601 luma, the grey level contrast is scaled around (as torchvision's adjust_contrast does).
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)
-# The extra stages, in the order they apply; each has a probability field ``p_<stage>``.
-STAGES = ("affine", "colour", "cast", "blur", "motion", "noise", "jpeg")
+# The extra stages; each has a probability field ``p_<stage>``. They apply in this order except ``frame``, which
+# comes first (a camera frames before it shakes): it was added last, and a stage's place here seeds its generator.
+STAGES = ("affine", "colour", "cast", "blur", "motion", "noise", "jpeg", "frame")
+GEOMETRIC = ("frame", "affine")
 
 
 class AugmentError(UserError):
@@ -46,6 +50,16 @@ class Augment:
     hflip: float = 0.5
     brightness: tuple[float, float] = (0.8, 1.2)
     contrast: tuple[float, float] = (0.8, 1.2)
+    # framing: the photo placed in a wider, further-away frame, as a webcam or a group shot sees a person. Its height
+    # share of the frame (``frame_height``), its width share relative to that (``frame_narrow``: the photo's aspect
+    # over the frame's, 1 for a frame of the photo's shape, 0.42 for a 3:4 photo in 16:9; the sample is the frame
+    # squeezed to the training size, as a model sees a wide photo), its centre across the frame (``frame_centre``,
+    # share of the width), its bottom on the frame's bottom edge. The rest of the frame is the photo's background
+    # with the person inpainted out (``bench.data.framing``, as in the robustness suite), so its truth is background.
+    p_frame: float = 0.0
+    frame_height: tuple[float, float] = (0.5, 1.0)
+    frame_narrow: tuple[float, float] = (0.42, 1.0)
+    frame_centre: tuple[float, float] = (0.2, 0.8)
     # geometric jitter: scale factor, rotation (degrees), translation (share of the side); the uncovered border is
     # filled by reflecting the photo, and the mask is reflected with it (the reflected pixels are a mirrored person
     # or background, whose truth is the mirrored mask: no pixel needs an ignore label)
@@ -124,6 +138,18 @@ def affine(rgb: np.ndarray, mask: np.ndarray, scale: float, angle: float, dx: fl
     return out, cv2.warpAffine(mask, m, (w, h), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_REFLECT_101)
 
 
+def reframe(rgb: np.ndarray, mask: np.ndarray, height: float, narrow: float,
+            centre: float) -> tuple[np.ndarray, np.ndarray]:
+    """Photo and mask as seen in a wider frame squeezed back to their size (``Augment.p_frame``): scaled by
+    ``height`` down and ``height * narrow`` across, bottom-centre moved to ``centre`` of the width on the bottom
+    edge, the uncovered frame a person-free background plate."""
+    h, w = mask.shape
+    sx, sy = height * narrow, height
+    x0, y0 = (w - 1) / 2.0, float(h - 1)
+    m = np.array([[sx, 0.0, centre * (w - 1) - sx * x0], [0.0, sy, y0 - sy * y0]], np.float64)
+    return place(rgb, mask, m, (h, w))
+
+
 def colour(rgb: np.ndarray, saturation: float, hue: float) -> np.ndarray:
     """Saturation scaled around each pixel's grey (as torchvision's adjust_saturation), then the hue turned by
     ``hue`` degrees (OpenCV's 8-bit HSV, where hue runs 0-179)."""
@@ -150,13 +176,18 @@ def augment_sample(a: Augment, rgb: np.ndarray, mask: np.ndarray, rng: np.random
     if flip < a.hflip:
         rgb, mask = rgb[:, ::-1], mask[:, ::-1]
     on = a.extra
+    if "frame" in on:
+        g = _stage_rng(*key, "frame")
+        if g.random() < a.p_frame:
+            hs, nr, cx = g.uniform(*a.frame_height), g.uniform(*a.frame_narrow), g.uniform(*a.frame_centre)
+            rgb, mask = reframe(np.ascontiguousarray(rgb), np.ascontiguousarray(mask), hs, nr, cx)
     if "affine" in on:
         g = _stage_rng(*key, "affine")
         if g.random() < a.p_affine:
             s, r, dx, dy = g.uniform(*a.scale), g.uniform(*a.rotate), g.uniform(*a.shift), g.uniform(*a.shift)
             rgb, mask = affine(np.ascontiguousarray(rgb), np.ascontiguousarray(mask), s, r, dx, dy)
     x = adjust_brightness_contrast(rgb, b, c)
-    photometric = [s for s in on if s != "affine"]
+    photometric = [s for s in on if s not in GEOMETRIC]
     if not photometric:
         return x, np.ascontiguousarray(mask)
     img = (x + 0.5).astype(np.uint8)

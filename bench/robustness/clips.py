@@ -4,7 +4,7 @@ The truth of every frame is the subject's mask moved the same way, so a model's 
 
 The motion is synthetic; the photos are real. Each frame is one affine map of the subject photo (its subject's own
 motion, then the camera's) composited, by its mask, over the background plate of the other photo (that photo with
-its person inpainted out: ``bench.robustness.frame``) under the camera's map. The subject photo is extended
+its person inpainted out: ``bench.data.framing``) under the camera's map. The subject photo is extended
 downwards by repeating its last rows first, so the body still leaves the frame's bottom when the subject bobs.
 Every path is a smooth random curve: the sum of three sines of random frequency (``CYCLES_HZ``), phase and weight,
 scaled to the amplitude in ``ClipSettings``; the shake is white noise averaged over three frames. Everything is drawn
@@ -20,8 +20,8 @@ from dataclasses import asdict, dataclass
 import cv2
 import numpy as np
 
+from bench.data.framing import background_plate, similarity
 from bench.data.photometric import from_linear, sensor_noise, to_linear
-from bench.robustness.frame import background_plate, similarity
 
 CYCLES_HZ = (0.15, 0.7)  # the frequencies of the smooth paths, per second of clip
 EXTEND_BELOW = 0.3  # the subject photo is extended down by this share of its height

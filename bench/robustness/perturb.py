@@ -2,7 +2,7 @@
 
 Each is a small pure function of an RGB uint8 photo, its mask and a seeded ``numpy`` generator (numpy and OpenCV over
 whole arrays, no per-pixel Python), returning the perturbed photo and its truth: the same mask for the photometric
-ones, the mask moved with the photo for the geometric ones (``bench.robustness.frame``: the frame outside the moved
+ones, the mask moved with the photo for the geometric ones (``bench.data.framing``: the frame outside the moved
 photo is a person-free background plate, so the truth there is background). Their parameters per severity (1, 2, 3)
 are in one table, ``SEVERITIES``; lengths in pixels are for a photo whose long side is ``REFERENCE_SIDE`` and scale
 with the photo. The photometric functions live in ``bench.data.photometric``, shared with the training augmentation.
@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bench.data.framing import place, similarity
 from bench.data.photometric import (
     colour_cast,
     gaussian_blur,
@@ -29,7 +30,6 @@ from bench.data.photometric import (
     over_exposure,
     sensor_noise,
 )
-from bench.robustness.frame import place, similarity
 
 LANDSCAPE = 16 / 9
 

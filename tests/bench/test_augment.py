@@ -9,7 +9,16 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from bench.data.augment import STAGES, Augment, adjust_brightness_contrast, affine, augment_sample, make_augment
+from bench.data.augment import (
+    GEOMETRIC,
+    STAGES,
+    Augment,
+    adjust_brightness_contrast,
+    affine,
+    augment_sample,
+    make_augment,
+    reframe,
+)
 from bench.data.pipeline import PortraitTorchDataset, sample_rng
 from bench.runall.profile import ProfileError, load_profile
 from bench.runs.folder import RESULT_FIELDS, RunConfig
@@ -60,7 +69,30 @@ def test_geometric_jitter_moves_the_mask_with_the_disc():
         assert iou(m == 1, x[..., 0] > 120) > 0.9
 
 
-@pytest.mark.parametrize("stage", [s for s in STAGES if s != "affine"])
+def test_framing_shrinks_and_moves_the_subject_over_a_room_without_a_person():
+    rgb, mask = disc(cx=32, cy=40, r=14)
+    out, m = reframe(rgb, mask, 0.5, 0.5, 0.25)
+    assert out.shape == rgb.shape and set(np.unique(m)) <= {0, 1}
+    area = (mask == 1).sum() * 0.5 * 0.25  # half the height, a quarter of the width
+    assert abs((m == 1).sum() - area) < 0.15 * area
+    ys, xs = np.nonzero(m == 1)
+    assert xs.mean() < S / 2 - 8 and ys.mean() > 40  # to the left, lower: its bottom edge stays on the frame's
+    assert iou(m == 1, out[..., 0] > 120) > 0.8  # the bright disc is where the mask says
+    assert (out[m == 0][..., 0] > 120).mean() < 0.02  # and nowhere else: the room around it holds no person
+    a = Augment(hflip=0.0, brightness=(1, 1), contrast=(1, 1), p_frame=1.0)
+    for i in range(6):
+        x, m = run(a, rgb, mask, (0, 0, i))
+        assert (m == 1).sum() < (mask == 1).sum() and iou(m == 1, x[..., 0] > 120) > 0.8
+    # framing has its own generator: an identity framing leaves what the other stages draw, and so the bytes, as
+    # they were without it (the robust recipe trained before it existed repeats exactly)
+    jitter = Augment(p_affine=1.0, p_noise=1.0, p_jpeg=1.0)
+    identity = replace(jitter, p_frame=1.0, frame_height=(1.0, 1.0), frame_narrow=(1.0, 1.0), frame_centre=(0.5, 0.5))
+    for key in [(0, 0, 0), (2, 5, 3)]:
+        assert [v.tobytes() for v in run(jitter, rgb, mask, key)] == [v.tobytes() for v in run(identity, rgb, mask,
+                                                                                               key)]
+
+
+@pytest.mark.parametrize("stage", [s for s in STAGES if s not in GEOMETRIC])
 def test_each_photometric_stage_changes_the_photo_and_keeps_the_mask(stage):
     rgb, mask = disc()
     # lengths are pixels at 800 px and scale with the photo: a 64 px photo needs a long one to show
@@ -127,7 +159,11 @@ def test_the_robust_profile_loads_and_a_typo_is_refused_in_one_line(tmp_path):
     robust, cpu = load_profile("robust"), load_profile("cpu")
     assert robust.models == ["elb"] and not robust.ablation
     assert {k: v for k, v in robust.train.items() if k != "augment"} == cpu.train  # the cpu recipe, plus augmentation
-    assert make_augment(robust.train["augment"]).extra == STAGES
+    assert make_augment(robust.train["augment"]).extra == tuple(s for s in STAGES if s != "frame")
+    framed = load_profile("robust-frame")  # the robust recipe plus framing, nothing else
+    assert make_augment(framed.train["augment"]).extra == STAGES
+    assert {k: v for k, v in framed.train["augment"].items() if not k.startswith(("p_frame", "frame_"))} == \
+           robust.train["augment"] and {k: v for k, v in framed.train.items() if k != "augment"} == cpu.train
     bad = tmp_path / "typo.toml"
     bad.write_text('[train]\nsize = 256\n[train.augment]\np_jepg = 0.3\n')
     with pytest.raises(ProfileError, match=r"typo.toml: \[train\] unknown augment setting 'p_jepg'") as e:

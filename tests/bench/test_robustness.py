@@ -13,9 +13,9 @@ from click.testing import CliRunner
 
 from bench.cli.main import main
 from bench.data.format import read_dataset
+from bench.data.framing import background_plate
 from bench.data.preprocess import Preprocess
 from bench.deploy.predict import labels
-from bench.robustness.frame import background_plate
 from bench.robustness.perturb import KINDS, LEVELS, PERTURBATIONS, SEVERITIES, perturb, table_markdown
 from bench.robustness.progress import JOURNAL
 from bench.robustness.suite import CLEAN, Entrant, RobustnessError, run_suite, set_names

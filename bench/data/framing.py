@@ -1,5 +1,6 @@
-"""Putting a portrait photo somewhere else in a frame: the geometry shared by the perturbations that move the subject
-(rotation, zoom-out, off-centre, a 16:9 frame) and by the clip maker's camera.
+"""Putting a portrait photo somewhere else in a frame: the geometry shared by the robustness suite's perturbations that
+move the subject (rotation, zoom-out, off-centre, a 16:9 frame), the clip maker's camera and the training
+augmentation's framing stage.
 
 Where the moved photo no longer covers the frame something must be shown. Reflecting the photo would show mirrored
 body parts, and black bars are not what a camera sees; here the frame is filled with a *background plate*: the photo's
