@@ -137,6 +137,18 @@ def resample_weights(n: int, resamples: int = RESAMPLES, seed: int = SEED) -> np
     return np.bincount(flat, minlength=resamples * n).reshape(resamples, n)
 
 
+def miou_draws(tables: Mapping[str, PerImage], resamples: int = RESAMPLES,
+               seed: int = SEED) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """Each table's mIoU and its ``resamples`` bootstrap mIoUs, the same image draws for every table: for a score
+    built from several tables of the same photos (the robustness suite's sets, each model's), combined resample by
+    resample."""
+    tables = _aligned(tables)
+    n = len(next(iter(tables.values())).ids)
+    weights, ones = resample_weights(n, resamples, seed), np.ones((1, n), np.int64)
+    return ({name: float(_scores(t, ones)["miou"][0]) for name, t in tables.items()},
+            {name: _scores(t, weights)["miou"] for name, t in tables.items()})
+
+
 def bootstrap(tables: Mapping[str, PerImage], resamples: int = RESAMPLES, seed: int = SEED,
               confidence: float = CONFIDENCE) -> dict[str, object]:
     """Point estimates and percentile intervals per model, and the paired mIoU difference of every pair.
@@ -169,14 +181,14 @@ def bootstrap(tables: Mapping[str, PerImage], resamples: int = RESAMPLES, seed: 
             lo, hi = np.percentile(d, q)
             pairs.append({"a": a, "b": b, "miou_a": point[a]["miou"], "miou_b": point[b]["miou"],
                           "diff": point[a]["miou"] - point[b]["miou"], "diff_lo": float(lo), "diff_hi": float(hi),
-                          "significant": bool(lo > 0 or hi < 0), "p": _p_value(d)})
+                          "significant": bool(lo > 0 or hi < 0), "p": p_value(d)})
     for pair, kept in zip(pairs, holm([p["p"] for p in pairs], 1 - confidence), strict=True):
         pair["holm"] = kept
     return {"images": n, "resamples": resamples, "seed": seed, "confidence": confidence, "models": models,
             "pairs": pairs}
 
 
-def _p_value(diffs: np.ndarray) -> float:
+def p_value(diffs: np.ndarray) -> float:
     """Two-sided bootstrap p of a paired difference: twice the share of resamples on the smaller side of 0 (ties
     counted on both), at most 1; the smallest level at which the percentile interval would exclude 0."""
     return float(min(1.0, 2 * min(np.mean(diffs <= 0), np.mean(diffs >= 0))))

@@ -4,6 +4,10 @@ table of every set (CSV), the summary (CSV and Markdown) and a heat map of the d
 mIoU is in percent. A kind's score is the mean of its three severities; the suite's mean is the mean over every
 perturbed set (kinds x severities, each weighted alike); the drop is clean minus the suite's mean; the worst
 perturbation is the kind with the lowest mean.
+
+The intervals bootstrap the photos (``bench.eval.bootstrap``): one draw of photos serves every set of every model, so
+a resample's suite mean and drop are computed as the point's are, and two models' drops are compared pair by pair,
+with Holm's correction over all the pairs (``robustness_pairs.md``).
 """
 
 from __future__ import annotations
@@ -17,12 +21,15 @@ from pathlib import Path
 import numpy as np
 
 from bench.data.io import atomic_write_json, atomic_write_text, make_dir
+from bench.eval.bootstrap import CONFIDENCE, RESAMPLES, SEED, holm, load_per_image, miou_draws, p_value
+from bench.eval.records import per_image_name
 from bench.report.figures import agg_figure, save_png
 from bench.robustness.perturb import LEVELS, table_markdown
 from bench.robustness.suite import CLEAN, recorded_models
 
 SETS_CSV, SUMMARY_CSV, SUMMARY_MD, HEATMAP = ("robustness_sets.csv", "robustness_summary.csv", "robustness.md",
                                               "robustness_heatmap.png")
+PAIRS_MD = "robustness_pairs.md"
 INFO_JSON = "robustness.json"
 Results = Mapping[str, Mapping[str, Mapping[str, object]]]
 
@@ -50,6 +57,67 @@ def summary_rows(results: Results) -> list[dict[str, object]]:
     return rows
 
 
+def _per_image_path(m: Mapping[str, object]) -> Path:
+    if "per_image_path" in m:
+        return Path(str(m["per_image_path"]))
+    path = Path(str(m["path"]))
+    return path.with_name(per_image_name(path.name))
+
+
+def drop_intervals(results: Results, resamples: int = RESAMPLES, seed: int = SEED,
+                   confidence: float = CONFIDENCE) -> dict[str, object]:
+    """Percentile intervals (percent) of each model's clean mIoU, suite mean and drop, and the paired difference in
+    drop of every pair of models with its bootstrap p and Holm's verdict, from the per-image records."""
+    tables = {f"{name}\0{s}": load_per_image(_per_image_path(m)) for name, sets in results.items()
+              for s, m in sets.items()}
+    point, draws = miou_draws(tables, resamples, seed)
+    q = 100 * np.array([(1 - confidence) / 2, (1 + confidence) / 2])
+    drops, models = {}, {}
+    for name, sets in results.items():
+        perturbed = [s for s in sets if s != CLEAN]
+        clean = 100 * draws[f"{name}\0{CLEAN}"]
+        suite = 100 * np.mean([draws[f"{name}\0{s}"] for s in perturbed], axis=0)
+        drops[name] = (100 * point[f"{name}\0{CLEAN}"] - 100 * np.mean([point[f"{name}\0{s}"] for s in perturbed]),
+                       clean - suite)
+        models[name] = {f"{k}_{end}": float(v) for k, d in (("clean", clean), ("suite", suite), ("drop", clean - suite))
+                        for end, v in zip(("lo", "hi"), np.percentile(d, q), strict=True)}
+    names = list(results)
+    pairs = []
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            d = drops[a][1] - drops[b][1]
+            lo, hi = np.percentile(d, q)
+            pairs.append({"a": a, "b": b, "drop_a": drops[a][0], "drop_b": drops[b][0],
+                          "diff": drops[a][0] - drops[b][0], "diff_lo": float(lo), "diff_hi": float(hi),
+                          "p": p_value(d)})
+    for pair, kept in zip(pairs, holm([p["p"] for p in pairs], 1 - confidence), strict=True):
+        pair["holm"] = kept
+    return {"resamples": resamples, "seed": seed, "confidence": confidence, "models": models, "pairs": pairs}
+
+
+def _p(p: float, floor: str) -> str:
+    return f"{p:.4f}" if p > 0 else floor
+
+
+def pairs_markdown(intervals: Mapping[str, object], info: Mapping[str, object]) -> str:
+    """Every pair's difference in drop, its interval, p and whether it stays outside the noise after Holm."""
+    pairs = intervals["pairs"]
+    level = f"{100 * intervals['confidence']:g} %"
+    out = [f"# Robustness: which drops differ ({info['dataset']} {info['split']}, {info['images']} photos)", "",
+           f"Paired bootstrap over the photos ({intervals['resamples']} resamples, seed {intervals['seed']}): the "
+           "same draw of photos for every set of every model. Drop = clean mIoU - the suite's mean, in points; A - B "
+           "> 0: A loses more. p: twice the share of resamples on the other side of 0; Holm: outside the noise with "
+           f"all {len(pairs)} pairs tested at once at family-wise level {1 - intervals['confidence']:.2g}. "
+           f"{sum(p['holm'] for p in pairs)} of {len(pairs)} pairs are.", "",
+           f"| A | B | drop A | drop B | A - B | {level} interval | p | Holm |",
+           "|---|---|---:|---:|---:|---:|---:|---|"]
+    floor = f"< {1 / intervals['resamples']:.0e}"  # no resample on the other side of 0
+    out += [f"| {p['a']} | {p['b']} | {p['drop_a']:.2f} | {p['drop_b']:.2f} | {p['diff']:+.2f} | "
+            f"[{p['diff_lo']:+.2f}, {p['diff_hi']:+.2f}] | {_p(p['p'], floor)} | {'yes' if p['holm'] else 'no'} |"
+            for p in pairs]
+    return "\n".join([*out, ""])
+
+
 def set_rows(results: Results) -> list[dict[str, object]]:
     """One row per model and set: mIoU, mean portrait IoU and boundary F (percent), images."""
     return [{"model": name, "set": s, "perturbation": m["perturbation"], "severity": m["severity"],
@@ -65,15 +133,24 @@ def _csv(rows: Sequence[Mapping[str, object]]) -> str:
     return buf.getvalue()
 
 
+SUMMARY_FIELDS = ("model", "clean_miou", "suite_miou", "drop", "worst", "worst_miou", "clean_lo", "clean_hi",
+                  "suite_lo", "suite_hi", "drop_lo", "drop_hi")
+
+
 def markdown(rows: Sequence[Mapping[str, object]], info: Mapping[str, object]) -> str:
     """The summary and per-kind tables, the suite's definition and what was scored."""
-    kinds = [k for k in rows[0] if k not in ("model", "clean_miou", "suite_miou", "drop", "worst", "worst_miou")]
+    kinds = [k for k in rows[0] if k not in SUMMARY_FIELDS]
+    ci = "drop_lo" in rows[0]
     out = [f"# Robustness: {info['dataset']} {info['split']} ({info['images']} photos, seed {info['seed']})", "",
            "mIoU (%) at each photo's own resolution; a perturbation's score is the mean of its three severities, "
-           "the suite's the mean of all its sets; drop = clean - suite.", "",
-           "| model | clean | suite | drop | worst perturbation |", "|---|---:|---:|---:|---|"]
+           "the suite's the mean of all its sets; drop = clean - suite."
+           + (" Intervals: 95 % paired bootstrap over the photos; which drops differ is in "
+              f"`{PAIRS_MD}`." if ci else ""), "",
+           "| model | clean | suite | drop | " + ("drop 95 % interval | " if ci else "") + "worst perturbation |",
+           "|---|---:|---:|---:|" + ("---:|" if ci else "") + "---|"]
     out += [f"| {r['model']} | {r['clean_miou']:.2f} | {r['suite_miou']:.2f} | {r['drop']:.2f} | "
-            f"{r['worst']} ({r['worst_miou']:.2f}) |" for r in rows]
+            + (f"[{r['drop_lo']:.2f}, {r['drop_hi']:.2f}] | " if ci else "")
+            + f"{r['worst']} ({r['worst_miou']:.2f}) |" for r in rows]
     out += ["", "| model | " + " | ".join(kinds) + " |", "|---|" + "---:|" * len(kinds)]
     out += [f"| {r['model']} | " + " | ".join(f"{r[k]:.2f}" for k in kinds) + " |" for r in rows]
     out += ["", "## The perturbations", "", table_markdown().rstrip(), "",
@@ -85,7 +162,7 @@ def markdown(rows: Sequence[Mapping[str, object]], info: Mapping[str, object]) -
 
 def heatmap(rows: Sequence[Mapping[str, object]], out_png: str | os.PathLike) -> Path:
     """Models x perturbations: the mIoU drop from clean (points), each cell annotated."""
-    kinds = [k for k in rows[0] if k not in ("model", "clean_miou", "suite_miou", "drop", "worst", "worst_miou")]
+    kinds = [k for k in rows[0] if k not in SUMMARY_FIELDS]
     drops = np.array([[r["clean_miou"] - r[k] for k in kinds] for r in rows], np.float64)
     fig = agg_figure((1.0 + 0.75 * len(kinds), 1.2 + 0.45 * len(rows)))
     ax = fig.add_subplot(1, 1, 1)
@@ -111,11 +188,15 @@ def with_recorded(out: str | os.PathLike, results: Results) -> dict[str, Mapping
 def write_reports(out: str | os.PathLike, results: Results) -> list[Path]:
     """The set table, the summary (CSV, Markdown), the heat map and the run's facts under ``out``."""
     out = make_dir(out)
-    rows = summary_rows(results)
+    intervals = drop_intervals(results)
+    rows = [{**r, **intervals["models"][r["model"]]} for r in summary_rows(results)]
     info = next(iter(next(iter(results.values())).values()))
     info = {k: info[k] for k in ("data", "dataset", "split", "images", "limit", "seed", "commit", "date")}
     atomic_write_text(out / SETS_CSV, _csv(set_rows(results)))
     atomic_write_text(out / SUMMARY_CSV, _csv(rows))
     atomic_write_text(out / SUMMARY_MD, markdown(rows, info))
-    atomic_write_json(out / INFO_JSON, {**info, "models": list(results), "summary": rows})
-    return [out / SUMMARY_MD, out / SUMMARY_CSV, out / SETS_CSV, heatmap(rows, out / HEATMAP), out / INFO_JSON]
+    atomic_write_text(out / PAIRS_MD, pairs_markdown(intervals, info))
+    atomic_write_json(out / INFO_JSON, {**info, "models": list(results), "summary": rows,
+                                        "bootstrap": {k: v for k, v in intervals.items() if k != "models"}})
+    return [out / SUMMARY_MD, out / PAIRS_MD, out / SUMMARY_CSV, out / SETS_CSV, heatmap(rows, out / HEATMAP),
+            out / INFO_JSON]

@@ -21,9 +21,11 @@ from bench.robustness.progress import JOURNAL
 from bench.robustness.suite import CLEAN, Entrant, RobustnessError, run_suite, set_names
 from bench.robustness.summary import (
     HEATMAP,
+    PAIRS_MD,
     SETS_CSV,
     SUMMARY_CSV,
     SUMMARY_MD,
+    drop_intervals,
     summary_rows,
     with_recorded,
     write_reports,
@@ -178,8 +180,17 @@ def test_the_suite_scores_a_model_and_a_peer_and_writes_the_sets(portrait_data, 
     assert rows["oracle"]["drop"] == 0.0 and rows["oracle"]["clean_miou"] == 100.0
     assert rows["bright"]["worst"] in kinds and set(kinds) <= set(rows["bright"])
     paths = write_reports(out, both)
-    assert {p.name for p in paths} >= {SUMMARY_MD, SUMMARY_CSV, SETS_CSV, HEATMAP}
-    assert "| oracle | 100.00 | 100.00 | 0.00 |" in (out / SUMMARY_MD).read_text()
+    assert {p.name for p in paths} >= {SUMMARY_MD, PAIRS_MD, SUMMARY_CSV, SETS_CSV, HEATMAP}
+    assert "| oracle | 100.00 | 100.00 | 0.00 | [0.00, 0.00] |" in (out / SUMMARY_MD).read_text()
+    # the intervals come from the per-image records: the bright model's drop sits inside its own, and its drop
+    # differs from the oracle's exactly as the points say
+    ci = drop_intervals(both, resamples=200)
+    bright = ci["models"]["bright"]
+    assert bright["drop_lo"] <= rows["bright"]["drop"] <= bright["drop_hi"] and bright["drop_lo"] < bright["drop_hi"]
+    assert bright["clean_lo"] <= rows["bright"]["clean_miou"] <= bright["clean_hi"]
+    (pair,) = ci["pairs"]
+    assert (pair["a"], pair["b"]) == ("bright", "oracle") and pair["diff"] == pytest.approx(rows["bright"]["drop"])
+    assert "| bright | oracle |" in (out / PAIRS_MD).read_text()
     assert len((out / SETS_CSV).read_text().splitlines()) == 1 + 2 * len(sets)
 
 
