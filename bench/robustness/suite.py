@@ -60,19 +60,31 @@ def trained_card(source: str):
     return card
 
 
-def model_entrant(source: str, device: str = "cpu", batch_size: int = 8) -> Entrant:
-    """A model by any name ``resolve`` takes, on eager PyTorch (or onnxruntime for an .onnx file); its predictor is
-    loaded on the first photo, so a model whose records are already complete (``recorded``) costs no loading."""
-    from bench.deploy.predict import labels
+def lazy_predictor(card, device: str) -> Callable[[], object]:
+    """``card``'s predictor, loaded on the first call: a model whose records an earlier run left complete is named
+    but never predicts, and costs no loading."""
     from bench.deploy.runtime import load_predictor
 
-    card = trained_card(source)
     loaded: list[object] = []
 
-    def predict(_sets: list[str], _sid: str, images: list[np.ndarray]) -> list[np.ndarray]:
+    def get() -> object:
         if not loaded:
             loaded.append(load_predictor(card, device=device))
-        return labels(loaded[0], images, card.preprocess, batch_size, device)
+        return loaded[0]
+
+    return get
+
+
+def model_entrant(source: str, device: str = "cpu", batch_size: int = 8) -> Entrant:
+    """A model by any name ``resolve`` takes, on eager PyTorch (or onnxruntime for an .onnx file); its predictor is
+    loaded on the first photo (``lazy_predictor``)."""
+    from bench.deploy.predict import labels
+
+    card = trained_card(source)
+    predictor = lazy_predictor(card, device)
+
+    def predict(_sets: list[str], _sid: str, images: list[np.ndarray]) -> list[np.ndarray]:
+        return labels(predictor(), images, card.preprocess, batch_size, device)
 
     return Entrant(folder_name(card.zoo or source), card.describe(), predict)
 

@@ -31,7 +31,7 @@ from bench.machine import git_commit
 from bench.robustness.clip_files import frame_path, read_probability, write_clips_record, write_frame
 from bench.robustness.clips import ClipSettings, clip_frames, clip_sources
 from bench.robustness.stability import FIELDS, TemporalScore
-from bench.robustness.suite import RobustnessError, folder_name, scored_ids, trained_card
+from bench.robustness.suite import RobustnessError, folder_name, lazy_predictor, scored_ids, trained_card
 from bench.segment.temporal import FlowSmoother, Smoother
 
 METHODS = ("single", "ema", "flow")
@@ -58,15 +58,12 @@ def _framewise(predict: Predict) -> FramePredict:
 
 def _predictor(source: str, device: str) -> Entrant:
     from bench.deploy.predict import probabilities
-    from bench.deploy.runtime import load_predictor
 
     card = trained_card(source)
-    loaded: list[object] = []  # on the first frame: a model recorded by an earlier run costs no loading
+    predictor = lazy_predictor(card, device)
 
     def predict(rgb: np.ndarray, _truth: np.ndarray) -> np.ndarray:
-        if not loaded:
-            loaded.append(load_predictor(card, device=device))
-        return probabilities(loaded[0], [rgb], card.preprocess, 1, device)[0]
+        return probabilities(predictor(), [rgb], card.preprocess, 1, device)[0]
 
     return folder_name(card.zoo or source), tuple(card.preprocess.size), _framewise(predict)
 
@@ -170,10 +167,11 @@ def _earlier_info(out: str | os.PathLike) -> dict[str, object]:
     return old if isinstance(old, dict) else {}
 
 
-def recorded_rows(out: str | os.PathLike, info: Mapping[str, object]) -> dict[str, list[dict[str, object]]]:
-    """The rows under ``out`` of an earlier run on the same clips and methods (``SAME_REPORT``), by model; {} if
-    there are none or they are of other clips. The report is long on a CPU, so it grows a few models at a time."""
-    old = _earlier_info(out)
+def recorded_rows(out: str | os.PathLike, info: Mapping[str, object],
+                  old: Mapping[str, object]) -> dict[str, list[dict[str, object]]]:
+    """The rows under ``out`` of an earlier run on the same clips and methods (``SAME_REPORT``, against its settings
+    ``old``), by model; {} if there are none or they are of other clips. The report is long on a CPU, so it grows a
+    few models at a time."""
     try:
         text = (Path(out) / CLIPS_CSV).read_text()
     except OSError:
@@ -230,7 +228,8 @@ def run_video_stability(models: Sequence[str], data: str | os.PathLike, out: str
     predictors = _entrants(models, peers or {}, record, device)
     info = {"data": str(Path(data).resolve()), "dataset": ds.name, "split": split, "clips": len(sources),
             "seed": seed, "smooth": smooth, "settings": settings.as_dict()}
-    earlier = recorded_rows(out, info) if out is not None and not rescore else {}
+    previous = _earlier_info(out) if out is not None else {}
+    earlier = recorded_rows(out, info, previous) if out is not None and not rescore else {}
     predictors = {n: p for n, p in predictors.items() if n in (peers or {}) or n not in earlier}
     if write_clips is not None:
         make_dir(write_clips)
@@ -264,7 +263,7 @@ def run_video_stability(models: Sequence[str], data: str | os.PathLike, out: str
     if rows and out is not None:
         info.update({"models": list(dict.fromkeys(r["model"] for r in rows)), "scored_by_this_run": list(scored_now),
                      "peers": {name: str(Path(d).resolve()) for name, d in (peers or {}).items()},
-                     "strip_model": next(iter(predictors)) if strip else _earlier_info(out).get("strip_model"),
+                     "strip_model": next(iter(predictors)) if strip else previous.get("strip_model"),
                      "commit": git_commit(), "date": utc_now(), "note": record["note"]})
         write_reports(out, rows, info, strip)
     return rows
