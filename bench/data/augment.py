@@ -83,6 +83,9 @@ class Augment:
     noise_shot: tuple[float, float] = (0.0, 0.8)
     p_jpeg: float = 0.0
     jpeg_quality: tuple[float, float] = (15.0, 90.0)
+    # a clean tail: the extra stages run in the first ``extra_epochs`` epochs only (0: in every epoch), and the last
+    # ones see the paper's recipe, as YOLOX turns its strong augmentation off for its final epochs
+    extra_epochs: int = 0
 
     @property
     def extra(self) -> tuple[str, ...]:
@@ -93,7 +96,10 @@ class Augment:
         """Raise ``AugmentError`` naming the first setting that cannot work."""
         for f in fields(self):
             v = getattr(self, f.name)
-            if isinstance(v, tuple):
+            if f.name == "extra_epochs":
+                if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+                    raise AugmentError(f"augment extra_epochs is a whole number of epochs, 0 or more, got {v}")
+            elif isinstance(v, tuple):
                 if len(v) != 2 or not v[0] <= v[1]:
                     raise AugmentError(f"augment {f.name} must be a range [low, high] with low <= high, got {list(v)}")
             elif not 0.0 <= v <= 1.0:
@@ -170,12 +176,12 @@ def augment_sample(a: Augment, rgb: np.ndarray, mask: np.ndarray, rng: np.random
     """One training sample (RGB uint8, uint8 mask) augmented: float32 0-255 RGB and the uint8 mask.
 
     ``rng`` is the sample's generator (``bench.data.pipeline.sample_rng``), ``key`` its (seed, epoch, index), from
-    which each extra stage seeds its own.
+    which each extra stage seeds its own; epochs count from 0.
     """
     flip, b, c = rng.random(), rng.uniform(*a.brightness), rng.uniform(*a.contrast)  # always three draws
     if flip < a.hflip:
         rgb, mask = rgb[:, ::-1], mask[:, ::-1]
-    on = a.extra
+    on = a.extra if not a.extra_epochs or key[1] < a.extra_epochs else ()
     if "frame" in on:
         g = _stage_rng(*key, "frame")
         if g.random() < a.p_frame:

@@ -19,7 +19,7 @@ from bench.errors import UserError
 from bench.registry import check_input_size, get_spec, model_names
 from bench.train.config import TrainConfig, TrainError, train_defaults
 
-SHIPPED = ("smoke", "cpu", "paper", "robust", "robust-frame", "fast", "fast96")
+SHIPPED = ("smoke", "cpu", "paper", "robust", "robust-frame", "robust-tail", "fast", "fast96")
 # The [train] settings run-all decides itself, for each job of the grid; a profile sets any other TrainConfig field.
 JOB_FIELDS = ("model", "data", "out", "loss", "device", "resume")
 

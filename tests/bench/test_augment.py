@@ -169,3 +169,20 @@ def test_the_robust_profile_loads_and_a_typo_is_refused_in_one_line(tmp_path):
     with pytest.raises(ProfileError, match=r"typo.toml: \[train\] unknown augment setting 'p_jepg'") as e:
         load_profile(str(bad))
     assert "\n" not in str(e.value)
+
+
+def test_a_clean_tail_turns_the_extra_stages_off_after_its_epochs():
+    rgb, mask = disc()
+    a = make_augment({"p_affine": 1.0, "p_noise": 1.0, "extra_epochs": 2})
+    paper = replace(a, p_affine=0.0, p_noise=0.0, extra_epochs=0)
+    for epoch in (0, 1):  # the first two epochs (counted from 0) are augmented as without a tail
+        assert run(a, rgb, mask, (0, epoch, 3))[0].tobytes() == run(replace(a, extra_epochs=0), rgb, mask,
+                                                                     (0, epoch, 3))[0].tobytes()
+    x, m = run(a, rgb, mask, (0, 2, 3))  # from epoch 2: the paper's stages, the same draws
+    x0, m0 = run(paper, rgb, mask, (0, 2, 3))
+    assert x.tobytes() == x0.tobytes() and m.tobytes() == m0.tobytes()
+    with pytest.raises(TrainError, match="extra_epochs is a whole number"):
+        TrainConfig(model="elb", data="d", augment={"extra_epochs": -1})
+    tail = load_profile("robust-tail")  # robust-frame plus the tail, nothing else
+    assert {k: v for k, v in tail.train["augment"].items() if k != "extra_epochs"} == \
+           load_profile("robust-frame").train["augment"] and tail.train["augment"]["extra_epochs"] == 25
