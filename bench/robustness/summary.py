@@ -2,8 +2,9 @@
 table of every set (CSV), the summary (CSV and Markdown) and a heat map of the drops (models x perturbations).
 
 mIoU is in percent. A kind's score is the mean of its three severities; the suite's mean is the mean over every
-perturbed set (kinds x severities, each weighted alike); the drop is clean minus the suite's mean; the worst
-perturbation is the kind with the lowest mean.
+perturbed set (kinds x severities, each weighted alike); the drop is clean minus the suite's mean, also split into
+the photometric kinds' and the geometric ones' (those that move the subject), since a training recipe may target
+either; the worst perturbation is the kind with the lowest mean.
 
 The intervals bootstrap the photos (``bench.eval.bootstrap``): one draw of photos serves every set of every model, so
 a resample's suite mean and drop are computed as the point's are, and two models' drops are compared pair by pair,
@@ -24,7 +25,7 @@ from bench.data.io import atomic_write_json, atomic_write_text, make_dir
 from bench.eval.bootstrap import CONFIDENCE, RESAMPLES, SEED, holm, load_per_image, miou_draws, p_value
 from bench.eval.records import per_image_name
 from bench.report.figures import agg_figure, save_png
-from bench.robustness.perturb import LEVELS, table_markdown
+from bench.robustness.perturb import LEVELS, PERTURBATIONS, table_markdown
 from bench.robustness.suite import CLEAN, recorded_models
 
 SETS_CSV, SUMMARY_CSV, SUMMARY_MD, HEATMAP = ("robustness_sets.csv", "robustness_summary.csv", "robustness.md",
@@ -52,7 +53,10 @@ def summary_rows(results: Results) -> list[dict[str, object]]:
         clean = _pct(sets[CLEAN])
         suite = float(np.mean([_pct(m) for s, m in sets.items() if s != CLEAN]))
         worst = min(per_kind, key=per_kind.get)
+        groups = {g: [v for k, v in per_kind.items() if PERTURBATIONS[k].geometric == (g == "geometric")]
+                  for g in ("photometric", "geometric")}
         rows.append({"model": name, "clean_miou": clean, "suite_miou": suite, "drop": clean - suite,
+                     **{f"drop_{g}": clean - float(np.mean(v)) if v else float("nan") for g, v in groups.items()},
                      "worst": worst, "worst_miou": per_kind[worst], **{k: per_kind[k] for k in kinds}})
     return rows
 
@@ -133,8 +137,8 @@ def _csv(rows: Sequence[Mapping[str, object]]) -> str:
     return buf.getvalue()
 
 
-SUMMARY_FIELDS = ("model", "clean_miou", "suite_miou", "drop", "worst", "worst_miou", "clean_lo", "clean_hi",
-                  "suite_lo", "suite_hi", "drop_lo", "drop_hi")
+SUMMARY_FIELDS = ("model", "clean_miou", "suite_miou", "drop", "drop_photometric", "drop_geometric", "worst",
+                  "worst_miou", "clean_lo", "clean_hi", "suite_lo", "suite_hi", "drop_lo", "drop_hi")
 
 
 def markdown(rows: Sequence[Mapping[str, object]], info: Mapping[str, object]) -> str:
@@ -143,14 +147,17 @@ def markdown(rows: Sequence[Mapping[str, object]], info: Mapping[str, object]) -
     ci = "drop_lo" in rows[0]
     out = [f"# Robustness: {info['dataset']} {info['split']} ({info['images']} photos, seed {info['seed']})", "",
            "mIoU (%) at each photo's own resolution; a perturbation's score is the mean of its three severities, "
-           "the suite's the mean of all its sets; drop = clean - suite."
+           "the suite's the mean of all its sets; drop = clean - suite; photometric and geometric: clean - the "
+           "mean of those kinds (the geometric ones move the subject)."
            + (" Intervals: 95 % paired bootstrap over the photos; which drops differ is in "
               f"`{PAIRS_MD}`." if ci else ""), "",
-           "| model | clean | suite | drop | " + ("drop 95 % interval | " if ci else "") + "worst perturbation |",
-           "|---|---:|---:|---:|" + ("---:|" if ci else "") + "---|"]
+           "| model | clean | suite | drop | " + ("drop 95 % interval | " if ci else "")
+           + "drop, photometric | drop, geometric | worst perturbation |",
+           "|---|---:|---:|---:|" + ("---:|" if ci else "") + "---:|---:|---|"]
     out += [f"| {r['model']} | {r['clean_miou']:.2f} | {r['suite_miou']:.2f} | {r['drop']:.2f} | "
             + (f"[{r['drop_lo']:.2f}, {r['drop_hi']:.2f}] | " if ci else "")
-            + f"{r['worst']} ({r['worst_miou']:.2f}) |" for r in rows]
+            + f"{r['drop_photometric']:.2f} | {r['drop_geometric']:.2f} | {r['worst']} ({r['worst_miou']:.2f}) |"
+            for r in rows]
     out += ["", "| model | " + " | ".join(kinds) + " |", "|---|" + "---:|" * len(kinds)]
     out += [f"| {r['model']} | " + " | ".join(f"{r[k]:.2f}" for k in kinds) + " |" for r in rows]
     out += ["", "## The perturbations", "", table_markdown().rstrip(), "",

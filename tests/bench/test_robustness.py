@@ -179,6 +179,10 @@ def test_the_suite_scores_a_model_and_a_peer_and_writes_the_sets(portrait_data, 
     rows = {r["model"]: r for r in summary_rows(both)}
     assert rows["oracle"]["drop"] == 0.0 and rows["oracle"]["clean_miou"] == 100.0
     assert rows["bright"]["worst"] in kinds and set(kinds) <= set(rows["bright"])
+    b = rows["bright"]  # the drop split by group: noise is photometric, zoom-out and landscape geometric
+    assert b["drop_photometric"] == pytest.approx(b["clean_miou"] - b["noise"])
+    assert b["drop_geometric"] == pytest.approx(b["clean_miou"] - (b["zoom_out"] + b["landscape"]) / 2)
+    assert b["drop"] == pytest.approx((b["drop_photometric"] + 2 * b["drop_geometric"]) / 3)
     paths = write_reports(out, both)
     assert {p.name for p in paths} >= {SUMMARY_MD, PAIRS_MD, SUMMARY_CSV, SETS_CSV, HEATMAP}
     assert "| oracle | 100.00 | 100.00 | 0.00 | [0.00, 0.00] |" in (out / SUMMARY_MD).read_text()
