@@ -15,6 +15,8 @@ import pytest
 from bench.eval.metrics import BOUNDARY_FIELDS, boundary_f, mean_iou
 from bench.report.folder import ROLE_LABELS, ReportFolder, read_results, write_results
 from bench.report.tables import TRAINED_ROWS
+from bench.runall.profile import SHIPPED, load_profile
+from bench.runs.folder import RECORD_FIELDS, read_config
 
 REPORTS = Path(__file__).resolve().parent.parent / "reports"
 PROFILES = sorted(p.parent for p in REPORTS.glob("*/table1.csv") if (p.parent / "results.csv").is_file())
@@ -108,6 +110,23 @@ def test_results_rows_are_their_run_records(profile):
         native = record / "metrics_native.json"
         if row.get("miou_native") and native.is_file():
             assert float(row["miou_native"]) == round(100 * json.loads(native.read_text())["miou"], 3), record
+        checked += 1
+    assert checked or not (profile / "runs").is_dir()
+
+
+@pytest.mark.parametrize("profile", [p for p in PROFILES if p.name in SHIPPED], ids=lambda p: p.name)
+def test_the_shipped_profile_still_asks_for_what_its_records_trained(profile):
+    """A change to a profile file (a recipe edited, or rewritten to extend another) must not orphan its records:
+    run-all would then retrain instead of reading them, and the tables would describe a recipe no file gives."""
+    shipped, checked = load_profile(profile.name), 0
+    for row in _csv(profile / "results.csv"):
+        config = read_config(ReportFolder(profile).record(row["dataset"], Path(row["run_dir"]).name))
+        if config is None:
+            continue
+        cfg = shipped.train_config(model=row["model"], data="d", out="o", loss=row["loss"], device="cpu",
+                                   seed=int(config.raw["seed"]))
+        wanted = json.loads(json.dumps({k: getattr(cfg, k) for k in RECORD_FIELDS}))
+        assert {k: config.raw.get(k) for k in RECORD_FIELDS} == wanted, row["run_dir"]
         checked += 1
     assert checked or not (profile / "runs").is_dir()
 

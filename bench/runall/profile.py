@@ -1,5 +1,7 @@
 """A ``bench run-all`` protocol: a TOML profile read into typed settings, checked before any work.
 
+A profile may start from another (``extends = "cpu"``, a shipped name or a path beside it) and give only what it
+changes: tables merge key by key, a value replaces the parent's, so a recipe that is "the cpu one plus X" says so once.
 A profile names the training recipe (``[train]``: any ``TrainConfig`` field run-all does not set per job), how models
 are timed (``[speed]``), the synthetic set used when no dataset is given (``[synthetic]``), the models and whether the
 loss ablation runs (``[models]``) and the figures (``[figures]``). Each table's defaults live in its dataclass here;
@@ -113,7 +115,7 @@ class Profile:
 
 def _check_keys(data: dict, source: str) -> None:
     """Every key of a profile must mean something: a typo raises, naming the file, the table and the key."""
-    allowed = {"": ("name", "description", *_TABLES, "train"),
+    allowed = {"": ("name", "description", "extends", *_TABLES, "train"),
                "train": tuple(k for k in train_defaults() if k not in JOB_FIELDS),
                **{t: tuple(f.name for f in fields(cls)) for t, cls in _TABLES.items()}}
     for table, keys in allowed.items():
@@ -126,25 +128,67 @@ def _check_keys(data: dict, source: str) -> None:
                 raise ProfileError(f"{source}: unknown key {where}{key!r}; expected one of {', '.join(keys)}")
 
 
-def load_profile(name_or_path: str) -> Profile:
-    """A shipped profile by name (``smoke``, ``cpu``, ``paper``, ``robust``) or a user's own TOML file by path."""
+def _merge(parent: dict, child: dict) -> dict:
+    """The child's tables over the parent's, key by key at every depth; any other value replaces the parent's."""
+    out = dict(parent)
+    for key, value in child.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def _read(name_or_path: str, beside: Path | None = None) -> tuple[dict, str, Path | None]:
+    """One profile file's own table, its source for messages, and the path a parent named by path is found beside
+    (None for a shipped profile, whose parents are shipped names)."""
     path = Path(name_or_path)
+    if beside is not None and not path.is_absolute() and path.suffix == ".toml":
+        path = beside / path
     if path.suffix == ".toml" or path.exists():
         if not path.is_file():
             raise ProfileError(f"{path}: no such profile file")
-        text, source = path.read_text(encoding="utf-8"), str(path)
+        text, source, folder = path.read_text(encoding="utf-8"), str(path), path.parent
     else:
         try:
             text = (resources.files("bench.runall") / "profiles" / f"{name_or_path}.toml").read_text(encoding="utf-8")
         except FileNotFoundError:
             raise ProfileError(f"unknown profile {name_or_path!r}: use {', '.join(SHIPPED)} or a path to a .toml "
                                "file") from None
-        source = f"bench/runall/profiles/{name_or_path}.toml"
+        source, folder = f"bench/runall/profiles/{name_or_path}.toml", None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ProfileError(f"{source}: not valid TOML ({e})") from e
     _check_keys(data, source)
+    return data, source, folder
+
+
+def _resolve(name_or_path: str) -> tuple[dict, str]:
+    """A profile's table with every ``extends`` parent merged under it; a cycle is refused naming the chain. The
+    name and description are each file's own: a child does not inherit what its parent calls itself."""
+    def key(src: str, folder: Path | None) -> str:  # one file however it was reached
+        return str(Path(src).resolve()) if folder is not None else src
+
+    data, source, folder = _read(name_or_path)
+    chain, seen, merged = [source], {key(source, folder)}, data
+    while "extends" in data:
+        parent = data["extends"]
+        if not isinstance(parent, str):
+            raise ProfileError(f"{chain[-1]}: extends must be a profile name or a path to a .toml file")
+        data, parent_source, folder = _read(parent, folder)
+        chain.append(parent_source)
+        if key(parent_source, folder) in seen:
+            raise ProfileError(f"{source}: extends itself ({' -> '.join(chain)})")
+        seen.add(key(parent_source, folder))
+        own = {k: v for k, v in data.items() if k not in ("name", "description", "extends")}
+        merged = _merge(own, merged)
+    merged.pop("extends", None)
+    return merged, source
+
+
+def load_profile(name_or_path: str) -> Profile:
+    """A shipped profile by name (``smoke``, ``cpu``, ``paper``, the ``robust`` recipes, ...) or a user's own TOML
+    file by path, with the profiles it extends merged in."""
+    path = Path(name_or_path)
+    data, source = _resolve(name_or_path)
     try:
         TrainConfig(model="elb", data="", **data.get("train", {})).validate()
     except TrainError as e:

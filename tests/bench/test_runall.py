@@ -178,6 +178,36 @@ def test_profiles_ship_and_bad_ones_are_named(tmp_path):
         load_profile(str(unsized))
 
 
+def test_a_profile_extends_another_and_says_only_what_it_changes(tmp_path):
+    cpu = load_profile("cpu")
+    base = tmp_path / "base.toml"  # a user's own parent, found beside the child when named by path
+    base.write_text('extends = "cpu"\nname = "base"\ndescription = "parent"\n[train]\nepochs = 2\n'
+                    '[train.augment]\np_noise = 0.5\np_blur = 0.2\n[models]\nnames = ["elb"]\nablation = false\n'
+                    'seeded = []\n')
+    (tmp_path / "sub").mkdir()
+    child = tmp_path / "sub" / "child.toml"
+    child.write_text('extends = "../base.toml"\n[train.augment]\np_noise = 0.1\n[speed]\nruns = 3\n')
+    p = load_profile(str(child))
+    # tables merge key by key through both parents; a value replaces; name and description are the child's own
+    assert p.train == {**cpu.train, "epochs": 2, "augment": {"p_noise": 0.1, "p_blur": 0.2}}
+    assert (p.speed.runs, p.speed.size, p.models, p.seeds) == (3, cpu.speed.size, ["elb"], cpu.seeds)
+    assert (p.name, p.description, p.source) == ("child", "", str(child))
+    # the shipped robust recipes are each their parent plus the stages they add (what their records trained with)
+    tail, frame, robust = (load_profile(n).train["augment"] for n in ("robust-tail", "robust-frame", "robust"))
+    assert set(tail) - set(frame) == {"extra_epochs"} and set(frame) - set(robust) == {
+        "p_frame", "frame_height", "frame_narrow", "frame_centre"} and tail["p_jpeg"] == robust["p_jpeg"] == 0.3
+    base.write_text('extends = "sub/child.toml"\n')  # a cycle is refused naming the chain, in one line
+    with pytest.raises(ProfileError, match=r"child.toml: extends itself \(.*child.toml -> .*base.toml -> "
+                                           r".*child.toml\)"):
+        load_profile(str(child))
+    base.write_text('extends = "cpu"\n[train]\nepoch = 2\n')  # a typo in a parent names the parent
+    with pytest.raises(ProfileError, match=r"base.toml: unknown key \[train\] 'epoch'"):
+        load_profile(str(child))
+    base.write_text('extends = "nope"\n')
+    with pytest.raises(ProfileError, match="unknown profile 'nope'"):
+        load_profile(str(child))
+
+
 def test_every_train_setting_reaches_the_run(tmp_path):
     path = tmp_path / "full.toml"
     path.write_text('[train]\nweight_decay = 0.0\namp = "fp16"\nboundary_max_distance = 20.0\nepochs = 3\n')
