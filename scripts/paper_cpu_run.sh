@@ -4,6 +4,7 @@
 # background across sessions and machines.
 #
 #   scripts/paper_cpu_run.sh icnet enet erfnet portraitnet bisenet   # start or resume; skips the finished ones
+#   scripts/paper_cpu_run.sh elb-exp     # ELB with Section 3.2's schedule read literally: lr x 0.9 each epoch
 #   scripts/paper_cpu_run.sh --keep MODEL                            # copy MODEL's latest checkpoint into the zoo
 #
 # The code that trains is pinned (ELB and ELB-DR4 to d3424de, which trained them; the baselines to BASELINE_COMMIT),
@@ -25,7 +26,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DATA=${DATA:-$ROOT/data/pfcn}            # recorded as an absolute path: a resumed run must see the same one
 SETTINGS=(fp32 fp32-cl bf16 bf16-cl)     # benchmarks/train_throughput.py settings the cpu profile allows
 
-commit_of() { case $1 in elb|elb-dr4) echo "${PAPER_COMMIT:-$ELB_COMMIT}" ;; *) echo "${PAPER_COMMIT:-$BASELINE_COMMIT}" ;; esac; }
+commit_of() { case $1 in elb|elb-dr4|elb-exp) echo "${PAPER_COMMIT:-$ELB_COMMIT}" ;; *) echo "${PAPER_COMMIT:-$BASELINE_COMMIT}" ;; esac; }
 worktree_of() { local c; c=$(commit_of "$1"); [ "$c" = "$ELB_COMMIT" ] && echo "$(dirname "$ROOT")/paper-run" \
   || echo "$(dirname "$ROOT")/paper-run-${c:0:7}"; }
 say() { echo "$(date -u +%FT%TZ) $*" >>"$LOG"; }
@@ -86,7 +87,8 @@ PY
 }
 
 train_one() {
-  local commit WT
+  local commit WT model=${MODEL%-exp} schedule=poly  # elb-exp: the model elb, the schedule exp (gamma 0.9)
+  [ "$model" = "$MODEL" ] || schedule=exp
   commit=$(commit_of "$MODEL"); WT=$(worktree_of "$MODEL")
   RUN=$WT/runs/paper/pfcn/$MODEL
   REC=$ROOT/reports/paper/runs/pfcn/$MODEL
@@ -112,11 +114,11 @@ train_one() {
 
   cd "$WT"
   local layout=""
-  case $MODEL in elb|elb-dr4) ;; *) layout=$(choose_layout) ;; esac  # ELB's runs took --amp auto, channels-last
+  case $MODEL in elb|elb-dr4|elb-exp) ;; *) layout=$(choose_layout) ;; esac  # ELB's runs took --amp auto, channels-last
   say "start $MODEL at $(git rev-parse --short HEAD) on $(nproc) CPUs ($(lscpu | sed -n 's/^Model name: *//p')) $layout"
   # shellcheck disable=SC2086
-  nice -n "${NICE:-5}" .venv/bin/bench train --model "$MODEL" --data "$DATA" --out "$RUN" --size 512 --epochs 100 \
-    --batch-size 16 --lr 5e-4 --schedule poly --eval-every 10 --workers 0 --seed 0 --resume --no-progress $layout \
+  nice -n "${NICE:-5}" .venv/bin/bench train --model "$model" --data "$DATA" --out "$RUN" --size 512 --epochs 100 \
+    --batch-size 16 --lr 5e-4 --schedule "$schedule" --eval-every 10 --workers 0 --seed 0 --resume --no-progress $layout \
     >>"$LOG" 2>&1 &
   local pid=$! rc
   while kill -0 $pid 2>/dev/null; do sleep 60; record; done
