@@ -56,7 +56,7 @@ def summary_rows(results: Results) -> list[dict[str, object]]:
         groups = {g: [v for k, v in per_kind.items() if PERTURBATIONS[k].geometric == (g == "geometric")]
                   for g in ("photometric", "geometric")}
         rows.append({"model": name, "clean_miou": clean, "suite_miou": suite, "drop": clean - suite,
-                     **{f"drop_{g}": clean - float(np.mean(v)) if v else float("nan") for g, v in groups.items()},
+                     **{f"drop_{g}": clean - float(np.mean(v)) if v else None for g, v in groups.items()},
                      "worst": worst, "worst_miou": per_kind[worst], **{k: per_kind[k] for k in kinds}})
     return rows
 
@@ -141,6 +141,11 @@ SUMMARY_FIELDS = ("model", "clean_miou", "suite_miou", "drop", "drop_photometric
                   "worst_miou", "clean_lo", "clean_hi", "suite_lo", "suite_hi", "drop_lo", "drop_hi")
 
 
+def _drop_cell(value: object) -> str:
+    """A group's drop, or why there is none: a run restricted with ``--kinds`` may score no kind of that group."""
+    return "none scored" if value is None else f"{float(value):.2f}"
+
+
 def markdown(rows: Sequence[Mapping[str, object]], info: Mapping[str, object]) -> str:
     """The summary and per-kind tables, the suite's definition and what was scored."""
     kinds = [k for k in rows[0] if k not in SUMMARY_FIELDS]
@@ -156,7 +161,8 @@ def markdown(rows: Sequence[Mapping[str, object]], info: Mapping[str, object]) -
            "|---|---:|---:|---:|" + ("---:|" if ci else "") + "---:|---:|---|"]
     out += [f"| {r['model']} | {r['clean_miou']:.2f} | {r['suite_miou']:.2f} | {r['drop']:.2f} | "
             + (f"[{r['drop_lo']:.2f}, {r['drop_hi']:.2f}] | " if ci else "")
-            + f"{r['drop_photometric']:.2f} | {r['drop_geometric']:.2f} | {r['worst']} ({r['worst_miou']:.2f}) |"
+            + f"{_drop_cell(r['drop_photometric'])} | {_drop_cell(r['drop_geometric'])} | {r['worst']} "
+            f"({r['worst_miou']:.2f}) |"
             for r in rows]
     out += ["", "| model | " + " | ".join(kinds) + " |", "|---|" + "---:|" * len(kinds)]
     out += [f"| {r['model']} | " + " | ".join(f"{r[k]:.2f}" for k in kinds) + " |" for r in rows]

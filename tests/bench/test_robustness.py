@@ -21,6 +21,7 @@ from bench.robustness.progress import JOURNAL
 from bench.robustness.suite import CLEAN, Entrant, RobustnessError, run_suite, set_names
 from bench.robustness.summary import (
     HEATMAP,
+    INFO_JSON,
     PAIRS_MD,
     SETS_CSV,
     SUMMARY_CSV,
@@ -196,6 +197,13 @@ def test_the_suite_scores_a_model_and_a_peer_and_writes_the_sets(portrait_data, 
     assert (pair["a"], pair["b"]) == ("bright", "oracle") and pair["diff"] == pytest.approx(rows["bright"]["drop"])
     assert "| bright | oracle |" in (out / PAIRS_MD).read_text()
     assert len((out / SETS_CSV).read_text().splitlines()) == 1 + 2 * len(sets)
+    # a run restricted to one group of kinds (--kinds noise) says the other group's drop was not scored
+    photometric = {m: {s: v for s, v in r.items() if not s.startswith(("zoom_out", "landscape"))}
+                   for m, r in both.items()}
+    write_reports(tmp_path / "photometric", photometric)
+    text = (tmp_path / "photometric" / SUMMARY_MD).read_text()
+    assert "| oracle | 100.00 | 100.00 | 0.00 | [0.00, 0.00] | 0.00 | none scored |" in text and "nan" not in text
+    assert json.loads((tmp_path / "photometric" / INFO_JSON).read_text())["summary"][0]["drop_geometric"] is None
 
 
 def counting_entrant(name: str, calls: list[str]) -> Entrant:
