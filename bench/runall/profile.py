@@ -2,6 +2,7 @@
 
 A profile may start from another (``extends = "cpu"``, a shipped name or a path beside it) and give only what it
 changes: tables merge key by key, a value replaces the parent's, so a recipe that is "the cpu one plus X" says so once.
+
 A profile names the training recipe (``[train]``: any ``TrainConfig`` field run-all does not set per job), how models
 are timed (``[speed]``), the synthetic set used when no dataset is given (``[synthetic]``), the models and whether the
 loss ablation runs (``[models]``) and the figures (``[figures]``). Each table's defaults live in its dataclass here;
