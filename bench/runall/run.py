@@ -50,7 +50,6 @@ from bench.runs.folder import (
     EXECUTION_FIELDS,
     METRICS,
     METRICS_NATIVE,
-    RECORD_FIELDS,
     RECORDED_FILES,
     execution,
     finished_metrics,
@@ -59,6 +58,7 @@ from bench.runs.folder import (
     read_config,
     read_json,
     read_log,
+    record_settings,
     train_minutes,
 )
 from bench.train.config import TrainConfig
@@ -185,8 +185,7 @@ def _wanted(job: Job, cfg: TrainConfig) -> dict[str, object]:
     how it computes (``execution``: device type, the precision ``cfg.amp`` resolves to there, the data format)."""
     from bench.train.loop import resolve_amp
 
-    settings = json.loads(json.dumps({k: getattr(cfg, k) for k in RECORD_FIELDS}))
-    return {**settings, **execution(cfg.device, resolve_amp(cfg.amp, torch.device(cfg.device)), job.pack)}
+    return {**record_settings(cfg), **execution(cfg.device, resolve_amp(cfg.amp, torch.device(cfg.device)), job.pack)}
 
 
 def _recorded(record: Path, job: Job, cfg: TrainConfig) -> tuple[dict, dict] | None:

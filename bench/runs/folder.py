@@ -52,6 +52,11 @@ RECORD_FIELDS = tuple(f for f in RESULT_FIELDS if f != "data")
 EXECUTION_FIELDS = ("device_type", "amp", "data_format")
 
 
+def record_settings(cfg: object) -> dict[str, object]:
+    """A training config's RECORD_FIELDS as its config.json stores them (tuples as lists), to compare with a record."""
+    return json.loads(json.dumps({k: getattr(cfg, k) for k in RECORD_FIELDS}))
+
+
 def execution(device: object, amp: object, pack: Mapping[str, object] | None) -> dict[str, str | None]:
     """EXECUTION_FIELDS of a run on ``device`` ("cpu", "cuda:0") with ``amp`` as resolved ("bf16", "none") from
     ``pack`` (config.json's ``pack``: size, codec, quality) or, when None, a dataset folder.
