@@ -88,12 +88,14 @@ def test_metrics_are_the_sums_of_their_per_image_csvs(record):
                                     and (r / "train_log.csv").is_file()], ids=_name)
 def test_the_logs_final_test_score_is_metrics_json(record):
     """The in-training evaluation of the last epoch and ``bench eval`` score the same fp32 model on the same test
-    images: equal to a few pixels (under 1e-6; the loop and ``bench eval`` do not always agree bit for bit)."""
+    images: equal to a few pixels (the loop and ``bench eval`` do not always agree bit for bit). A few pixels are
+    under 1e-6 of the mIoU (over every pixel of the set) but not of boundary F, whose counts are only the pixels near
+    an edge: ENet's paper run differs there by 3.2e-6 (mIoU by 2.9e-8), hence 1e-5, far below an epoch's change."""
     m = json.loads((record / "metrics.json").read_text(encoding="utf-8"))
     last = _csv(record / "train_log.csv")[-1]
     assert int(last["epoch"]) == m["epochs_trained"] and last["eval_split"] == "test", _name(record)
     assert float(last["test_miou"]) == pytest.approx(m["miou"], rel=0, abs=1e-6), _name(record)
-    assert float(last["test_boundary_f"]) == pytest.approx(m["boundary_f"], rel=0, abs=1e-6), _name(record)
+    assert float(last["test_boundary_f"]) == pytest.approx(m["boundary_f"], rel=0, abs=1e-5), _name(record)
 
 
 @pytest.mark.parametrize("profile", PROFILES, ids=lambda p: p.name)
