@@ -5,7 +5,7 @@
 #
 #   scripts/paper_cpu_run.sh icnet enet erfnet portraitnet bisenet   # start or resume; skips the finished ones
 #   scripts/paper_cpu_run.sh elb-exp     # ELB with Section 3.2's schedule read literally: lr x 0.9 each epoch
-#   scripts/paper_cpu_run.sh --keep MODEL                            # copy MODEL's latest checkpoint into the zoo
+#   scripts/paper_cpu_run.sh --keep MODEL                            # copy MODEL's latest checkpoint into checkpoints/
 #
 # The code that trains is pinned (ELB and ELB-DR4 to d3424de, which trained them; the baselines to BASELINE_COMMIT),
 # in its own worktree and venv, so work on main cannot change a run half-way. Before a model's first epoch the script
@@ -14,7 +14,7 @@
 # session's log are copied to reports/paper/runs/pfcn/<model>/; a finished run is evaluated at 512 and at 600x800.
 #
 # Resuming: on the same machine a rerun continues from the worktree's checkpoint, exactly. For a new machine, --keep
-# copies the latest checkpoint to bench/weights/checkpoints/paper-<model>.pt (with its epoch and sha256), to be committed; a
+# copies the latest checkpoint to checkpoints/paper-<model>.pt (with its epoch and sha256), to be committed; a
 # rerun restores it after checking the sha256. Every version of a checkpoint ever committed stays in every clone, so
 # --keep refuses when the versions already in git history plus this one would pass KEEP_BUDGET bytes (80 MB); then
 # a new machine restarts that model (reports/paper/README.md says what that costs).
@@ -23,6 +23,7 @@ ELB_COMMIT=d3424de3b36a
 BASELINE_COMMIT=${BASELINE_COMMIT:-34a8cd401ad9}
 KEEP_BUDGET=${KEEP_BUDGET:-80000000}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+KEPT=$ROOT/checkpoints  # kept resume checkpoints: not shipped weights (bench/weights/), a budget of their own
 DATA=${DATA:-$ROOT/data/pfcn}            # recorded as an absolute path: a resumed run must see the same one
 SETTINGS=(fp32 fp32-cl bf16 bf16-cl)     # benchmarks/train_throughput.py settings the cpu profile allows
 
@@ -31,16 +32,16 @@ worktree_of() { local c; c=$(commit_of "$1"); [ "$c" = "$ELB_COMMIT" ] && echo "
   || echo "$(dirname "$ROOT")/paper-run-${c:0:7}"; }
 say() { echo "$(date -u +%FT%TZ) $*" >>"$LOG"; }
 
-kept_bytes_in_history() {  # every checkpoint version ever committed, as stored uncompressed
-  git -C "$ROOT" rev-list --objects --all -- zoo/checkpoints bench/weights/checkpoints \
+kept_bytes_in_history() {  # every checkpoint version ever committed (also under its earlier folders), uncompressed
+  git -C "$ROOT" rev-list --objects --all -- checkpoints zoo/checkpoints bench/weights/checkpoints \
     | git -C "$ROOT" cat-file --batch-check='%(objecttype) %(objectsize) %(rest)' \
     | awk '$1 == "blob" && $3 ~ /\.pt$/ {s += $2} END {print s + 0}'
 }
 
-keep() {  # MODEL: copy its latest checkpoint into bench/weights/checkpoints, if the budget allows
+keep() {  # MODEL: copy its latest checkpoint into checkpoints/, if the budget allows
   local model=$1 run kept hist size
   run=$(worktree_of "$model")/runs/paper/pfcn/$model
-  kept=$ROOT/bench/weights/checkpoints/paper-$model
+  kept=$KEPT/paper-$model
   [ -f "$run/checkpoint.pt" ] || { echo "$run/checkpoint.pt: no checkpoint to keep" >&2; return 2; }
   cmp -s "$run/checkpoint.pt" "$kept.pt" && { echo "$kept.pt is already the latest checkpoint"; return 0; }
   hist=$(kept_bytes_in_history); size=$(stat -c %s "$run/checkpoint.pt")
@@ -93,7 +94,7 @@ train_one() {
   RUN=$WT/runs/paper/pfcn/$MODEL
   REC=$ROOT/reports/paper/runs/pfcn/$MODEL
   LOG=$ROOT/runs/paper-cpu-$MODEL.log
-  local kept=$ROOT/bench/weights/checkpoints/paper-$MODEL
+  local kept=$KEPT/paper-$MODEL
   if [ -f "$REC/metrics_native.json" ]; then echo "$MODEL: finished ($REC)"; return 0; fi
   [ -d "$WT" ] || git -C "$ROOT" worktree add --detach "$WT" "$commit"
   [ "$(git -C "$WT" rev-parse HEAD)" = "$(git -C "$ROOT" rev-parse "$commit^{commit}")" ] \

@@ -22,8 +22,7 @@ from bench.registry import build_model
 ROOT = Path(__file__).resolve().parents[2]
 REPORTS = ROOT / "reports"
 BUDGET_BYTES = 60_000_000  # the repository's growth budget for shipped weights
-# scripts/paper_cpu_run.sh's KEEP_BUDGET: every version of a resume checkpoint (bench/weights/checkpoints/*.pt)
-# ever committed
+# scripts/paper_cpu_run.sh's KEEP_BUDGET: every version of a resume checkpoint (checkpoints/*.pt) ever committed
 CHECKPOINT_BUDGET_BYTES = 80_000_000
 REQUIRED = ("name", "model", "dataset", "origin", "preprocess", "metrics", "sha256", "bytes", "file", "licence",
             "training_photos")
@@ -41,6 +40,9 @@ def test_every_shipped_file_matches_its_manifest_within_the_budget():
         assert {"miou", "miou_native", "boundary_f"} <= set(entry.manifest["metrics"])
         total += entry.manifest["bytes"]
     assert total < BUDGET_BYTES  # resume checkpoints have a budget of their own (below)
+    # and nothing else rides in the shipped folder: every file there, manifests and licences included
+    folder_bytes = sum(f.stat().st_size for f in zoo.FOLDER.rglob("*") if f.is_file())
+    assert folder_bytes < BUDGET_BYTES, f"{zoo.FOLDER}: {folder_bytes} bytes"
 
 
 def _git(*args: str, stdin: str | None = None) -> str:
@@ -49,9 +51,9 @@ def _git(*args: str, stdin: str | None = None) -> str:
 
 
 def test_resume_checkpoints_ever_committed_stay_within_their_budget():
-    """Every clone carries every version of bench/weights/checkpoints/*.pt (zoo/checkpoints/ before the move) ever
-    committed, so scripts/paper_cpu_run.sh keeps them within 80 MB over the whole history (its kept_bytes_in_history),
-    as stored uncompressed."""
+    """Every clone carries every version of checkpoints/*.pt (zoo/checkpoints/ and bench/weights/checkpoints/ before
+    the moves) ever committed, so scripts/paper_cpu_run.sh keeps them within 80 MB over the whole history (its
+    kept_bytes_in_history), as stored uncompressed."""
     if shutil.which("git") is None:
         pytest.skip("git is not installed: the checkpoints' history cannot be read")
     try:
@@ -60,7 +62,7 @@ def test_resume_checkpoints_ever_committed_stay_within_their_budget():
         pytest.skip(f"{ROOT} is not a git clone: no history to count")
     if shallow != "false":
         pytest.skip("a shallow clone holds only part of the history: the checkpoint versions cannot all be counted")
-    folders = ("zoo/checkpoints", "bench/weights/checkpoints")  # the weights' folder before and after its move
+    folders = ("checkpoints", "zoo/checkpoints", "bench/weights/checkpoints")  # now and before the moves
     objects = _git("rev-list", "--objects", "--all", "--", *folders)
     sizes = _git("cat-file", "--batch-check=%(objecttype) %(objectsize) %(rest)", stdin=objects)
     kept = [line.split(" ", 2) for line in sizes.splitlines()]
