@@ -569,19 +569,43 @@ def _peer_folders(specs: tuple[str, ...]) -> dict[str, str]:
     return folders
 
 
+def _options(*decorators):
+    """Stack click options in the order they are listed, so --help shows them in that order."""
+    def apply(f):
+        for decorator in reversed(decorators):
+            f = decorator(f)
+        return f
+    return apply
+
+
+def _scored_photos_head(peer_help: str, data_help: str, split_help: str):
+    """The leading options robustness and video-stability share: what to score, and on which photos."""
+    return _options(
+        click.option("--model", "models", multiple=True, callback=_model_source,
+                     help=f"A model to score, repeatable: {MODEL_HELP}."),
+        click.option("--peer", "peers", multiple=True, metavar="NAME=DIR", help=peer_help),
+        click.option("--data", default="data/pfcn", show_default=True, type=click.Path(), help=data_help),
+        click.option("--split", default="test", show_default=True, help=split_help))
+
+
+def _scored_photos_tail(rescore_help: str):
+    """The trailing options they share: where to run, when to score again, and the bar."""
+    return _options(
+        click.option("--device", default="cpu", show_default=True, callback=device_option, help=DEVICES_HELP),
+        click.option("--rescore", is_flag=True, help=rescore_help),
+        click.option("--no-progress", is_flag=True, help="No progress bar."))
+
+
 @main.command(epilog=examples(
     "bench robustness --model elb-pfcn --data data/pfcn",
     "bench robustness --model elb-pfcn --model enet-pfcn --limit 20 --out /tmp/robust-smoke",
     "bench robustness --data data/pfcn --write-datasets runs/robust-sets   # then run peers/ over each set",
     "bench robustness --model elb-pfcn --peer MediaPipe=runs/peers/robust --data data/pfcn"))
-@click.option("--model", "models", multiple=True, callback=_model_source,
-              help=f"A model to score, repeatable: {MODEL_HELP}.")
-@click.option("--peer", "peers", multiple=True, metavar="NAME=DIR",
-              help="A peer's masks, repeatable: DIR/<set>/<id>.png for every set (clean, noise-1, ...), e.g. "
-                   "peers/mediapipe_selfie.py run over each set --write-datasets wrote.")
-@click.option("--data", default="data/pfcn", show_default=True, type=click.Path(),
-              help="A portrait dataset folder; its --split photos are perturbed.")
-@click.option("--split", default="test", show_default=True, help="The split of --data to perturb.")
+@_scored_photos_head(
+    peer_help="A peer's masks, repeatable: DIR/<set>/<id>.png for every set (clean, noise-1, ...), e.g. "
+              "peers/mediapipe_selfie.py run over each set --write-datasets wrote.",
+    data_help="A portrait dataset folder; its --split photos are perturbed.",
+    split_help="The split of --data to perturb.")
 @click.option("--limit", default=None, type=click.IntRange(1), help="Only the split's first N photos (smoke runs).")
 @click.option("--kinds", default=None, metavar="K1,K2",
               help="Only these perturbations, comma-separated, named as in the report's table (noise, jpeg, "
@@ -591,10 +615,8 @@ def _peer_folders(specs: tuple[str, ...]) -> dict[str, str]:
               help="Where the records (<model>/<set>.json and _per_image.csv), the tables and the heat map go.")
 @click.option("--write-datasets", default=None, type=click.Path(file_okay=False),
               help="Also write every perturbed set as a portrait dataset, DIR/<set>/, for the peers' scripts.")
-@click.option("--device", default="cpu", show_default=True, callback=device_option, help=DEVICES_HELP)
-@click.option("--rescore", is_flag=True, help="Score every --model again, even one whose records under --out are "
-              "complete for these photos and seed (reused otherwise).")
-@click.option("--no-progress", is_flag=True, help="No progress bar.")
+@_scored_photos_tail(rescore_help="Score every --model again, even one whose records under --out are complete "
+                                 "for these photos and seed (reused otherwise).")
 def robustness(models: tuple[str, ...], peers: tuple[str, ...], data: str, split: str, limit: int | None,
                kinds: str | None, seed: int, out: str, write_datasets: str | None, device: str, rescore: bool,
                no_progress: bool) -> None:
@@ -635,14 +657,11 @@ def robustness(models: tuple[str, ...], peers: tuple[str, ...], data: str, split
     "bench video-stability --model elb-pfcn --clips 2 --frames 30 --out /tmp/video-smoke",
     "bench video-stability --data data/pfcn --write-clips runs/video-clips   # then peers/mediapipe_video.py",
     "bench video-stability --model elb-pfcn --peer MediaPipe=runs/peers/video --data data/pfcn"))
-@click.option("--model", "models", multiple=True, callback=_model_source,
-              help=f"A model to score, repeatable: {MODEL_HELP}.")
-@click.option("--peer", "peers", multiple=True, metavar="NAME=DIR",
-              help="A peer's probability maps, repeatable: DIR/<clip>/<t:03d>.png for every frame (16-bit, "
-                   "p x 65535), e.g. peers/mediapipe_video.py run over the clips --write-clips wrote.")
-@click.option("--data", default="data/pfcn", show_default=True, type=click.Path(),
-              help="A portrait dataset folder whose --split photos make the clips.")
-@click.option("--split", default="test", show_default=True, help="The split of --data the photos come from.")
+@_scored_photos_head(
+    peer_help="A peer's probability maps, repeatable: DIR/<clip>/<t:03d>.png for every frame (16-bit, p x 65535), "
+              "e.g. peers/mediapipe_video.py run over the clips --write-clips wrote.",
+    data_help="A portrait dataset folder whose --split photos make the clips.",
+    split_help="The split of --data the photos come from.")
 @click.option("--clips", default=8, show_default=True, type=click.IntRange(1), help="Clips (each a different photo).")
 @click.option("--frames", default=60, show_default=True, type=click.IntRange(2), help="Frames per clip (25 fps).")
 @click.option("--smooth", default=0.5, show_default=True, type=click.FloatRange(0.0, 1.0, min_open=True,
@@ -653,10 +672,8 @@ def robustness(models: tuple[str, ...], peers: tuple[str, ...], data: str, split
 @click.option("--write-clips", default=None, type=click.Path(file_okay=False),
               help="Also write every clip's frames as DIR/<clip>/<t:03d>.png and DIR/clips.json, for the peers' "
                    "scripts.")
-@click.option("--device", default="cpu", show_default=True, callback=device_option, help=DEVICES_HELP)
-@click.option("--rescore", is_flag=True, help="Score every --model again, even one whose rows under --out are of "
-              "the same clips (kept otherwise).")
-@click.option("--no-progress", is_flag=True, help="No progress bar.")
+@_scored_photos_tail(rescore_help="Score every --model again, even one whose rows under --out are of the same "
+                                 "clips (kept otherwise).")
 def video_stability(models: tuple[str, ...], peers: tuple[str, ...], data: str, split: str, clips: int, frames: int,
                     smooth: float, seed: int, out: str, write_clips: str | None, device: str, rescore: bool,
                     no_progress: bool) -> None:
