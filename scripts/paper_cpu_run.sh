@@ -103,6 +103,11 @@ train_one() {
   mkdir -p "$RUN" "$REC" "$(dirname "$LOG")"
   touch "$LOG"
 
+  local blob  # a checkpoint taken out of the tree (no binaries outside bench/weights/) lives on in git history
+  blob=$(sed -n 's/.*"git_blob": "\([0-9a-f]*\)".*/\1/p' "$kept.json" 2>/dev/null)
+  if [ ! -f "$RUN/checkpoint.pt" ] && [ ! -f "$kept.pt" ] && [ -n "$blob" ]; then
+    git -C "$ROOT" cat-file blob "$blob" >"$kept.pt"
+  fi
   if [ ! -f "$RUN/checkpoint.pt" ] && [ -f "$kept.pt" ]; then  # a new machine: continue from the committed checkpoint
     local want got
     want=$(sed -n 's/.*"sha256": "\([0-9a-f]*\)".*/\1/p' "$kept.json" 2>/dev/null)
