@@ -14,8 +14,9 @@
 # session's log are copied to reports/paper/runs/pfcn/<model>/; a finished run is evaluated at 512 and at 600x800.
 #
 # Resuming: on the same machine a rerun continues from the worktree's checkpoint, exactly. For a new machine, --keep
-# copies the latest checkpoint to checkpoints/paper-<model>.pt (with its epoch and sha256), to be committed; a
-# rerun restores it after checking the sha256. Every version of a checkpoint ever committed stays in every clone, so
+# copies the latest checkpoint to checkpoints/paper-<model>.pt (with its epoch and sha256); a rerun restores it after
+# checking the sha256. Since 2026-12-06 the .pt is ignored (no binaries outside bench/weights/): only the JSON is
+# committed, and a kept version already in history is named there by its git_blob, which a rerun extracts. Every version of a checkpoint ever committed stays in every clone, so
 # --keep refuses when the versions already in git history plus this one would pass KEEP_BUDGET bytes (80 MB); then
 # a new machine restarts that model (reports/paper/README.md says what that costs).
 set -euo pipefail
