@@ -5,7 +5,7 @@
 #
 #   scripts/paper_cpu_run.sh icnet enet erfnet portraitnet bisenet   # start or resume; skips the finished ones
 #   scripts/paper_cpu_run.sh elb-exp     # ELB with Section 3.2's schedule read literally: lr x 0.9 each epoch
-#   scripts/paper_cpu_run.sh --keep MODEL                            # copy MODEL's latest checkpoint into checkpoints/
+#   scripts/paper_cpu_run.sh --keep MODEL    # commit MODEL's latest checkpoint into git history (then out of the tree)
 #
 # The code that trains is pinned (ELB and ELB-DR4 to d3424de, which trained them; the baselines to BASELINE_COMMIT),
 # in its own worktree and venv, so work on main cannot change a run half-way. Before a model's first epoch the script
@@ -14,11 +14,12 @@
 # session's log are copied to reports/paper/runs/pfcn/<model>/; a finished run is evaluated at 512 and at 600x800.
 #
 # Resuming: on the same machine a rerun continues from the worktree's checkpoint, exactly. For a new machine, --keep
-# copies the latest checkpoint to checkpoints/paper-<model>.pt (with its epoch and sha256); a rerun restores it after
-# checking the sha256. Since 2026-12-06 the .pt is ignored (no binaries outside bench/weights/): only the JSON is
-# committed, and a kept version already in history is named there by its git_blob, which a rerun extracts. Every version of a checkpoint ever committed stays in every clone, so
-# --keep refuses when the versions already in git history plus this one would pass KEEP_BUDGET bytes (80 MB); then
-# a new machine restarts that model (reports/paper/README.md says what that costs).
+# puts the latest checkpoint into git history: one commit adds checkpoints/paper-<model>.pt (ignored otherwise) with
+# its JSON (epoch, sha256), the next takes the .pt out of the tree again and names its git blob in the JSON, so no
+# tree after it holds a binary outside bench/weights/ while every clone of main can extract the blob. A rerun on a
+# machine without the worktree's checkpoint extracts it (git cat-file) and checks the sha256 before restoring. Every
+# version kept stays in every clone, so --keep refuses when the versions already in git history plus this one would
+# pass KEEP_BUDGET bytes (80 MB); then a new machine restarts that model (reports/paper/README.md says what it costs).
 set -euo pipefail
 ELB_COMMIT=d3424de3b36a
 BASELINE_COMMIT=${BASELINE_COMMIT:-34a8cd401ad9}
@@ -39,29 +40,43 @@ kept_bytes_in_history() {  # every checkpoint version ever committed (also under
     | awk '$1 == "blob" && $3 ~ /\.pt$/ {s += $2} END {print s + 0}'
 }
 
-keep() {  # MODEL: copy its latest checkpoint into checkpoints/, if the budget allows
-  local model=$1 run kept hist size
+keep() {  # MODEL: put its latest checkpoint into git history, if the budget allows, without leaving it in the tree
+  local model=$1 run kept hist size blob
   run=$(worktree_of "$model")/runs/paper/pfcn/$model
-  kept=$KEPT/paper-$model
+  kept=checkpoints/paper-$model  # relative to ROOT, as git names it
   [ -f "$run/checkpoint.pt" ] || { echo "$run/checkpoint.pt: no checkpoint to keep" >&2; return 2; }
-  cmp -s "$run/checkpoint.pt" "$kept.pt" && { echo "$kept.pt is already the latest checkpoint"; return 0; }
+  git -C "$ROOT" diff --cached --quiet \
+    || { echo "$ROOT: the index holds staged changes; commit or unstage them first (--keep commits)" >&2; return 2; }
   hist=$(kept_bytes_in_history); size=$(stat -c %s "$run/checkpoint.pt")
+  if cmp -s "$run/checkpoint.pt" "$ROOT/$kept.pt" && grep -q '"git_blob"' "$ROOT/$kept.json" 2>/dev/null; then
+    echo "$kept.pt is already the latest checkpoint, in git history"; return 0
+  fi
   if [ $((hist + size)) -gt "$KEEP_BUDGET" ]; then
     echo "$model: its checkpoint ($size bytes) does not fit the resume budget ($hist of $KEEP_BUDGET bytes already" \
          "in git history): not kept, so a new machine restarts $model" >&2
     return 3
   fi
-  mkdir -p "$(dirname "$kept")"
-  cp "$run/checkpoint.pt" "$kept.pt.tmp"
-  "$ROOT/.venv/bin/python" - "$kept.pt.tmp" "$model" "$(commit_of "$model")" >"$kept.json.tmp" <<'PY'
+  mkdir -p "$ROOT/checkpoints"
+  cp "$run/checkpoint.pt" "$ROOT/$kept.pt.tmp"
+  "$ROOT/.venv/bin/python" - "$ROOT/$kept.pt.tmp" "$model" "$(commit_of "$model")" >"$ROOT/$kept.json.tmp" <<'PY'
 import hashlib, json, os, sys, torch
 path, model, commit = sys.argv[1:]
 state = torch.load(path, map_location="cpu", weights_only=True)
 print(json.dumps({"run": f"reports/paper/runs/pfcn/{model}", "epochs_done": int(state["epoch"]), "commit": commit,
                   "bytes": os.path.getsize(path), "sha256": hashlib.sha256(open(path, "rb").read()).hexdigest()}))
 PY
-  mv "$kept.pt.tmp" "$kept.pt" && mv "$kept.json.tmp" "$kept.json"
-  echo "kept $kept.pt ($size bytes; $((hist + size)) of $KEEP_BUDGET with the versions in git history once committed)"
+  mv "$ROOT/$kept.pt.tmp" "$ROOT/$kept.pt" && mv "$ROOT/$kept.json.tmp" "$ROOT/$kept.json"
+  # One commit adds the file (ignored, hence -f), so every clone's history holds the blob; the next names the blob in
+  # the JSON and takes the file out of the tree again (no binaries outside bench/weights/ in any tree after it).
+  local epoch; epoch=$(sed -n 's/.*"epochs_done": \([0-9]*\).*/\1/p' "$ROOT/$kept.json")
+  git -C "$ROOT" add -f "$kept.pt" "$kept.json"
+  git -C "$ROOT" commit -q -m "resume state: $model after epoch $epoch, into git history (taken out of the tree next)"
+  blob=$(git -C "$ROOT" rev-parse "HEAD:$kept.pt")
+  sed -i "s/}\$/, \"git_blob\": \"$blob\"}/" "$ROOT/$kept.json"
+  git -C "$ROOT" rm -q --cached "$kept.pt"
+  git -C "$ROOT" add "$kept.json"
+  git -C "$ROOT" commit -q -m "resume state: $model after epoch $epoch is git blob ${blob:0:12}; the file leaves the tree"
+  echo "kept $kept.pt (epoch $epoch, $size bytes, blob $blob): $((hist + size)) of $KEEP_BUDGET bytes in git history"
 }
 
 record() {  # copy the small files the run has written so far, and this session's log
@@ -104,17 +119,18 @@ train_one() {
   mkdir -p "$RUN" "$REC" "$(dirname "$LOG")"
   touch "$LOG"
 
-  local blob  # a checkpoint taken out of the tree (no binaries outside bench/weights/) lives on in git history
-  blob=$(sed -n 's/.*"git_blob": "\([0-9a-f]*\)".*/\1/p' "$kept.json" 2>/dev/null)
-  if [ ! -f "$RUN/checkpoint.pt" ] && [ ! -f "$kept.pt" ] && [ -n "$blob" ]; then
-    git -C "$ROOT" cat-file blob "$blob" >"$kept.pt"
-  fi
-  if [ ! -f "$RUN/checkpoint.pt" ] && [ -f "$kept.pt" ]; then  # a new machine: continue from the committed checkpoint
-    local want got
-    want=$(sed -n 's/.*"sha256": "\([0-9a-f]*\)".*/\1/p' "$kept.json" 2>/dev/null)
-    got=$(sha256sum "$kept.pt" | cut -d' ' -f1)
+  if [ ! -f "$RUN/checkpoint.pt" ] && [ -f "$kept.json" ]; then  # a new machine: continue from the kept checkpoint
+    local want blob got=""
+    want=$(sed -n 's/.*"sha256": "\([0-9a-f]*\)".*/\1/p' "$kept.json")
+    blob=$(sed -n 's/.*"git_blob": "\([0-9a-f]*\)".*/\1/p' "$kept.json")
+    [ -f "$kept.pt" ] && got=$(sha256sum "$kept.pt" | cut -d' ' -f1)
+    if [ "$got" != "$want" ] && [ -n "$blob" ]; then  # the file is out of the tree; every clone's history has it
+      git -C "$ROOT" cat-file blob "$blob" >"$kept.pt.tmp" && mv "$kept.pt.tmp" "$kept.pt"
+      got=$(sha256sum "$kept.pt" | cut -d' ' -f1)
+    fi
     [ -n "$want" ] && [ "$want" = "$got" ] \
-      || { echo "$kept.pt: sha256 $got does not match $kept.json ('$want'): damaged or half-committed" >&2; return 2; }
+      || { echo "$kept.pt: sha256 ${got:-(no file)} does not match $kept.json ('$want'): damaged or half-committed" >&2
+           return 2; }
     cp "$kept.pt" "$RUN/checkpoint.pt"
     say "restored the committed checkpoint $kept.pt"
   fi
@@ -128,7 +144,7 @@ train_one() {
     --batch-size 16 --lr 5e-4 --schedule "$schedule" --eval-every 10 --workers 0 --seed 0 --resume --no-progress $layout \
     >>"$LOG" 2>&1 &
   local pid=$! rc
-  while kill -0 $pid 2>/dev/null; do sleep 60; record; done
+  while kill -0 $pid 2>/dev/null; do sleep "${RECORD_EVERY:-60}"; record; done
   wait $pid && rc=0 || rc=$?
   say "train exited $rc"
   if [ $rc -eq 0 ]; then  # the final scores, at 512 and at each photo's own 600x800
