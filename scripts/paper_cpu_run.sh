@@ -15,7 +15,7 @@
 #
 # Resuming: on the same machine a rerun continues from the worktree's checkpoint, exactly. For a new machine, --keep
 # puts the latest checkpoint into git history: one commit adds checkpoints/paper-<model>.pt (ignored otherwise) with
-# its JSON (epoch, sha256), the next takes the .pt out of the tree again and names its git blob in the JSON, so no
+# its JSON (epoch, sha256, git blob), the next takes the .pt out of the tree again, so no
 # tree after it holds a binary outside bench/weights/ while every clone of main can extract the blob. A rerun on a
 # machine without the worktree's checkpoint extracts it (git cat-file) and checks the sha256 before restoring. Every
 # version kept stays in every clone, so --keep refuses when the versions already in git history plus this one would
@@ -41,9 +41,9 @@ kept_bytes_in_history() {  # every checkpoint version ever committed (also under
 }
 
 keep() {  # MODEL: put its latest checkpoint into git history, if the budget allows, without leaving it in the tree
-  local model=$1 run kept hist size blob
+  local model=$1 run kept hist size
   run=$(worktree_of "$model")/runs/paper/pfcn/$model
-  kept=checkpoints/paper-$model  # relative to ROOT, as git names it
+  kept=${KEPT#"$ROOT"/}/paper-$model  # relative to ROOT, as git names it
   [ -f "$run/checkpoint.pt" ] || { echo "$run/checkpoint.pt: no checkpoint to keep" >&2; return 2; }
   git -C "$ROOT" diff --cached --quiet \
     || { echo "$ROOT: the index holds staged changes; commit or unstage them first (--keep commits)" >&2; return 2; }
@@ -56,26 +56,28 @@ keep() {  # MODEL: put its latest checkpoint into git history, if the budget all
          "in git history): not kept, so a new machine restarts $model" >&2
     return 3
   fi
-  mkdir -p "$ROOT/checkpoints"
+  mkdir -p "$KEPT"
   cp "$run/checkpoint.pt" "$ROOT/$kept.pt.tmp"
-  "$ROOT/.venv/bin/python" - "$ROOT/$kept.pt.tmp" "$model" "$(commit_of "$model")" >"$ROOT/$kept.json.tmp" <<'PY'
+  # the id the blob will have once added (git hash-object applies the same filters as git add)
+  "$ROOT/.venv/bin/python" - "$ROOT/$kept.pt.tmp" "$model" "$(commit_of "$model")" \
+    "$(git -C "$ROOT" hash-object --path "$kept.pt" "$ROOT/$kept.pt.tmp")" >"$ROOT/$kept.json.tmp" <<'PY'
 import hashlib, json, os, sys, torch
-path, model, commit = sys.argv[1:]
+path, model, commit, blob = sys.argv[1:]
 state = torch.load(path, map_location="cpu", weights_only=True)
 print(json.dumps({"run": f"reports/paper/runs/pfcn/{model}", "epochs_done": int(state["epoch"]), "commit": commit,
-                  "bytes": os.path.getsize(path), "sha256": hashlib.sha256(open(path, "rb").read()).hexdigest()}))
+                  "bytes": os.path.getsize(path), "sha256": hashlib.sha256(open(path, "rb").read()).hexdigest(),
+                  "git_blob": blob}))
 PY
   mv "$ROOT/$kept.pt.tmp" "$ROOT/$kept.pt" && mv "$ROOT/$kept.json.tmp" "$ROOT/$kept.json"
-  # One commit adds the file (ignored, hence -f), so every clone's history holds the blob; the next names the blob in
-  # the JSON and takes the file out of the tree again (no binaries outside bench/weights/ in any tree after it).
-  local epoch; epoch=$(sed -n 's/.*"epochs_done": \([0-9]*\).*/\1/p' "$ROOT/$kept.json")
+  # One commit adds the file (ignored, hence -f) with the JSON naming its blob, so every clone's history holds it; the
+  # next takes the file out of the tree again (no binaries outside bench/weights/ in any tree after it).
+  local epoch blob
+  epoch=$(sed -n 's/.*"epochs_done": \([0-9]*\).*/\1/p' "$ROOT/$kept.json")
+  blob=$(sed -n 's/.*"git_blob": "\([0-9a-f]*\)".*/\1/p' "$ROOT/$kept.json")
   git -C "$ROOT" add -f "$kept.pt" "$kept.json"
-  git -C "$ROOT" commit -q -m "resume state: $model after epoch $epoch, into git history (taken out of the tree next)"
-  blob=$(git -C "$ROOT" rev-parse "HEAD:$kept.pt")
-  sed -i "s/}\$/, \"git_blob\": \"$blob\"}/" "$ROOT/$kept.json"
+  git -C "$ROOT" commit -q -m "resume state: $model after epoch $epoch, blob ${blob:0:12} (out of the tree next)"
   git -C "$ROOT" rm -q --cached "$kept.pt"
-  git -C "$ROOT" add "$kept.json"
-  git -C "$ROOT" commit -q -m "resume state: $model after epoch $epoch is git blob ${blob:0:12}; the file leaves the tree"
+  git -C "$ROOT" commit -q -m "resume state: $model after epoch $epoch stays in history only, as blob ${blob:0:12}"
   echo "kept $kept.pt (epoch $epoch, $size bytes, blob $blob): $((hist + size)) of $KEEP_BUDGET bytes in git history"
 }
 
