@@ -58,9 +58,9 @@ keep() {  # MODEL: put its latest checkpoint into git history, if the budget all
   fi
   mkdir -p "$KEPT"
   cp "$run/checkpoint.pt" "$ROOT/$kept.pt.tmp"
-  # the id the blob will have once added (git hash-object applies the same filters as git add)
-  "$ROOT/.venv/bin/python" - "$ROOT/$kept.pt.tmp" "$model" "$(commit_of "$model")" \
-    "$(git -C "$ROOT" hash-object --path "$kept.pt" "$ROOT/$kept.pt.tmp")" >"$ROOT/$kept.json.tmp" <<'PY'
+  local epoch blob  # blob: the id the file will have once added (hash-object applies the same filters as git add)
+  blob=$(git -C "$ROOT" hash-object --path "$kept.pt" "$ROOT/$kept.pt.tmp")
+  "$ROOT/.venv/bin/python" - "$ROOT/$kept.pt.tmp" "$model" "$(commit_of "$model")" "$blob" >"$ROOT/$kept.json.tmp" <<'PY'
 import hashlib, json, os, sys, torch
 path, model, commit, blob = sys.argv[1:]
 state = torch.load(path, map_location="cpu", weights_only=True)
@@ -71,9 +71,7 @@ PY
   mv "$ROOT/$kept.pt.tmp" "$ROOT/$kept.pt" && mv "$ROOT/$kept.json.tmp" "$ROOT/$kept.json"
   # One commit adds the file (ignored, hence -f) with the JSON naming its blob, so every clone's history holds it; the
   # next takes the file out of the tree again (no binaries outside bench/weights/ in any tree after it).
-  local epoch blob
   epoch=$(sed -n 's/.*"epochs_done": \([0-9]*\).*/\1/p' "$ROOT/$kept.json")
-  blob=$(sed -n 's/.*"git_blob": "\([0-9a-f]*\)".*/\1/p' "$ROOT/$kept.json")
   git -C "$ROOT" add -f "$kept.pt" "$kept.json"
   git -C "$ROOT" commit -q -m "resume state: $model after epoch $epoch, blob ${blob:0:12} (out of the tree next)"
   git -C "$ROOT" rm -q --cached "$kept.pt"
