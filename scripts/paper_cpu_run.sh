@@ -10,8 +10,9 @@
 # The code that trains is pinned (ELB and ELB-DR4 to d3424de, which trained them; the baselines to BASELINE_COMMIT),
 # in its own worktree and venv, so work on main cannot change a run half-way. Before a model's first epoch the script
 # times a few training steps at 512 in fp32 and bf16, contiguous and channels-last (benchmarks/train_throughput.py,
-# the record in layout_timing.json) and trains with the fastest. Every minute the run's small files and this
-# session's log are copied to reports/paper/runs/pfcn/<model>/; a finished run is evaluated at 512 and at 600x800.
+# the record in layout_timing.json) and trains with the fastest. Every minute the run's small files and the lines
+# this session added to the log are copied to reports/paper/runs/pfcn/<model>/ (session-<date>.log); a finished run
+# is evaluated at 512 and at 600x800.
 #
 # Resuming: on the same machine a rerun continues from the worktree's checkpoint, exactly. For a new machine, --keep
 # puts the latest checkpoint into git history: one commit adds checkpoints/paper-<model>.pt (ignored otherwise) with
@@ -79,12 +80,12 @@ PY
   echo "kept $kept.pt (epoch $epoch, $size bytes, blob $blob): $((hist + size)) of $KEEP_BUDGET bytes in git history"
 }
 
-record() {  # copy the small files the run has written so far, and this session's log
+record() {  # copy the small files the run has written so far, and this session's lines of the log
   for f in config.json train_log.csv metrics.json metrics_native.json metrics_per_image.csv \
            metrics_native_per_image.csv; do
     [ -f "$RUN/$f" ] && ! cmp -s "$RUN/$f" "$REC/$f" && cp "$RUN/$f" "$REC/$f.tmp" && mv "$REC/$f.tmp" "$REC/$f"
   done
-  cp "$LOG" "$REC/session-$SESSION.log"
+  tail -n "+$LOG_FROM" "$LOG" >"$REC/session-$SESSION.log"  # earlier sessions' lines are in their own copies
 }
 
 choose_layout() {  # time a few steps in each allowed setting (once per model: the record decides on every rerun)
@@ -118,6 +119,7 @@ train_one() {
   [ -f "$WT/.venv/.installed" ] || make -C "$WT" venv
   mkdir -p "$RUN" "$REC" "$(dirname "$LOG")"
   touch "$LOG"
+  LOG_FROM=$(($(wc -l <"$LOG") + 1))  # the first line this session writes
 
   if [ ! -f "$RUN/checkpoint.pt" ] && [ -f "$kept.json" ]; then  # a new machine: continue from the kept checkpoint
     local want blob got=""
@@ -159,5 +161,5 @@ train_one() {
 
 [ -f "$DATA/dataset.json" ] || { echo "no dataset at $DATA: build it first (reports/paper/README.md)" >&2; exit 2; }
 if [ "${1:-}" = "--keep" ]; then shift; for m in "$@"; do keep "$m"; done; exit; fi
-SESSION=$(date -u +%F-%H%M)
+SESSION=${PAPER_SESSION:-$(date -u +%F-%H%M)}  # names this session's log copies
 for MODEL in "${@:-elb}"; do train_one || exit $?; done

@@ -27,6 +27,7 @@ set -e
 out=; run=
 while [ $# -gt 0 ]; do case $1 in --out) out=$2; shift;; --run) run=$2; shift;; esac; shift; done
 if [ -n "$out" ]; then
+  if [ -n "${FAKE_TRAIN_FAILS:-}" ]; then echo "killed mid-run"; exit 1; fi
   if [ -f "$out/checkpoint.pt" ]; then sha256sum "$out/checkpoint.pt" | cut -d' ' -f1 >"$out/resumed_from"; fi
   echo '{"model": "erfnet"}' >"$out/config.json"
 else
@@ -133,6 +134,27 @@ def test_a_fresh_clone_continues_from_the_kept_blob(repo, tmp_path):
     assert (record / "metrics_native.json").is_file()
     log = (clone / "runs/paper-cpu-erfnet.log").read_text()
     assert "restored the committed checkpoint" in log and "--amp bf16 --channels-last" in log
+
+
+def test_each_session_records_only_its_own_lines_of_the_log(repo):
+    commit = _git(repo, "rev-parse", "HEAD")
+    worktree = repo.parent / f"paper-run-{commit[:7]}"
+    _git(repo, "worktree", "add", "-q", "--detach", str(worktree), commit)
+    _venv(worktree, bench=True)
+    record = repo / "reports/paper/runs/pfcn/erfnet"
+    record.mkdir(parents=True)
+    (record / "layout_timing.json").write_text(json.dumps({"models": {"erfnet": {
+        "fp32": {"median": 1.0, "amp": "off", "channels_last": False}}}}))
+
+    first = _script(repo, "erfnet", BASELINE_COMMIT=commit, PAPER_SESSION="first", FAKE_TRAIN_FAILS="1")
+    assert first.returncode == 1
+    second = _script(repo, "erfnet", BASELINE_COMMIT=commit, PAPER_SESSION="second")
+    assert second.returncode == 0, second.stderr
+
+    one, two = ((record / f"session-{s}.log").read_text() for s in ("first", "second"))
+    assert "killed mid-run" in one and "train exited 1" in one
+    assert "train exited 0" in two and "killed mid-run" not in two
+    assert one + two == (repo / "runs/paper-cpu-erfnet.log").read_text()  # together, the whole log, once
 
 
 def test_a_damaged_blob_stops_the_run_before_training(repo, tmp_path):
