@@ -73,6 +73,25 @@ def repo(tmp_path):
     return main
 
 
+def _pinned_worktree(main: Path, commit: str) -> Path:
+    """The worktree the script trains from, beside `main`, with the stand-in `bench` in its venv."""
+    worktree = main.parent / f"paper-run-{commit[:7]}"
+    _git(main, "worktree", "add", "-q", "--detach", str(worktree), commit)
+    _venv(worktree, bench=True)
+    return worktree
+
+
+def _layout_timing(main: Path, settings: dict) -> Path:
+    """ERFNet's record folder with a timing record, so the script chooses a layout without timing one."""
+    record = main / "reports/paper/runs/pfcn/erfnet"
+    record.mkdir(parents=True)
+    (record / "layout_timing.json").write_text(json.dumps({"models": {"erfnet": settings}}))
+    return record
+
+
+FP32 = {"fp32": {"median": 1.0, "amp": "off", "channels_last": False}}
+
+
 def _checkpoint(repo: Path, commit: str, epoch: int) -> Path:
     run = repo.parent / f"paper-run-{commit[:7]}/runs/paper/pfcn/erfnet"
     run.mkdir(parents=True, exist_ok=True)
@@ -119,17 +138,12 @@ def test_a_fresh_clone_continues_from_the_kept_blob(repo, tmp_path):
     (clone / "data/pfcn").mkdir(parents=True)
     (clone / "data/pfcn/dataset.json").write_text("{}")
     _venv(clone)
-    _git(clone, "worktree", "add", "-q", "--detach", str(machine / f"paper-run-{commit[:7]}"), commit)
-    _venv(machine / f"paper-run-{commit[:7]}", bench=True)
-    record = clone / "reports/paper/runs/pfcn/erfnet"
-    record.mkdir(parents=True)
-    (record / "layout_timing.json").write_text(json.dumps({"models": {"erfnet": {
-        "bf16-cl": {"median": 3.0, "amp": "bf16", "channels_last": True},
-        "fp32": {"median": 1.0, "amp": "off", "channels_last": False}}}}))
+    worktree = _pinned_worktree(clone, commit)
+    record = _layout_timing(clone, {"bf16-cl": {"median": 3.0, "amp": "bf16", "channels_last": True}, **FP32})
 
     done = _script(clone, "erfnet", BASELINE_COMMIT=commit)
     assert done.returncode == 0, done.stderr
-    run = machine / f"paper-run-{commit[:7]}/runs/paper/pfcn/erfnet"
+    run = worktree / "runs/paper/pfcn/erfnet"
     assert (run / "resumed_from").read_text().strip() == hashlib.sha256(saved.read_bytes()).hexdigest()
     assert (record / "metrics_native.json").is_file()
     log = (clone / "runs/paper-cpu-erfnet.log").read_text()
@@ -138,13 +152,8 @@ def test_a_fresh_clone_continues_from_the_kept_blob(repo, tmp_path):
 
 def test_each_session_records_only_its_own_lines_of_the_log(repo):
     commit = _git(repo, "rev-parse", "HEAD")
-    worktree = repo.parent / f"paper-run-{commit[:7]}"
-    _git(repo, "worktree", "add", "-q", "--detach", str(worktree), commit)
-    _venv(worktree, bench=True)
-    record = repo / "reports/paper/runs/pfcn/erfnet"
-    record.mkdir(parents=True)
-    (record / "layout_timing.json").write_text(json.dumps({"models": {"erfnet": {
-        "fp32": {"median": 1.0, "amp": "off", "channels_last": False}}}}))
+    _pinned_worktree(repo, commit)
+    record = _layout_timing(repo, FP32)
 
     first = _script(repo, "erfnet", BASELINE_COMMIT=commit, PAPER_SESSION="first", FAKE_TRAIN_FAILS="1")
     assert first.returncode == 1
@@ -161,14 +170,12 @@ def test_a_damaged_blob_stops_the_run_before_training(repo, tmp_path):
     commit = _git(repo, "rev-parse", "HEAD")
     _checkpoint(repo, commit, epoch=27)
     assert _script(repo, "--keep", "erfnet", BASELINE_COMMIT=commit).returncode == 0
-    worktree = repo.parent / f"paper-run-{commit[:7]}"
-    shutil.rmtree(worktree)  # a new machine: the worktree and its checkpoint are gone
-    _git(repo, "worktree", "add", "-q", "--detach", str(worktree), commit)
+    shutil.rmtree(repo.parent / f"paper-run-{commit[:7]}")  # a new machine: the worktree and its checkpoint are gone
+    worktree = _pinned_worktree(repo, commit)
     meta_path = repo / "checkpoints/paper-erfnet.json"
     meta = json.loads(meta_path.read_text())
     meta_path.write_text(json.dumps({**meta, "sha256": "0" * 64}))
     (repo / "checkpoints/paper-erfnet.pt").unlink()
-    _venv(worktree, bench=True)
 
     stopped = _script(repo, "erfnet", BASELINE_COMMIT=commit)
     assert stopped.returncode == 2 and "does not match" in stopped.stderr
