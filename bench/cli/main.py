@@ -718,7 +718,8 @@ def record_peer_cmd(pred_dir: str, csv_path: str) -> None:
     "bench significance runs/elb-pfcn/metrics_per_image.csv runs/enet-pfcn/metrics_per_image.csv",
     "bench significance runs/*/metrics_native_per_image.csv --resamples 5000 --out reports/significance.md",
     "bench significance a/metrics_per_image.csv b/metrics_per_image.csv --name ELB --name ENet --json sig.json",
-    "bench significance runs/*/metrics_per_image.csv --holm --resamples 100000   # p and Holm's correction"))
+    "bench significance runs/*/metrics_per_image.csv --holm --resamples 100000   # p and Holm's correction",
+    "bench significance runs/*/metrics_per_image.csv --holm --against elb-pfcn   # ELB against each other model"))
 @click.argument("csv_files", metavar="CSV...", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--name", "names", multiple=True,
               help="A model's name in the tables, once per CSV in order [default: the folder holding each CSV].")
@@ -730,8 +731,10 @@ def record_peer_cmd(pred_dir: str, csv_path: str) -> None:
               help="Also write every figure to this JSON file.")
 @click.option("--holm", "with_holm", is_flag=True,
               help="Add each pair's bootstrap p and whether it survives Holm's correction over all the pairs.")
+@click.option("--against", default=None, metavar="NAME",
+              help="Compare only NAME with each other model (Holm's family is then those comparisons).")
 def significance(csv_files: tuple[str, ...], names: tuple[str, ...], resamples: int, seed: int, out: str | None,
-                 json_path: str | None, with_holm: bool) -> None:
+                 json_path: str | None, with_holm: bool, against: str | None) -> None:
     """Paired bootstrap over test images from bench eval's per-image CSVs: 95 % intervals of each model's mIoU,
     mean portrait IoU and boundary F, and whether each pair's mIoU difference is more than the test set's luck."""
     from bench.data.io import atomic_write_json, atomic_write_text
@@ -742,7 +745,8 @@ def significance(csv_files: tuple[str, ...], names: tuple[str, ...], resamples: 
     labels = list(names) or [Path(f).resolve().parent.name for f in csv_files]
     if len(set(labels)) != len(labels):
         raise click.UsageError(f"model names repeat ({', '.join(labels)}): give --name once per CSV")
-    result = bootstrap({n: load_per_image(f) for n, f in zip(labels, csv_files, strict=True)}, resamples, seed)
+    result = bootstrap({n: load_per_image(f) for n, f in zip(labels, csv_files, strict=True)}, resamples, seed,
+                       against=against)
     text = markdown(result, with_holm)
     click.echo(text, nl=False)
     if out is not None:

@@ -150,8 +150,11 @@ def miou_draws(tables: Mapping[str, PerImage], resamples: int = RESAMPLES,
 
 
 def bootstrap(tables: Mapping[str, PerImage], resamples: int = RESAMPLES, seed: int = SEED,
-              confidence: float = CONFIDENCE) -> dict[str, object]:
+              confidence: float = CONFIDENCE, against: str | None = None) -> dict[str, object]:
     """Point estimates and percentile intervals per model, and the paired mIoU difference of every pair.
+
+    ``against`` names one model to compare with each of the others and no other pairs: a many-to-one question ("is
+    ELB ahead of each baseline") whose Holm family is those comparisons, not every pair of models.
 
     Returns plain data: ``models`` (one row per model: ``<score>``, ``<score>_lo``, ``<score>_hi`` for SCORES),
     ``pairs`` (``a``, ``b``, ``miou_a``, ``miou_b``, ``diff`` = a - b, ``diff_lo``, ``diff_hi``, ``significant``:
@@ -159,6 +162,8 @@ def bootstrap(tables: Mapping[str, PerImage], resamples: int = RESAMPLES, seed: 
     """
     if resamples < 1:
         raise BootstrapError(f"resamples must be at least 1, got {resamples}")
+    if against is not None and against not in tables:
+        raise BootstrapError(f"the model to compare against, {against!r}, is not one of {', '.join(tables)}")
     tables = _aligned(tables)
     n = len(next(iter(tables.values())).ids)
     weights = resample_weights(n, resamples, seed)
@@ -174,18 +179,21 @@ def bootstrap(tables: Mapping[str, PerImage], resamples: int = RESAMPLES, seed: 
             row.update({k: point[name][k], f"{k}_lo": float(lo), f"{k}_hi": float(hi)})
         models.append(row)
     names = list(tables)
+    if against is None:
+        compared = [(a, b) for i, a in enumerate(names) for b in names[i + 1:]]
+    else:
+        compared = [(against, b) for b in names if b != against]
     pairs = []
-    for i, a in enumerate(names):
-        for b in names[i + 1:]:
-            d = draws[a]["miou"] - draws[b]["miou"]
-            lo, hi = np.percentile(d, q)
-            pairs.append({"a": a, "b": b, "miou_a": point[a]["miou"], "miou_b": point[b]["miou"],
-                          "diff": point[a]["miou"] - point[b]["miou"], "diff_lo": float(lo), "diff_hi": float(hi),
-                          "significant": bool(lo > 0 or hi < 0), "p": p_value(d)})
+    for a, b in compared:
+        d = draws[a]["miou"] - draws[b]["miou"]
+        lo, hi = np.percentile(d, q)
+        pairs.append({"a": a, "b": b, "miou_a": point[a]["miou"], "miou_b": point[b]["miou"],
+                      "diff": point[a]["miou"] - point[b]["miou"], "diff_lo": float(lo), "diff_hi": float(hi),
+                      "significant": bool(lo > 0 or hi < 0), "p": p_value(d)})
     for pair, kept in zip(pairs, holm([p["p"] for p in pairs], 1 - confidence), strict=True):
         pair["holm"] = kept
     return {"images": n, "resamples": resamples, "seed": seed, "confidence": confidence, "models": models,
-            "pairs": pairs}
+            "against": against, "pairs": pairs}
 
 
 def p_value(diffs: np.ndarray) -> float:
@@ -247,8 +255,11 @@ def markdown(result: Mapping[str, object], with_holm: bool = False) -> str:
             f"{result['seed']}), percentile intervals; mIoU is the global two-class mIoU of each resample's summed "
             "confusion matrix, mean portrait IoU the mean over its images (PortraitNet's), all in percent.")
     if with_holm:
+        family = (f"all {len(result['pairs'])} pairs" if result.get("against") is None else
+                  f"the {len(result['pairs'])} comparisons of {result['against']} with each other model, and no "
+                  "other pair,")
         head += (" p: twice the share of resamples whose difference falls on the other side of 0; Holm: whether the "
-                 f"pair stays outside the noise when all {len(result['pairs'])} pairs are tested at once at "
+                 f"pair stays outside the noise when {family} are tested at once at "
                  f"family-wise level {1 - result['confidence']:.2g} (Holm's step-down correction).")
     pairs = "\n" + pairwise_markdown(result, with_holm) if result["pairs"] else ""
     return head + "\n\n" + models_markdown(result) + pairs

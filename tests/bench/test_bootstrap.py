@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from bench.cli.main import main
-from bench.eval.bootstrap import BootstrapError, bootstrap, load_per_image, pairwise_markdown
+from bench.eval.bootstrap import BootstrapError, bootstrap, load_per_image, markdown, pairwise_markdown
 from tests.bench.helpers import model_csv, synthetic_masks
 
 
@@ -131,3 +135,45 @@ def test_significance_holm_adds_p_and_the_corrected_verdict(csvs):
     assert "| p | Holm, 1 pairs, 0.05 |" in r.output and "Holm's step-down correction" in r.output
     plain = CliRunner().invoke(main, ["significance", str(csvs["good"]), str(csvs["bad"]), "--resamples", "300"])
     assert "Holm" not in plain.output
+
+
+def test_against_compares_one_model_with_each_other_and_holm_counts_only_those(csvs):
+    tables = {n: load_per_image(csvs[n]) for n in ("good", "bad", "good-twin")}
+    every = {(p["a"], p["b"]): p for p in bootstrap(tables, resamples=2000)["pairs"]}
+    r = bootstrap(tables, resamples=2000, against="bad")
+    assert [(p["a"], p["b"]) for p in r["pairs"]] == [("bad", "good"), ("bad", "good-twin")]
+    same, flipped = every[("bad", "good-twin")], every[("good", "bad")]  # the same draws as in every-pair's family
+    assert r["pairs"][1]["diff_lo"] == same["diff_lo"] and r["pairs"][1]["p"] == same["p"]
+    first = r["pairs"][0]
+    assert first["diff"] == -flipped["diff"] and first["p"] == flipped["p"]
+    assert first["diff_lo"] == pytest.approx(-flipped["diff_hi"])
+    assert "the 2 comparisons of bad with each other model, and no other pair," in markdown(r, with_holm=True)
+    with pytest.raises(BootstrapError, match="'ELB', is not one of good, bad, good-twin") as e:
+        bootstrap(tables, against="ELB")
+    assert "\n" not in str(e.value)
+    r = CliRunner().invoke(main, ["significance", str(csvs["good"]), str(csvs["bad"]), "--against", "ELB"])
+    assert r.exit_code == 1 and r.output.startswith("Error: ") and r.output.count("\n") == 1
+
+
+def test_paper_significance_script_asks_the_claim_of_elb_against_the_baselines_only(tmp_path):
+    """ELB-DR4 and the exp-schedule ELB are in the every-pair family but are not baselines of the claim's family."""
+    truth = synthetic_masks()
+    runs = tmp_path / "runs"
+    for run, flip, seed in (("elb", 0.02, 1), ("elb-dr4", 0.03, 2), ("icnet", 0.25, 3), ("enet", 0.02, 4),
+                            ("elb-exp", 0.02, 5), ("bisenet", 0.1, 6)):
+        (runs / run).mkdir(parents=True)
+        model_csv(runs / run / "metrics_native_per_image.csv", truth, flip, seed)
+    script = Path(__file__).resolve().parents[2] / "scripts/paper_significance.sh"
+    env = {**os.environ, "PAPER_RUNS": str(runs), "PAPER_OUT": str(tmp_path),
+           "BENCH": str(Path(sys.executable).parent / "bench")}
+    done = subprocess.run([str(script)], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    every = (tmp_path / "significance_paper_native_holm.md").read_text()
+    assert "all 15 pairs" in every and "| ELB-DR4 paper | ELB exp schedule paper |" in every
+    claim = (tmp_path / "significance_paper_native_elb.md").read_text()
+    pairs = [line.split(" | ")[1] for line in claim.splitlines() if line.startswith("| ELB paper | ")
+             and line.split(" | ")[1].endswith(" paper")]
+    assert pairs == ["ICNet paper", "ENet paper", "BiSeNet paper"]
+    assert "the 3 comparisons of ELB paper with each other model" in claim and "ELB-DR4" not in claim
+    (icnet,) = [line for line in claim.splitlines() if line.startswith("| ELB paper | ICNet paper |")]
+    assert icnet.endswith("| yes |")  # 0.02 against 0.25 flips: clear after Holm
