@@ -730,7 +730,7 @@ def record_peer_cmd(pred_dir: str, csv_path: str) -> None:
 @click.option("--json", "json_path", default=None, type=click.Path(dir_okay=False),
               help="Also write every figure to this JSON file.")
 @click.option("--holm", "with_holm", is_flag=True,
-              help="Add each pair's bootstrap p and whether it survives Holm's correction over all the pairs.")
+              help="Add each pair's bootstrap p and whether it survives Holm's correction over the pairs compared.")
 @click.option("--against", default=None, metavar="NAME",
               help="Compare only NAME with each other model (Holm's family is then those comparisons).")
 def significance(csv_files: tuple[str, ...], names: tuple[str, ...], resamples: int, seed: int, out: str | None,

@@ -231,7 +231,7 @@ def models_markdown(result: Mapping[str, object]) -> str:
 
 def pairwise_markdown(result: Mapping[str, object], with_holm: bool = False) -> str:
     """The paired mIoU difference of every pair of models, in percentage points; ``with_holm`` adds each pair's
-    bootstrap p and whether it stays outside the noise after Holm's correction over all the pairs."""
+    bootstrap p and whether it stays outside the noise after Holm's correction over the pairs compared."""
     level = f"{100 * result['confidence']:g} %"
     alpha = f"{1 - result['confidence']:.2g}"
     extra = f" p | Holm, {len(result['pairs'])} pairs, {alpha} |" if with_holm else ""
